@@ -1,0 +1,79 @@
+/**
+ * Verifies the caller's bearer JWT before any GraphQL work: signature against the JWKS, algorithm
+ * allow-list (asymmetric only), issuer, audience, exp/nbf with a small clock skew, and a tenant claim
+ * that must be exactly one UUID. Every failure is a short reason for a 401; never the token, never a stack.
+ */
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { unauthenticated } from '../subgraphs/kit/http.ts';
+import { isUuid } from '../subgraphs/kit/tenant-context.ts';
+
+export const ALLOWED_ALGORITHMS = ['RS256', 'ES256'] as const;
+export type AllowedAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
+/** Longer tokens are refused before parsing (Entra tokens with many groups stay far below this). */
+export const MAX_TOKEN_BYTES = 8 * 1024;
+
+export interface CallerAuthConfig {
+  issuer: string;
+  audience: string;
+  /** Claim holding the district id: `tenant_id` by default, `tid` for Microsoft Entra ID. */
+  tenantClaim: string;
+  algorithms: AllowedAlgorithm[];
+  clockToleranceSeconds: number;
+  jwks: { url: string } | { keys: JSONWebKeySet };
+}
+
+export interface Caller {
+  tenantId: string;
+  subject: string;
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+
+function reasonFor(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'token expired';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return 'token not yet valid';
+    if (error.claim === 'iss') return 'token issuer not accepted';
+    if (error.claim === 'aud') return 'token audience not accepted';
+    if (error.claim === 'iat') return 'token issued in the future';
+    return `token claim ${error.claim} invalid`;
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'token signed by an unknown key';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'token signature invalid';
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return 'signing keys unavailable';
+  return 'token malformed';
+}
+
+function tenantFrom(payload: JWTPayload, claim: string): string {
+  const value = payload[claim];
+  if (value === undefined || value === null || value === '') throw unauthenticated(`token has no ${claim} claim`);
+  if (!isUuid(value)) throw unauthenticated(`token ${claim} claim must be one district UUID`);
+  return value.toLowerCase();
+}
+
+export function createCallerVerifier(config: CallerAuthConfig) {
+  if (config.algorithms.some((alg) => !ALLOWED_ALGORITHMS.includes(alg))) {
+    throw new Error(`JWT algorithms must be among ${ALLOWED_ALGORITHMS.join(', ')}`);
+  }
+  const keys = 'url' in config.jwks ? createRemoteJWKSet(new URL(config.jwks.url)) : createLocalJWKSet(config.jwks.keys);
+  return async (authorization: string | undefined): Promise<Caller> => {
+    if (!authorization) throw unauthenticated('missing bearer token');
+    if (authorization.length > MAX_TOKEN_BYTES) throw unauthenticated('token too large');
+    const token = BEARER.exec(authorization)?.[1];
+    if (!token) throw unauthenticated('authorization header must be "Bearer <JWT>"');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: config.issuer,
+        audience: config.audience,
+        algorithms: config.algorithms,
+        clockTolerance: config.clockToleranceSeconds,
+        requiredClaims: ['exp'],
+      }));
+    } catch (error) {
+      throw unauthenticated(reasonFor(error));
+    }
+    return { tenantId: tenantFrom(payload, config.tenantClaim), subject: typeof payload.sub === 'string' ? payload.sub : 'unknown' };
+  };
+}

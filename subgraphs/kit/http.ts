@@ -1,0 +1,138 @@
+/**
+ * The HTTP edge shared by the gateway and the subgraphs: health routes, a bounded JSON body reader,
+ * the bridge to Apollo's `executeHTTPGraphQLRequest`, and error bodies that never carry a stack.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type HTTPGraphQLRequest, type HTTPGraphQLResponse } from '@apollo/server';
+import type { Logger } from 'pino';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+const GRAPHQL_PATH = '/graphql';
+
+/** A refusal before any GraphQL work: its message is shown to the caller, so it must be short and safe. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export const unauthenticated = (reason: string) => new HttpError(401, 'UNAUTHENTICATED', reason);
+
+export interface GraphQLHttpOptions {
+  name: string;
+  port: number;
+  host?: string;
+  logger: Logger;
+  /** Executes one GraphQL request, or throws HttpError to refuse it. */
+  handle(request: HTTPGraphQLRequest, incoming: IncomingMessage): Promise<HTTPGraphQLResponse>;
+  /** True when this process can serve traffic (its dependencies answer). */
+  ready(): Promise<boolean>;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function listen(options: GraphQLHttpOptions): Promise<RunningServer> {
+  const server = createServer((req, res) => {
+    route(options, req, res).catch((error: unknown) => {
+      options.logger.error({ err: error }, 'unhandled request error');
+      if (!res.headersSent) sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
+      else res.destroy();
+    });
+  });
+  // Longer than the gateway's client keep-alive, so pooled connections are not cut mid-request.
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  return {
+    url: `http://${host}:${port}${GRAPHQL_PATH}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function route(options: GraphQLHttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', service: options.name });
+  if (url.pathname === '/health/ready') {
+    const ready = await options.ready().catch(() => false);
+    return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', service: options.name });
+  }
+  if (url.pathname !== GRAPHQL_PATH) return sendError(res, 404, 'NOT_FOUND', 'Not found');
+  if (req.method !== 'POST' && req.method !== 'GET') {
+    res.setHeader('allow', 'GET, POST');
+    return sendError(res, 405, 'METHOD_NOT_ALLOWED', 'Use GET or POST');
+  }
+
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  let response: HTTPGraphQLResponse;
+  try {
+    const body = req.method === 'POST' ? await readJsonBody(req) : undefined;
+    response = await options.handle({ method: req.method, headers, search: url.search, body }, req);
+  } catch (error) {
+    if (error instanceof HttpError) {
+      if (error.status === 401) res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
+      return sendError(res, error.status, error.code, error.message);
+    }
+    throw error;
+  }
+  res.statusCode = response.status ?? 200;
+  for (const [key, value] of response.headers) res.setHeader(key, value);
+  if (response.body.kind === 'complete') {
+    res.end(response.body.string);
+    return;
+  }
+  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const contentType = req.headers['content-type'] ?? '';
+  if (!contentType.includes('json')) return text;
+  if (text === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', 'Request body is not valid JSON');
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('cache-control', 'no-store');
+  res.end(JSON.stringify(body));
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] });
+}

@@ -1,0 +1,51 @@
+/**
+ * Per-request DataLoaders: every entity looked up by key in one request (federation `_entities`,
+ * nested fields) is fetched with one statement per entity type and key.
+ */
+import DataLoader from 'dataloader';
+import type { EntityManager, EntityName } from '@mikro-orm/postgresql';
+import { isUuid } from './tenant-context.ts';
+
+type Row = Record<string, unknown>;
+
+export class Loaders {
+  readonly #em: EntityManager;
+  readonly #loaders = new Map<string, DataLoader<string, unknown>>();
+
+  constructor(em: EntityManager) {
+    this.#em = em;
+  }
+
+  /** Loads one row per key (`null` when the key names no row visible to this tenant). */
+  one<T extends object>(entity: EntityName<T>, property = 'id'): DataLoader<string, T | null> {
+    return this.#loader(entity as EntityName<object>, property, 'one') as DataLoader<string, T | null>;
+  }
+
+  /** Loads every row whose `property` equals the key (one-to-many). */
+  many<T extends object>(entity: EntityName<T>, property: string): DataLoader<string, T[]> {
+    return this.#loader(entity as EntityName<object>, property, 'many') as DataLoader<string, T[]>;
+  }
+
+  #loader(entity: EntityName<object>, property: string, shape: 'one' | 'many'): DataLoader<string, unknown> {
+    const name = typeof entity === 'string' ? entity : (entity as { name: string }).name;
+    const cacheKey = `${name}.${property}.${shape}`;
+    let loader = this.#loaders.get(cacheKey);
+    if (!loader) {
+      loader = new DataLoader<string, unknown>(async (keys) => {
+        // A malformed key would make PostgreSQL's uuid cast fail and abort the request's transaction.
+        const valid = keys.filter(isUuid);
+        const rows = valid.length ? ((await this.#em.find(entity, { [property]: { $in: valid } } as never)) as Row[]) : [];
+        const byKey = new Map<string, Row[]>();
+        for (const row of rows) {
+          const key = String(row[property]);
+          const group = byKey.get(key);
+          if (group) group.push(row);
+          else byKey.set(key, [row]);
+        }
+        return keys.map((key) => (shape === 'one' ? (byKey.get(key)?.[0] ?? null) : (byKey.get(key) ?? [])));
+      });
+      this.#loaders.set(cacheKey, loader);
+    }
+    return loader;
+  }
+}

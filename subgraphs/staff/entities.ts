@@ -1,0 +1,46 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+import { tenantIdProperty, tenantKey, tenantTable } from '../kit/tenant-table.ts';
+
+export const STAFF_ROLES = ['teacher', 'counselor', 'administrator'] as const;
+
+export const StaffMember = defineEntity({
+  name: 'StaffMember',
+  ...tenantTable,
+  indexes: [{ properties: ['tenantId', 'lastName', 'firstName', 'id'] }],
+  properties: {
+    ...tenantKey(),
+    firstName: p.string().length(100),
+    lastName: p.string().length(100),
+    email: p.string().length(200),
+    role: p.enum([...STAFF_ROLES]),
+    schoolId: p.uuid(),
+  },
+});
+
+export const Section = defineEntity({
+  name: 'Section',
+  ...tenantTable,
+  indexes: [{ properties: ['tenantId', 'teacherId'] }],
+  properties: {
+    ...tenantKey(),
+    name: p.string().length(200),
+    subject: p.string().length(100),
+    /** Foreign key (tenant_id, teacher_id) → staff_member, declared in the migration. */
+    teacherId: p.uuid(),
+    schoolId: p.uuid(),
+  },
+});
+
+/** A section's roster: student ids of the students service (another database, so no foreign key). */
+export const SectionStudent = defineEntity({
+  name: 'SectionStudent',
+  ...tenantTable,
+  properties: {
+    tenantId: tenantIdProperty(),
+    /** Foreign key (tenant_id, section_id) → section, declared in the migration. */
+    sectionId: p.uuid().primary(),
+    studentId: p.uuid().primary(),
+  },
+});
+
+export const entities = [StaffMember, Section, SectionStudent];

@@ -1,0 +1,53 @@
+import type { InferEntity } from '@mikro-orm/core';
+import type { RequestContext, Resolvers } from '../kit/subgraph.ts';
+import { badInput } from '../kit/errors.ts';
+import { requiredId, requiredText } from '../kit/input.ts';
+import { Section, SectionStudent, StaffMember } from './entities.ts';
+
+type StaffRow = InferEntity<typeof StaffMember>;
+type SectionRow = InferEntity<typeof Section>;
+type RosterRow = InferEntity<typeof SectionStudent>;
+
+const MAX_ROSTER = 200;
+const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
+
+export const resolvers: Resolvers = {
+  Query: {
+    staff: (_root, _args, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' } }),
+    sections: (_root, _args, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' } }),
+  },
+  Mutation: {
+    async createSection(_root, { input }, { em, loaders }) {
+      const teacherId = requiredId(input.teacherId, 'teacherId');
+      const studentIds: string[] = [...new Set<string>(input.studentIds.map((id: unknown) => requiredId(id, 'studentIds')))];
+      if (studentIds.length > MAX_ROSTER) throw badInput(`a section holds at most ${MAX_ROSTER} students`);
+      // Only this district's staff are visible, so another district's teacher reads as unknown.
+      const teacher = await loaders.one<StaffRow>(StaffMember).load(teacherId);
+      if (!teacher) throw badInput('teacherId does not name a staff member of this district');
+      const section = em.create(Section, {
+        name: requiredText(input.name, 'name', 200),
+        subject: requiredText(input.subject, 'subject', 100),
+        teacherId,
+        schoolId: teacher.schoolId,
+      });
+      for (const studentId of studentIds) em.create(SectionStudent, { sectionId: section.id, studentId });
+      await em.flush();
+      return section;
+    },
+  },
+  StaffMember: {
+    __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StaffRow>(StaffMember).load(ref.id),
+    role: (staff: StaffRow) => staff.role.toUpperCase(),
+    school: schoolRef,
+    sections: (staff: StaffRow, _args, { loaders }) => loaders.many<SectionRow>(Section, 'teacherId').load(staff.id),
+  },
+  Section: {
+    __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<SectionRow>(Section).load(ref.id),
+    teacher: (section: SectionRow, _args, { loaders }) => loaders.one<StaffRow>(StaffMember).load(section.teacherId),
+    school: schoolRef,
+    async students(section: SectionRow, _args, { loaders }) {
+      const roster = await loaders.many<RosterRow>(SectionStudent, 'sectionId').load(section.id);
+      return roster.map((entry) => ({ __typename: 'Student', id: entry.studentId }));
+    },
+  },
+};

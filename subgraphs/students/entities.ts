@@ -1,0 +1,38 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+import { tenantKey, tenantTable } from '../kit/tenant-table.ts';
+
+export const Student = defineEntity({
+  name: 'Student',
+  ...tenantTable,
+  indexes: [
+    { properties: ['tenantId', 'lastName', 'firstName', 'id'] },
+    { properties: ['tenantId', 'grade', 'lastName', 'firstName', 'id'] },
+    { properties: ['tenantId', 'schoolId'] },
+  ],
+  properties: {
+    ...tenantKey(),
+    firstName: p.string().length(100),
+    lastName: p.string().length(100),
+    grade: p.smallint(),
+    dateOfBirth: p.date().nullable(),
+    /** A school of the districts service: another database, so no foreign key can hold it. */
+    schoolId: p.uuid(),
+    createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
+  },
+});
+
+export const Enrollment = defineEntity({
+  name: 'Enrollment',
+  ...tenantTable,
+  indexes: [{ properties: ['tenantId', 'studentId'] }],
+  properties: {
+    ...tenantKey(),
+    /** Foreign key (tenant_id, student_id) → student, declared in the migration. */
+    studentId: p.uuid(),
+    schoolId: p.uuid(),
+    startDate: p.date(),
+    endDate: p.date().nullable(),
+  },
+});
+
+export const entities = [Student, Enrollment];

@@ -1,0 +1,11 @@
+import type { SubgraphDefinition } from '../kit/subgraph.ts';
+import { loadSchema } from '../kit/subgraph.ts';
+import { entities } from './entities.ts';
+import { resolvers } from './resolvers.ts';
+
+export const students: SubgraphDefinition = {
+  name: 'students',
+  typeDefs: loadSchema(import.meta.dirname),
+  resolvers,
+  entities,
+};

@@ -1,0 +1,83 @@
+import type { InferEntity } from '@mikro-orm/core';
+import type { RequestContext, Resolvers } from '../kit/subgraph.ts';
+import { badInput } from '../kit/errors.ts';
+import { gradeLevel, isoDate, optionalText, requiredId, requiredText } from '../kit/input.ts';
+import { isUuid } from '../kit/tenant-context.ts';
+import { Enrollment, Student } from './entities.ts';
+
+type StudentRow = InferEntity<typeof Student>;
+type EnrollmentRow = InferEntity<typeof Enrollment>;
+
+const MAX_PAGE = 100;
+const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
+
+export const resolvers: Resolvers = {
+  Query: {
+    async students(_root, { first, after, grade }, { em }) {
+      if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be from 1 to ${MAX_PAGE}`);
+      const where = grade === undefined || grade === null ? {} : { grade: gradeLevel(grade) };
+      let page;
+      try {
+        page = await em.findByCursor(Student, {
+          where,
+          first,
+          after: after ?? undefined,
+          orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' },
+          includeCount: false,
+        });
+      } catch (error) {
+        if (after && error instanceof Error && /cursor/i.test(error.message)) throw badInput('after is not a cursor returned by this API');
+        throw error;
+      }
+      return {
+        edges: page.items.map((node) => ({ node, cursor: page.from(node) })),
+        pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+      };
+    },
+    student: (_root, { id }, { loaders }) => loaders.one<StudentRow>(Student).load(id),
+  },
+  Mutation: {
+    async enrollStudent(_root, { input }, { em }) {
+      const student = em.create(Student, {
+        firstName: requiredText(input.firstName, 'firstName', 100),
+        lastName: requiredText(input.lastName, 'lastName', 100),
+        grade: gradeLevel(input.grade),
+        dateOfBirth: input.dateOfBirth == null ? null : isoDate(input.dateOfBirth, 'dateOfBirth'),
+        schoolId: requiredId(input.schoolId, 'schoolId'),
+      });
+      em.create(Enrollment, {
+        studentId: student.id,
+        schoolId: student.schoolId,
+        startDate: input.startDate == null ? new Date().toISOString().slice(0, 10) : isoDate(input.startDate, 'startDate'),
+      });
+      await em.flush();
+      return student;
+    },
+    async updateStudent(_root, { id, input }, { em, loaders }) {
+      if (!isUuid(id)) return null;
+      const student = await loaders.one<StudentRow>(Student).load(id);
+      if (!student) return null;
+      em.assign(student, {
+        firstName: optionalText(input.firstName, 'firstName', 100) ?? student.firstName,
+        lastName: optionalText(input.lastName, 'lastName', 100) ?? student.lastName,
+        grade: input.grade == null ? student.grade : gradeLevel(input.grade),
+        dateOfBirth: input.dateOfBirth === undefined ? student.dateOfBirth : input.dateOfBirth === null ? null : isoDate(input.dateOfBirth, 'dateOfBirth'),
+      });
+      await em.flush();
+      return student;
+    },
+  },
+  Student: {
+    __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StudentRow>(Student).load(ref.id),
+    school: schoolRef,
+    enrollments: (student: StudentRow, _args, { loaders }) => loaders.many<EnrollmentRow>(Enrollment, 'studentId').load(student.id),
+  },
+  Enrollment: {
+    school: schoolRef,
+  },
+  School: {
+    // The school itself lives in the districts service; this service only knows its students.
+    __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
+    students: (school: { id: string }, _args, { loaders }) => loaders.many<StudentRow>(Student, 'schoolId').load(school.id),
+  },
+};
