@@ -51,7 +51,9 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
   // Longer than the gateway's client keep-alive, so pooled connections are not cut mid-request.
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new Error(`${options.name}: port ${options.port} is already in use; choose another in the environment (see README, Configuration)`) : error),
+    );
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;

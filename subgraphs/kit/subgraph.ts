@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresql';
 import { parse, type DocumentNode, type GraphQLResolveInfo } from 'graphql';
@@ -83,6 +84,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
     plugins: [
+      // Traces would describe the operation to whoever asks for them; the gateway needs none.
+      ApolloServerPluginInlineTraceDisabled(),
       {
         async requestDidStart() {
           return {
