@@ -54,7 +54,8 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new Error(`${options.name}: port ${options.port} is already in use; choose another in the environment (see README, Configuration)`) : error),
     );
-    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+    // A deep accept queue: bursts of a thousand new connections must queue, not be reset.
+    server.listen({ port: options.port, host: options.host ?? '127.0.0.1', backlog: 4096 }, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';

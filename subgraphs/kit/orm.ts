@@ -34,6 +34,7 @@ export function ormConfig({ service, entities, clientUrl, poolSize = 10, onQuery
     },
     preferTs: true,
     debug: onQuery ? ['query'] : false,
+    colors: false,
     logger: onQuery ? (message: string) => onQuery(message) : () => {},
   };
 }
