@@ -27,7 +27,8 @@ export interface Caller {
   subject: string;
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+// The scheme is case-insensitive (RFC 9110); the token is compact JWS.
+const BEARER = /^bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i;
 
 function reasonFor(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'token expired';

@@ -163,11 +163,7 @@ describe('bad requests with a valid token', () => {
     expect(body.errors[0]).toEqual({ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } });
   });
 
-  // Known failure under vitest only: vite resolves `graphql` in subgraphs/kit/errors.ts to its ESM build
-  // while @apollo/server throws the CJS build's GraphQLError, so the formatter's `instanceof GraphQLError`
-  // fails and the code becomes INTERNAL_SERVER_ERROR. Plain Node loads one copy and keeps the code.
-  // Drop `.fails` once the formatter no longer depends on class identity.
-  it.fails('malformed GraphQL keeps its GRAPHQL_PARSE_FAILED code', async () => {
+  it('malformed GraphQL keeps its GRAPHQL_PARSE_FAILED code', async () => {
     const { body } = await send(await bearer(craft()), MALFORMED_GRAPHQL);
     expect(body.errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
   });

@@ -21,12 +21,13 @@ export const badInput = (message: string) => new GraphQLError(message, { extensi
 export function createErrorFormatter(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
-    const original = unwrapResolverError(error);
-    if (typeof code === 'string' && SAFE_CODES.has(code) && (original instanceof GraphQLError || !(original instanceof Error))) {
+    // Apollo gives every error that was not raised as a GraphQLError the code INTERNAL_SERVER_ERROR,
+    // so the code alone tells a deliberate, safe message from an accident.
+    if (typeof code === 'string' && SAFE_CODES.has(code)) {
       const { stacktrace: _dropped, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, extensions };
     }
-    logger.error({ err: original, path: formatted.path }, 'resolver error');
+    logger.error({ err: unwrapResolverError(error), path: formatted.path }, 'resolver error');
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   };
 }
