@@ -26,6 +26,7 @@ export interface PlatformConfig {
   gatewayPort: number;
   subgraphPorts: Record<string, number>;
   poolSize: number;
+  districtStatusTtlMs: number;
   jwt: {
     issuer?: string;
     audience?: string;
@@ -56,6 +57,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       staff: int(env, 'STAFF_PORT', DEFAULT_SUBGRAPH_PORTS.staff!),
     },
     poolSize: int(env, 'DB_POOL_SIZE', 10),
+    districtStatusTtlMs: int(env, 'DISTRICT_STATUS_TTL_MS', 5000),
     jwt: {
       issuer: env.JWT_ISSUER || undefined,
       audience: env.JWT_AUDIENCE || undefined,

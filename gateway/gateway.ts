@@ -13,6 +13,7 @@ import { createErrorFormatter } from '../subgraphs/kit/errors.ts';
 import { listen, type RunningServer } from '../subgraphs/kit/http.ts';
 import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner } from '../subgraphs/kit/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
+import { createDistrictGate } from './district-status.ts';
 
 export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.meta.url);
 
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   /** Overrides the routing URLs of the supergraph, by subgraph name. */
   subgraphUrls: Record<string, string>;
   contextPrivateKey: JWK;
+  /** How long a district's status is remembered; 0 asks the districts subgraph on every request. */
+  districtStatusTtlMs: number;
   logger: Logger;
 }
 
@@ -36,6 +39,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const verifyCaller = createCallerVerifier(options.auth);
   const signContext = await createTenantContextSigner(options.contextPrivateKey);
   const routingUrls = new Map<string, string>();
+  const assertDistrictActive = createDistrictGate({
+    districtsUrl: () => routingUrls.get('districts')!,
+    sign: signContext,
+    ttlMs: options.districtStatusTtlMs,
+  });
 
   const gateway = new ApolloGateway({
     supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
@@ -81,6 +89,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     },
     async handle(httpGraphQLRequest) {
       const caller = await verifyCaller(httpGraphQLRequest.headers.get('authorization'));
+      await assertDistrictActive(caller.tenantId);
       const context: GatewayContext = { caller, requestId: randomUUID() };
       return apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
     },

@@ -92,6 +92,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       auth,
       subgraphUrls: Object.fromEntries(Object.entries(running).map(([name, s]) => [name, s.url])),
       contextPrivateKey: keys.context.privateJwk,
+      districtStatusTtlMs: config.districtStatusTtlMs,
       logger,
     });
     started.push(gateway);
