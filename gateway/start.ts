@@ -11,6 +11,8 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   rootLogger.info({ signal }, 'stopping');
+  // Never hang on the way out (e.g. when PostgreSQL was already killed from outside).
+  setTimeout(() => process.exit(1), 15_000).unref();
   await platform.stop();
   process.exit(0);
 }
