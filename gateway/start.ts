@@ -5,7 +5,11 @@ import { rootLogger } from '../subgraphs/kit/logger.ts';
 import { issueDevToken } from './keys.ts';
 import { startPlatform } from './platform.ts';
 
-const platform = await startPlatform();
+const platform = await startPlatform().catch((error: Error) => {
+  rootLogger.debug({ err: error }, 'start failed');
+  console.error(`npm start failed: ${error.message}`);
+  process.exit(1);
+});
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
