@@ -24,13 +24,25 @@ export interface ServerOptions {
   dataDir: string;
   embeddedPort: number;
   logger: Logger;
+  /**
+   * Use the embedded server another process already runs on this data folder (a running `npm start`)
+   * instead of failing to start a second one; stop() then leaves it running. Tools set this, the platform does not.
+   */
+  attach?: boolean;
 }
 
 /** DATABASE_URL when given; otherwise an embedded PostgreSQL 16 kept in `<dataDir>/postgres`. */
-export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, logger }: ServerOptions): Promise<DatabaseServer> {
+export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, logger, attach }: ServerOptions): Promise<DatabaseServer> {
   if (databaseUrl) return { adminUrl: databaseUrl, embedded: false, stop: async () => {} };
   const secrets = await loadSecrets(dataDir);
   const databaseDir = join(dataDir, 'postgres');
+  const adminUrl = `postgres://postgres:${encodeURIComponent(secrets.embeddedAdminPassword)}@127.0.0.1:${embeddedPort}/postgres`;
+  if (attach && existsSync(join(databaseDir, 'postmaster.pid'))) {
+    const probe = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
+    const running = await probe.connect().then(() => true, () => false);
+    await probe.end().catch(() => {});
+    if (running) return { adminUrl, embedded: true, stop: async () => {} };
+  }
   const server = new EmbeddedPostgres({
     databaseDir,
     port: embeddedPort,
@@ -50,7 +62,7 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
     throw new Error(`embedded PostgreSQL did not start on port ${embeddedPort} (is the port taken? set EMBEDDED_PG_PORT)`);
   });
   return {
-    adminUrl: `postgres://postgres:${encodeURIComponent(secrets.embeddedAdminPassword)}@127.0.0.1:${embeddedPort}/postgres`,
+    adminUrl,
     embedded: true,
     stop: () => server.stop(),
   };

@@ -15,6 +15,7 @@ export const resolvers: Resolvers = {
   Query: {
     staff: (_root, _args, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' } }),
     sections: (_root, _args, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' } }),
+    section: (_root, { id }, { loaders }) => loaders.one<SectionRow>(Section).load(id),
   },
   Mutation: {
     async createSection(_root, { input }, { em, loaders }) {

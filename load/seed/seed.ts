@@ -1,0 +1,213 @@
+/**
+ * `npm run load:seed -- --districts 500 --students 5000000` (or `--preset ci`): scale data in the three
+ * service databases. Each district is registered through the onboarding path (registerDistrict, as the
+ * districts owner) and its rows go in with COPY as each service's owner, one transaction per district and
+ * service, so an interrupted run leaves whole districts only and a re-run with the same arguments resumes.
+ */
+import '../../gateway/node-version.ts';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { registerDistrict } from '../../migrations/onboarding.ts';
+import { openServiceDatabases, type ServiceName } from './databases.ts';
+import { COLUMNS, planDistricts, rowCount, rowsFor, type DistrictPlan, type SeedShape } from './plan.ts';
+
+export const PRESETS = {
+  ci: { districts: 20, students: 20_000 },
+  full: { districts: 500, students: 5_000_000 },
+} as const;
+
+const positiveInt = (value: string): number => {
+  const n = Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+/** Lines in chunks of ~1000 so the stream does not pay per row. */
+function* chunked(lines: Iterable<string>, onRows: (n: number) => void): Generator<string> {
+  let batch: string[] = [];
+  for (const line of lines) {
+    batch.push(line);
+    if (batch.length === 1000) {
+      onRows(batch.length);
+      yield batch.join('');
+      batch = [];
+    }
+  }
+  if (batch.length) {
+    onRows(batch.length);
+    yield batch.join('');
+  }
+}
+
+async function copyRows(client: pg.PoolClient, table: keyof typeof COLUMNS, lines: Iterable<string>, onRows: (n: number) => void): Promise<void> {
+  // Identifiers are constants of this module (COLUMNS), never input.
+  const sql = `copy ${table} (${COLUMNS[table].join(', ')}) from stdin`;
+  await pipeline(Readable.from(chunked(lines, onRows)), client.query(copyFrom(sql)));
+}
+
+/** One transaction per district and service: either all of a district's rows are there, or none. */
+async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    // A crash loses at most the last transactions, which the resume then redoes.
+    await client.query('set local synchronous_commit = off');
+    await work(client);
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+const DONE_PROBE: Record<ServiceName, string> = {
+  districts: 'select exists (select 1 from school where tenant_id = $1) as done',
+  students: 'select exists (select 1 from student where tenant_id = $1) as done',
+  staff: 'select exists (select 1 from staff_member where tenant_id = $1) as done',
+};
+
+async function isSeeded(pool: pg.Pool, service: ServiceName, tenantId: string): Promise<boolean> {
+  const { rows } = await pool.query<{ done: boolean }>(DONE_PROBE[service], [tenantId]);
+  return rows[0]!.done;
+}
+
+export interface SeedOptions extends SeedShape {
+  concurrency: number;
+  progress: boolean;
+}
+
+export interface SeedSummary {
+  districts: number;
+  skipped: number;
+  rows: number;
+  seconds: number;
+}
+
+export async function seedScaleData(pools: Record<ServiceName, pg.Pool>, options: SeedOptions): Promise<SeedSummary> {
+  const plans = planDistricts(options);
+  // Resume: find what is already there before counting the work.
+  const todo: { plan: DistrictPlan; services: ServiceName[] }[] = [];
+  for (const plan of plans) {
+    const services: ServiceName[] = [];
+    for (const service of ['districts', 'students', 'staff'] as const) {
+      if (!(await isSeeded(pools[service], service, plan.tenantId))) services.push(service);
+    }
+    if (services.length) todo.push({ plan, services });
+  }
+  const totalRows = todo.reduce((sum, { plan, services }) => sum + services.reduce((s, service) => s + rowCount(plan)[service], 0), 0);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'seeding {bar} {percentage}% | {value}/{total} rows | {rate} rows/s | districts {done}/{todo} | ETA {eta_formatted}',
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      etaBuffer: 200,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const started = performance.now();
+  let rows = 0;
+  let done = 0;
+  const rate = () => Math.round(rows / Math.max(0.001, (performance.now() - started) / 1000));
+  const showBar = options.progress && todo.length > 0;
+  if (showBar) bar.start(totalRows, 0, { rate: 0, done: 0, todo: todo.length });
+  const onRows = (n: number) => {
+    rows += n;
+    if (showBar) bar.update(rows, { rate: rate(), done });
+  };
+
+  async function seedDistrict({ plan, services }: (typeof todo)[number]): Promise<void> {
+    const rowsOf = rowsFor(options, plan);
+    if (services.includes('districts')) {
+      await inTransaction(pools.districts, async (client) => {
+        await registerDistrict(client, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'active');
+        onRows(1);
+        await copyRows(client, 'school', rowsOf.schools(), onRows);
+      });
+    }
+    if (services.includes('students')) {
+      await inTransaction(pools.students, async (client) => {
+        await copyRows(client, 'student', rowsOf.students(), onRows);
+        await copyRows(client, 'enrollment', rowsOf.enrollments(), onRows);
+      });
+    }
+    if (services.includes('staff')) {
+      await inTransaction(pools.staff, async (client) => {
+        await copyRows(client, 'staff_member', rowsOf.staff(), onRows);
+        await copyRows(client, 'section', rowsOf.sections(), onRows);
+        await copyRows(client, 'section_student', rowsOf.roster(), onRows);
+      });
+    }
+    done++;
+  }
+
+  // Largest districts first (the plan's order), `concurrency` at a time.
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) await seedDistrict(todo[next++]!);
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  } finally {
+    if (showBar) {
+      bar.update(rows, { rate: rate(), done });
+      bar.stop();
+    }
+  }
+  if (todo.length) {
+    // Fresh statistics, and a visibility map so index-only scans work from the first request.
+    for (const service of ['districts', 'students', 'staff'] as const) await pools[service].query('vacuum (analyze)');
+  }
+  return { districts: plans.length, skipped: plans.length - todo.length, rows, seconds: (performance.now() - started) / 1000 };
+}
+
+async function main() {
+  const program = new Command('load:seed')
+    .description('Fill the three service databases with scale data (resumable: re-run with the same arguments)')
+    .option('--preset <name>', `a size preset: ${Object.entries(PRESETS).map(([k, v]) => `${k} (${v.districts} districts, ${v.students} students)`).join(', ')}`)
+    .option('--districts <n>', 'number of districts', positiveInt)
+    .option('--students <n>', 'total students across all districts (skewed: a few very large districts, a long tail)', positiveInt)
+    .option('--seed <text>', 'names the data set; the same seed always generates the same ids', 'k12-load')
+    .option('--concurrency <n>', 'districts seeded at once', positiveInt, 2)
+    .option('--no-progress', 'no progress bar')
+    .parse();
+  const options = program.opts<{ preset?: string; districts?: number; students?: number; seed: string; concurrency: number; progress: boolean }>();
+  const preset = options.preset === undefined ? undefined : PRESETS[options.preset as keyof typeof PRESETS];
+  if (options.preset !== undefined && !preset) program.error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
+  const districts = options.districts ?? preset?.districts;
+  const students = options.students ?? preset?.students;
+  if (!districts || !students) return program.error('give --preset, or --districts and --students');
+  try {
+    planDistricts({ districts, students, seed: options.seed }); // validates the shape before touching a database
+  } catch (error) {
+    program.error((error as Error).message);
+  }
+
+  const databases = await openServiceDatabases();
+  const pools = Object.fromEntries(
+    Object.entries(databases.byService).map(([service, db]) => [service, new pg.Pool({ connectionString: db.ownerUrl, max: options.concurrency + 1 })]),
+  ) as Record<ServiceName, pg.Pool>;
+  try {
+    const summary = await seedScaleData(pools, { districts, students, seed: options.seed, concurrency: options.concurrency, progress: options.progress });
+    const perSecond = summary.rows / Math.max(0.001, summary.seconds);
+    console.log(
+      `seeded ${summary.districts - summary.skipped} of ${summary.districts} districts (${summary.skipped} already there): ` +
+        `${summary.rows.toLocaleString('en-US')} rows in ${summary.seconds.toFixed(1)} s, ${Math.round(perSecond).toLocaleString('en-US')} rows/s`,
+    );
+  } finally {
+    await Promise.all(Object.values(pools).map((pool) => pool.end()));
+    await databases.close();
+  }
+}
+
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    console.error(`load:seed failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}
