@@ -22,6 +22,8 @@ export const School = defineEntity({
   properties: {
     ...tenantKey(),
     name: p.string().length(200),
+    /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
+    legacyId: p.integer().nullable(),
     createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
   },
 });

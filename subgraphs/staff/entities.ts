@@ -14,6 +14,8 @@ export const StaffMember = defineEntity({
     email: p.string().length(200),
     role: p.enum([...STAFF_ROLES]),
     schoolId: p.uuid(),
+    /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
+    legacyId: p.integer().nullable(),
   },
 });
 
@@ -28,6 +30,8 @@ export const Section = defineEntity({
     /** Foreign key (tenant_id, teacher_id) → staff_member, declared in the migration. */
     teacherId: p.uuid(),
     schoolId: p.uuid(),
+    /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
+    legacyId: p.integer().nullable(),
   },
 });
 

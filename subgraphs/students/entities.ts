@@ -17,6 +17,10 @@ export const Student = defineEntity({
     dateOfBirth: p.date().nullable(),
     /** A school of the districts service: another database, so no foreign key can hold it. */
     schoolId: p.uuid(),
+    /** Grade point average, carried over from the legacy districts (0.00–9.99). */
+    gpa: p.decimal().precision(3).scale(2).nullable(),
+    /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
+    legacyId: p.integer().nullable(),
     createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
   },
 });
@@ -32,6 +36,8 @@ export const Enrollment = defineEntity({
     schoolId: p.uuid(),
     startDate: p.date(),
     endDate: p.date().nullable(),
+    /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
+    legacyId: p.integer().nullable(),
   },
 });
 
