@@ -14,7 +14,7 @@ import { districtShares, parseScenario, parseTokens, requestPlanner, type Distri
 import { DEFAULT_TOKENS_FILE } from '../seed/tokens.ts';
 import { renderChart } from './chart.ts';
 import { runOpenLoop } from './open-loop.ts';
-import { formatReport, RunRecorder, type RunReport } from './report.ts';
+import { formatReport, RunRecorder, type Outcome, type RunReport } from './report.ts';
 
 export const SCENARIOS_DIR = fileURLToPath(new URL('../scenarios/', import.meta.url));
 
@@ -38,6 +38,8 @@ export interface RunOptions {
   /** Runs the scenario this long first, unrecorded (JIT, caches, connection pools). */
   warmupSeconds?: number;
   progress?: boolean;
+  /** Sees every recorded request (the bench splits districts with it). */
+  onOutcome?: (outcome: Outcome) => void;
 }
 
 export async function runScenario(scenario: Scenario, tokens: TokensFile, options: RunOptions = {}): Promise<RunReport> {
@@ -61,7 +63,10 @@ export async function runScenario(scenario: Scenario, tokens: TokensFile, option
     durationSeconds: scenario.durationSeconds,
     timeoutMs,
     next: requestPlanner(scenario, tokens),
-    onOutcome: (outcome) => recorder.record(outcome),
+    onOutcome: (outcome) => {
+      recorder.record(outcome);
+      options.onOutcome?.(outcome);
+    },
     onLag: (lag) => recorder.recordLag(lag),
     onTick: (sent, inFlight) => {
       if (options.progress) bar.update(Math.min(scenario.durationSeconds, Math.round((performance.now() - startedAt) / 1000)), { sent, inFlight, errors: recorder.errors });

@@ -1,0 +1,140 @@
+/**
+ * Figures 1 and 2, on the students database with the same MikroORM queries two ways:
+ * - tenant path: the application role, inTenantTransaction (set_config + RLS + the tenant filter), as every request;
+ * - explicit path: the owner role (BYPASSRLS, so no policy runs), the same transaction and queries with the
+ *   tenant filter's explicit `WHERE tenant_id = …`, and no session context.
+ * Both read only, so the owner can run on the live database instead of a copy.
+ */
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { initOrm } from '../../subgraphs/kit/orm.ts';
+import { inTenantTransaction } from '../../subgraphs/kit/tenancy.ts';
+import { TENANT_FILTER } from '../../subgraphs/kit/tenant-table.ts';
+import { students } from '../../subgraphs/index.ts';
+import { Student } from '../../subgraphs/students/entities.ts';
+import type { ServiceDatabase } from '../../migrations/database.ts';
+import type { DistrictTarget } from '../scenarios/scenario.ts';
+import { summarize, type Summary } from './stats.ts';
+
+type Work = (em: EntityManager, district: DistrictTarget, random: () => number) => Promise<unknown>;
+
+/** A request's worth of reads: a point lookup and a tenant-filtered page, as the API's resolvers issue them. */
+const READS: Work = async (em, district, random) => {
+  const ids = district.samples.studentId!;
+  await em.findOne(Student, { id: ids[Math.floor(random() * ids.length)]! });
+  await em.find(Student, { grade: Math.floor(random() * 14) - 1 }, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: 20 });
+};
+
+
+type Path = (district: DistrictTarget, work: Work) => Promise<unknown>;
+
+export interface DatabasePaths {
+  tenant: Path;
+  explicit: Path;
+  /** Runs one unit of work on each path with the ORM's query log on, and returns the statements each sent. */
+  statementsOf(district: DistrictTarget, work: Work): Promise<{ tenant: string[]; explicit: string[] }>;
+  close(): Promise<void>;
+}
+
+const orm = (url: string, poolSize: number, onQuery?: (sql: string) => void) => initOrm({ service: students.name, entities: students.entities, clientUrl: url, poolSize, onQuery });
+const tenantPath = (app: MikroORM): Path => (district, work) => inTenantTransaction(app, district.tenantId, (em) => work(em, district, Math.random));
+const explicitPath = (owner: MikroORM): Path => (district, work) => {
+  const em = owner.em.fork();
+  em.setFilterParams(TENANT_FILTER, { tenantId: district.tenantId });
+  return em.transactional((tx) => work(tx as EntityManager, district, Math.random));
+};
+
+export async function openDatabasePaths(database: ServiceDatabase, connections: number): Promise<DatabasePaths> {
+  // Measured without the query log (it costs per statement); a separate pair with the log counts statements.
+  const app = await orm(database.appUrl, connections);
+  const owner = await orm(database.ownerUrl, connections);
+  return {
+    tenant: tenantPath(app),
+    explicit: explicitPath(owner),
+    async statementsOf(district, work) {
+      const logs = { tenant: [] as string[], explicit: [] as string[] };
+      const loggedApp = await orm(database.appUrl, 1, (sql) => logs.tenant.push(sql));
+      const loggedOwner = await orm(database.ownerUrl, 1, (sql) => logs.explicit.push(sql));
+      try {
+        await tenantPath(loggedApp)(district, work);
+        await explicitPath(loggedOwner)(district, work);
+      } finally {
+        await loggedApp.close();
+        await loggedOwner.close();
+      }
+      return logs;
+    },
+    async close() {
+      await app.close();
+      await owner.close();
+    },
+  };
+}
+
+async function throughput(path: Path, districts: DistrictTarget[], workers: number, seconds: number): Promise<number> {
+  const until = performance.now() + seconds * 1000;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (performance.now() < until) {
+        await path(districts[Math.floor(Math.random() * districts.length)]!, READS);
+        done++;
+      }
+    }),
+  );
+  return done / seconds;
+}
+
+export interface RlsThroughput {
+  connections: number;
+  tenantPerSecond: number[];
+  explicitPerSecond: number[];
+  ratios: number[];
+}
+
+/** Figure 1: closed-loop throughput of both paths, alternating A/B per round so drift hits both. */
+export async function measureRlsThroughput(paths: DatabasePaths, districts: DistrictTarget[], options: { connections: number; seconds: number; rounds: number }): Promise<RlsThroughput> {
+  const result: RlsThroughput = { connections: options.connections, tenantPerSecond: [], explicitPerSecond: [], ratios: [] };
+  await throughput(paths.tenant, districts, options.connections, 2); // warm-up: JIT, pools, caches
+  await throughput(paths.explicit, districts, options.connections, 2);
+  for (let round = 0; round < options.rounds; round++) {
+    const tenant = await throughput(paths.tenant, districts, options.connections, options.seconds);
+    const explicit = await throughput(paths.explicit, districts, options.connections, options.seconds);
+    result.tenantPerSecond.push(Math.round(tenant));
+    result.explicitPerSecond.push(Math.round(explicit));
+    result.ratios.push(tenant / explicit);
+  }
+  return result;
+}
+
+export interface ContextOverhead {
+  withContext: Summary;
+  withoutContext: Summary;
+  overheadP50Ms: number;
+  statementsWith: string[];
+  statementsWithout: string[];
+}
+
+/** Figure 2: sequential latency of one point lookup in its transaction, with and without the tenant session context. */
+export async function measureContextOverhead(paths: DatabasePaths, districts: DistrictTarget[], iterations: number): Promise<ContextOverhead> {
+  const lookup: Work = (em, district, random) => em.findOne(Student, { id: district.samples.studentId![Math.floor(random() * district.samples.studentId!.length)]! });
+  const timings = { tenant: [] as number[], explicit: [] as number[] };
+  for (let i = 0; i < iterations + 200; i++) {
+    const district = districts[i % districts.length]!;
+    // Interleaved, so both see the same moment of a shared machine; the first 200 warm up.
+    for (const path of ['tenant', 'explicit'] as const) {
+      const started = performance.now();
+      await paths[path](district, lookup);
+      if (i >= 200) timings[path].push(performance.now() - started);
+    }
+  }
+  const statements = await paths.statementsOf(districts[0]!, lookup);
+  const withContext = summarize(timings.tenant);
+  const withoutContext = summarize(timings.explicit);
+  return {
+    withContext,
+    withoutContext,
+    overheadP50Ms: withContext.p50 - withoutContext.p50,
+    statementsWith: statements.tenant,
+    statementsWithout: statements.explicit,
+  };
+}
