@@ -2,7 +2,9 @@
  * The gateway → subgraph tenant context: a short-lived EdDSA JWS that only the gateway can sign.
  * The gateway signs one per subgraph fetch (audience = subgraph name, so a context captured on
  * its way to one subgraph cannot be replayed against another); subgraphs verify it on every request
- * and never trust `x-tenant-id` alone.
+ * and never trust `x-tenant-id` alone. Each context carries a random `jti` that a subgraph process accepts
+ * once, so a captured context cannot be replayed against the same process either (see docs/isolation.md
+ * for the limit with several replicas).
  */
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, exportJWK, generateKeyPair, importJWK, errors, type JWK, type CryptoKey } from 'jose';
@@ -13,6 +15,8 @@ const ISSUER = 'k12-gateway';
 const ALGORITHM = 'EdDSA';
 /** Upper bound the issue sets; a context only has to live for one subgraph fetch. */
 export const TENANT_CONTEXT_TTL_SECONDS = 30;
+/** Contexts remembered per verifier: about 7,000 fetches a second for 35 s, a few tens of MB at most. */
+export const MAX_REMEMBERED_CONTEXTS = 250_000;
 
 export interface TenantContext {
   tenantId: string;
@@ -44,6 +48,7 @@ export async function createTenantContextSigner(privateJwk: JWK) {
   return (context: TenantContext, audience: string): Promise<string> =>
     new SignJWT({ tid: context.tenantId, rid: context.requestId })
       .setProtectedHeader({ alg: ALGORITHM, kid: privateJwk.kid })
+      .setJti(randomUUID())
       .setIssuer(ISSUER)
       .setAudience(audience)
       .setSubject(context.subject)
@@ -52,8 +57,33 @@ export async function createTenantContextSigner(privateJwk: JWK) {
       .sign(key);
 }
 
+/**
+ * The `jti`s this process has accepted, each kept until its context expires. Contexts arrive in roughly
+ * expiry order (one fixed TTL), so expired entries are dropped from the front of the insertion-ordered map.
+ * When full of unexpired entries it refuses new contexts: failing closed beats forgetting a replayable one.
+ */
+export class ReplayGuard {
+  readonly #expiries = new Map<string, number>();
+  readonly #capacity: number;
+  constructor(capacity = MAX_REMEMBERED_CONTEXTS) {
+    this.#capacity = capacity;
+  }
+
+  /** Records `jti` until `expiresAtMs`, or says why it cannot. */
+  accept(jti: string, expiresAtMs: number, now = Date.now()): 'accepted' | 'replayed' | 'full' {
+    for (const [seen, expiry] of this.#expiries) {
+      if (expiry > now) break;
+      this.#expiries.delete(seen);
+    }
+    if (this.#expiries.has(jti)) return 'replayed';
+    if (this.#expiries.size >= this.#capacity) return 'full';
+    this.#expiries.set(jti, expiresAtMs);
+    return 'accepted';
+  }
+}
+
 /** Returns a verifier bound to one subgraph; it throws TenantContextError with a short, safe reason. */
-export async function createTenantContextVerifier(publicJwk: JWK, audience: string) {
+export async function createTenantContextVerifier(publicJwk: JWK, audience: string, replays = new ReplayGuard()) {
   const key = (await importJWK(publicJwk, ALGORITHM)) as CryptoKey;
   return async (token: string | undefined, claimedTenantId: string | undefined): Promise<TenantContext> => {
     if (!token) throw new TenantContextError('missing tenant context');
@@ -70,13 +100,17 @@ export async function createTenantContextVerifier(publicJwk: JWK, audience: stri
       if (error instanceof errors.JWTExpired) throw new TenantContextError('expired tenant context');
       throw new TenantContextError('invalid tenant context');
     }
-    const { tid, rid, sub } = payload;
-    if (!isUuid(tid) || typeof rid !== 'string' || typeof sub !== 'string') {
+    const { tid, rid, sub, jti, exp } = payload;
+    if (!isUuid(tid) || typeof rid !== 'string' || typeof sub !== 'string' || typeof jti !== 'string') {
       throw new TenantContextError('invalid tenant context');
     }
     if (claimedTenantId !== undefined && claimedTenantId !== tid) {
       throw new TenantContextError('tenant header does not match tenant context');
     }
+    // Last, so a refused request does not use up the context of a legitimate one.
+    const replay = replays.accept(jti, exp! * 1000);
+    if (replay === 'replayed') throw new TenantContextError('replayed tenant context');
+    if (replay === 'full') throw new TenantContextError('too many tenant contexts in flight');
     return { tenantId: tid, subject: sub, requestId: rid };
   };
 }

@@ -1,0 +1,120 @@
+/** Operations that name another district's ids: aliases, batches, _entities, deep and wide shapes, error paths. */
+import { describe, expect } from 'vitest';
+import { TENANT_CONTEXT_HEADER } from '../../subgraphs/kit/tenant-context.ts';
+import { attack, expectNoForeignData, expectRefusal, expectServedWithoutForeignData, NORTH, SOUTH, EAST, type Battery } from './harness.ts';
+
+export function graphqlAttacks(battery: Battery): void {
+  const asNorth = (query: string, variables?: unknown) => battery.platform.as('north-valley', query, variables);
+  const south = () => battery.rows[SOUTH]!;
+  const east = () => battery.rows[EAST]!;
+  const direct = async (service: string, query: string, variables: unknown) =>
+    battery.platform.graphql({ query, variables }, { url: battery.platform.subgraphs[service]!.url, headers: { [TENANT_CONTEXT_HEADER]: await battery.sign(NORTH, service) } });
+
+  describe('GraphQL', () => {
+    attack("aliases fetching another district's student, school and district ids resolve to null", async () => {
+      const result = await asNorth(
+        `query ($s1: ID!, $s2: ID!, $school: ID!) { a: student(id: $s1) { id firstName } b: student(id: $s2) { id } c: school(id: $school) { id name } own: district { id } }`,
+        { s1: south().students[0], s2: east().students[0], school: south().schools[0] },
+      );
+      expectServedWithoutForeignData(result);
+      expect(result.body.data).toEqual({ a: null, b: null, c: null, own: { id: NORTH } });
+    });
+
+    attack('batched operations (a JSON array) are refused before any lookup', async () => {
+      const response = await fetch(battery.platform.gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await battery.platform.token('north-valley')}` },
+        body: JSON.stringify([{ query: '{ district { id } }' }, { query: `{ student(id: "${south().students[0]}") { id firstName } }` }]),
+      });
+      const text = await response.text();
+      expectRefusal({ status: response.status, text, body: JSON.parse(text) }, 400, 'Operation batching disabled.', 'BAD_REQUEST');
+    });
+
+    attack('_entities is not reachable through the gateway', async () => {
+      const result = await asNorth(`{ _entities(representations: [{ __typename: "Student", id: "${south().students[0]}" }]) { ... on Student { id } } }`);
+      expectNoForeignData(result.text.replace(south().students[0]!, ''));
+      expect(result.status).toBe(400);
+      expect(result.body.errors).toEqual([
+        { message: 'Cannot query field "_entities" on type "Query".', locations: [{ line: 1, column: 3 }], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } },
+      ]);
+    });
+
+    attack("_entities with another district's Student keys, straight to the subgraph, resolve to null", async () => {
+      const representations = [...south().students.slice(0, 5), ...east().students.slice(0, 5)].map((id) => ({ __typename: 'Student', id }));
+      const result = await direct('students', `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Student { id firstName enrollments { id } } } }`, { r: representations });
+      expectServedWithoutForeignData(result);
+      expect(result.body.data._entities).toEqual(representations.map(() => null));
+    });
+
+    attack("_entities with another district's StaffMember and Section keys resolve to null", async () => {
+      const representations = [
+        ...south().staff.slice(0, 3).map((id) => ({ __typename: 'StaffMember', id })),
+        ...south().sections.slice(0, 3).map((id) => ({ __typename: 'Section', id })),
+      ];
+      const result = await direct('staff', `query ($r: [_Any!]!) { _entities(representations: $r) { ... on StaffMember { id email } ... on Section { id name } } }`, { r: representations });
+      expectServedWithoutForeignData(result);
+      expect(result.body.data._entities).toEqual(representations.map(() => null));
+    });
+
+    attack("_entities with another district's District and School keys resolve to null", async () => {
+      const representations = [{ __typename: 'District', id: SOUTH }, ...south().schools.map((id) => ({ __typename: 'School', id }))];
+      const result = await direct('districts', `query ($r: [_Any!]!) { _entities(representations: $r) { ... on District { id name } ... on School { id name } } }`, { r: representations });
+      expectServedWithoutForeignData(result);
+      expect(result.body.data._entities).toEqual(representations.map(() => null));
+    });
+
+    attack('a deep query (staff → sections → teacher → sections … 8 levels, across subgraphs) stays in the district', async () => {
+      let selection = 'id students { id firstName school { id } }';
+      for (let level = 0; level < 4; level++) selection = `id teacher { id sections { ${selection} } }`;
+      const result = await asNorth(`{ sections { ${selection} } }`);
+      expectServedWithoutForeignData(result);
+      const seen = new Set(result.text.match(/[0-9a-f]{8}-[0-9a-f-]{27}/g));
+      const own = battery.rows[NORTH]!;
+      expect([...seen].filter((id) => ![...own.sections, ...own.staff, ...own.students, ...own.schools].includes(id))).toEqual([]);
+    });
+
+    attack("a wide query (200 aliases over every other district's students) returns 200 nulls", async () => {
+      const foreign = [...south().students, ...east().students];
+      const targets = Array.from({ length: 200 }, (_, i) => foreign[i % foreign.length]!);
+      const query = `{ ${targets.map((id, i) => `s${i}: student(id: "${id}") { id firstName }`).join(' ')} }`;
+      const result = await asNorth(query);
+      expectNoForeignData(JSON.stringify(result.body.data));
+      expect(result.status).toBe(200);
+      expect(result.body.errors).toBeUndefined();
+      expect(Object.values(result.body.data).every((value) => value === null)).toBe(true);
+      expect(Object.keys(result.body.data)).toHaveLength(200);
+    });
+
+    attack("updating another district's student returns null and changes nothing", async () => {
+      const result = await asNorth(`mutation ($id: ID!) { updateStudent(id: $id, input: { firstName: "Hijacked" }) { id firstName } }`, { id: south().students[1] });
+      expectServedWithoutForeignData(result);
+      expect(result.body.data).toEqual({ updateStudent: null });
+      const owner = await battery.platform.connect(battery.platform.databases.students!.ownerUrl);
+      const { rows } = await owner.query('select count(*)::int as hijacked from student where first_name = $1', ['Hijacked']);
+      expect(rows).toEqual([{ hijacked: 0 }]);
+    });
+
+    attack("an error about another district's teacher echoes nothing of it", async () => {
+      const result = await asNorth(`mutation ($t: ID!) { createSection(input: { name: "Probe", subject: "Art", teacherId: $t, studentIds: [] }) { id } }`, { t: south().staff[0] });
+      expectNoForeignData(result.text.replace(south().staff[0]!, ''));
+      expect(result.body).toEqual({
+        data: null,
+        errors: [{ message: 'teacherId does not name a staff member of this district', path: ['createSection'], extensions: { code: 'BAD_USER_INPUT', serviceName: 'staff' } }],
+      });
+    });
+
+    attack('a database error (forged cursor holding a non-UUID) is masked, echoing neither SQL nor data', async () => {
+      const cursor = Buffer.from(JSON.stringify(['García', 'Ava', `${SOUTH}' or 1=1 --`])).toString('base64url');
+      const result = await asNorth(`query ($after: String) { students(first: 5, after: $after) { edges { node { id } } } }`, { after: cursor });
+      expectNoForeignData(result.text);
+      expect(result.body).toEqual({ data: null, errors: [{ message: 'Internal server error', path: ['students'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    });
+
+    attack("a forged cursor naming another district's student pages only through the caller's own rows", async () => {
+      const cursor = Buffer.from(JSON.stringify(['A', 'A', south().students[0]])).toString('base64url');
+      const result = await asNorth(`query ($after: String) { students(first: 100, after: $after) { edges { node { id } } } }`, { after: cursor });
+      expectServedWithoutForeignData(result);
+      for (const edge of result.body.data.students.edges) expect(battery.rows[NORTH]!.students).toContain(edge.node.id);
+    });
+  });
+}
