@@ -1,16 +1,12 @@
 /**
- * Reconciliation: for one district and table, both sides compute in SQL the same digest of the same rows
- * (the target's business columns; the source's legacy columns mapped the way consolidation maps them),
- * and where the digests differ, the differing ids are found by bisecting the key range.
- *
- * The digest: rows are grouped into key ranges (the key's last 12 hex digits are the legacy id, so a range
- * is 4,096 consecutive legacy ids); each range yields its row count and md5 over its rows' canonical text
- * in key order; the table checksum is md5 over the sorted (range, count, md5) lines. It does not depend on
- * the order rows are stored or scanned, uses no hashtext (md5 is the same on every major), and calls md5
- * once per range, not per row (one md5 call costs ~2.6 µs on PostgreSQL 15 with OpenSSL 3).
- * A differing range is split 16 ways (256 ids, then 16), then its rows are compared one by one.
+ * Reconciliation: for one district and table, both sides compute in SQL the same checksum over the same
+ * rows (the target's business columns; the source's legacy columns mapped the way consolidation maps
+ * them): the row count and the sum of every row's md5 (first 64 bits, as a signed integer; PostgreSQL sums
+ * bigints in a 128-bit accumulator, so nothing wraps) over its canonical text. A sum does not depend on
+ * row order; md5 is the same on every PostgreSQL major (hashtext is not promised to be). Where the
+ * checksums differ, the key range is bisected: the key's last 12 hex digits are the legacy id, so ranges
+ * of 4,096, then 256, then 16 legacy ids are compared, and the rows of the differing ranges one by one.
  */
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { formatSql, type SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
@@ -39,6 +35,7 @@ export interface TableReport {
   legacyTable: string;
   sourceRows: number;
   targetRows: number;
+  /** Sum of the rows' 64-bit md5 prefixes (decimal); equal counts and sums = match. */
   sourceChecksum: string;
   targetChecksum: string;
   match: boolean;
@@ -47,7 +44,7 @@ export interface TableReport {
   extra: (RowRef & { belongsTo?: string })[];
   changed: RowRef[];
   misattributed: MisattributedRow[];
-  /** Digest queries per side that the bisection needed (0 when the checksums matched). */
+  /** Queries per side that the bisection needed (0 when the checksums matched). */
   bisectionQueries: number;
 }
 
@@ -61,7 +58,8 @@ export interface DistrictReport {
 interface Range {
   range: string;
   rows: number;
-  digest: string;
+  /** Sum of the rows' 64-bit md5 prefixes, as decimal text. */
+  sum: string;
 }
 
 interface Side {
@@ -70,14 +68,20 @@ interface Side {
   rows: string;
 }
 
+const ROW_HASH = `('x' || left(md5(t), 16))::bit(64)::bigint`;
 const rangeOf = (width: number) => `left(right(k, 12), ${width})`;
 
-async function digestRanges(side: Side, width: number, within?: { width: number; ranges: string[] }): Promise<Map<string, Range>> {
-  const filter = within ? `where ${rangeOf(within.width)} = any($1::text[])` : '';
+/** The whole table's checksum; `k` is not referenced, so PostgreSQL never computes it here. */
+async function checksumOf(side: Side): Promise<Range> {
+  const { rows } = await side.client.query<Range>(`select '' as range, count(*)::int as rows, coalesce(sum(${ROW_HASH}), 0)::text as sum from (${side.rows}) r`);
+  return rows[0]!;
+}
+
+async function rangeChecksums(side: Side, width: number, within: { width: number; ranges: string[] }): Promise<Map<string, Range>> {
   const { rows } = await side.client.query<Range>(
-    `select ${rangeOf(width)} as range, count(*)::int as rows, md5(string_agg(t, E'\\n' order by k collate "C")) as digest
-       from (${side.rows}) r ${filter} group by 1`,
-    within ? [within.ranges] : [],
+    `select ${rangeOf(width)} as range, count(*)::int as rows, sum(${ROW_HASH})::text as sum
+       from (${side.rows}) r where ${rangeOf(within.width)} = any($1::text[]) group by 1`,
+    [within.ranges],
   );
   return new Map(rows.map((r) => [r.range, r]));
 }
@@ -90,34 +94,29 @@ async function rowsIn(side: Side, width: number, ranges: string[]): Promise<Map<
   return new Map(rows.map((r) => [r.k, r]));
 }
 
-const checksum = (ranges: Map<string, Range>) =>
-  createHash('md5').update([...ranges.values()].map((r) => `${r.range}:${r.rows}:${r.digest}`).sort().join('\n')).digest('hex');
-
-const sumRows = (ranges: Map<string, Range>) => [...ranges.values()].reduce((sum, r) => sum + r.rows, 0);
-
-/** Ranges whose count or digest differ, split into those present on both sides and those on one side only. */
+/** Ranges whose count or checksum differ, split into those present on both sides and those on one side only. */
 function differingRanges(source: Map<string, Range>, target: Map<string, Range>) {
   const both: string[] = [];
   const oneSide: string[] = [];
   for (const range of new Set([...source.keys(), ...target.keys()])) {
     const s = source.get(range);
     const t = target.get(range);
-    if (s && t && s.rows === t.rows && s.digest === t.digest) continue;
+    if (s && t && s.rows === t.rows && s.sum === t.sum) continue;
     (s && t ? both : oneSide).push(range);
   }
   return { both, oneSide };
 }
 
 export async function reconcileTable(source: Side, target: Side, table: TableMapping, tenantId: string, targetClient: pg.Client): Promise<TableReport> {
-  const [sourceRanges, targetRanges] = await Promise.all([digestRanges(source, RANGE_WIDTHS[0]!), digestRanges(target, RANGE_WIDTHS[0]!)]);
+  const [sourceTotal, targetTotal] = await Promise.all([checksumOf(source), checksumOf(target)]);
   const report: TableReport = {
     table: tableName(table),
     legacyTable: table.legacy,
-    sourceRows: sumRows(sourceRanges),
-    targetRows: sumRows(targetRanges),
-    sourceChecksum: checksum(sourceRanges),
-    targetChecksum: checksum(targetRanges),
-    match: true,
+    sourceRows: sourceTotal.rows,
+    targetRows: targetTotal.rows,
+    sourceChecksum: sourceTotal.sum,
+    targetChecksum: targetTotal.sum,
+    match: sourceTotal.rows === targetTotal.rows && sourceTotal.sum === targetTotal.sum,
     counts: { missing: 0, extra: 0, changed: 0, misattributed: 0 },
     missing: [],
     extra: [],
@@ -125,25 +124,23 @@ export async function reconcileTable(source: Side, target: Side, table: TableMap
     misattributed: [],
     bisectionQueries: 0,
   };
-  if (report.sourceChecksum === report.targetChecksum) return report;
-  report.match = false;
+  if (report.match) return report;
 
-  // Bisect: ranges on one side only need no further splitting; the others are split until 16 ids wide.
-  let { both, oneSide } = differingRanges(sourceRanges, targetRanges);
-  const leaves: { width: number; ranges: string[] }[] = [{ width: RANGE_WIDTHS[0]!, ranges: oneSide }];
-  for (const [level, width] of RANGE_WIDTHS.entries()) {
-    if (!both.length) break;
-    const next = RANGE_WIDTHS[level + 1];
-    if (next === undefined) {
-      leaves.push({ width, ranges: both });
-      break;
-    }
+  // Bisect: a range present on one side only needs no further splitting; the others are split until 16 ids wide.
+  let both = [''];
+  let width = 0;
+  const leaves: { width: number; ranges: string[] }[] = [];
+  for (const next of RANGE_WIDTHS) {
     const within = { width, ranges: both };
-    const [s, t] = await Promise.all([digestRanges(source, next, within), digestRanges(target, next, within)]);
+    const [s, t] = await Promise.all([rangeChecksums(source, next, within), rangeChecksums(target, next, within)]);
     report.bisectionQueries++;
-    ({ both, oneSide } = differingRanges(s, t));
-    leaves.push({ width: next, ranges: oneSide });
+    const differing = differingRanges(s, t);
+    leaves.push({ width: next, ranges: differing.oneSide });
+    both = differing.both;
+    width = next;
+    if (!both.length) break;
   }
+  leaves.push({ width, ranges: both });
 
   const missing: RowRef[] = [];
   for (const leaf of leaves.filter((l) => l.ranges.length)) {

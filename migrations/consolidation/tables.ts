@@ -36,6 +36,8 @@ export interface TableMapping {
   key: string[];
   /** Legacy expression that names the row for people ('42', or '7/42' for a roster entry). */
   legacyKey: string;
+  /** Legacy columns of the key: ordering by them is the target key order (see the id mapping). */
+  legacyKeyColumns: string[];
   /** Target column holding the legacy id, when the table keeps one. */
   legacyIdColumn?: string;
 }
@@ -49,71 +51,41 @@ const uuid = (name: string, legacyTable: string, column: string): ColumnMapping 
 const same = (name: string, type: string): ColumnMapping => ({ name, type, source: name });
 const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: 'id' };
 
+/**
+ * A table with a serial id: the mapped id first, its business columns, and `legacy_id` (the id as it was),
+ * so auditors can name any row by the id they know.
+ */
+const keyedTable = (legacy: string, service: Service, target: string, columns: ColumnMapping[]): TableMapping => ({
+  legacy, service, target, key: ['id'], legacyKey: 'id::text', legacyKeyColumns: ['id'], legacyIdColumn: 'legacy_id',
+  columns: [uuid('id', legacy, 'id'), ...columns, legacyId],
+});
+const schoolId = uuid('school_id', 'schools', 'school_id');
+const name = (length: number) => same('name', `character varying(${length})`);
+const personName = [same('first_name', 'character varying(100)'), same('last_name', 'character varying(100)')];
+
+/** In foreign-key order. Both COPY and the canonical text name their columns, so column order is free. */
 export const TABLES: TableMapping[] = [
-  {
-    legacy: 'schools', service: 'districts', target: 'school', key: ['id'], legacyKey: 'id::text', legacyIdColumn: 'legacy_id',
-    columns: [uuid('id', 'schools', 'id'), same('name', 'character varying(200)'), legacyId, same('created_at', 'timestamp with time zone')],
-  },
-  {
-    legacy: 'students', service: 'students', target: 'student', key: ['id'], legacyKey: 'id::text', legacyIdColumn: 'legacy_id',
-    columns: [
-      uuid('id', 'students', 'id'),
-      same('first_name', 'character varying(100)'),
-      same('last_name', 'character varying(100)'),
-      same('grade', 'smallint'),
-      same('date_of_birth', 'date'),
-      uuid('school_id', 'schools', 'school_id'),
-      same('gpa', 'numeric(3,2)'),
-      legacyId,
-      same('created_at', 'timestamp with time zone'),
-    ],
-  },
-  {
-    legacy: 'enrollments', service: 'students', target: 'enrollment', key: ['id'], legacyKey: 'id::text', legacyIdColumn: 'legacy_id',
-    columns: [
-      uuid('id', 'enrollments', 'id'),
-      uuid('student_id', 'students', 'student_id'),
-      uuid('school_id', 'schools', 'school_id'),
-      same('start_date', 'date'),
-      same('end_date', 'date'),
-      legacyId,
-    ],
-  },
-  {
-    legacy: 'staff', service: 'staff', target: 'staff_member', key: ['id'], legacyKey: 'id::text', legacyIdColumn: 'legacy_id',
-    columns: [
-      uuid('id', 'staff', 'id'),
-      same('first_name', 'character varying(100)'),
-      same('last_name', 'character varying(100)'),
-      same('email', 'character varying(200)'),
-      same('role', 'text'),
-      uuid('school_id', 'schools', 'school_id'),
-      legacyId,
-    ],
-  },
-  {
-    legacy: 'sections', service: 'staff', target: 'section', key: ['id'], legacyKey: 'id::text', legacyIdColumn: 'legacy_id',
-    columns: [
-      uuid('id', 'sections', 'id'),
-      same('name', 'character varying(200)'),
-      same('subject', 'character varying(100)'),
-      uuid('teacher_id', 'staff', 'teacher_id'),
-      uuid('school_id', 'schools', 'school_id'),
-      legacyId,
-    ],
-  },
+  keyedTable('schools', 'districts', 'school', [name(200), same('created_at', 'timestamp with time zone')]),
+  keyedTable('students', 'students', 'student', [...personName, same('grade', 'smallint'), same('date_of_birth', 'date'), schoolId, same('gpa', 'numeric(3,2)'), same('created_at', 'timestamp with time zone')]),
+  keyedTable('enrollments', 'students', 'enrollment', [uuid('student_id', 'students', 'student_id'), schoolId, same('start_date', 'date'), same('end_date', 'date')]),
+  keyedTable('staff', 'staff', 'staff_member', [...personName, same('email', 'character varying(200)'), same('role', 'text'), schoolId]),
+  keyedTable('sections', 'staff', 'section', [name(200), same('subject', 'character varying(100)'), uuid('teacher_id', 'staff', 'teacher_id'), schoolId]),
   {
     legacy: 'section_rosters', service: 'staff', target: 'section_student', key: ['section_id', 'student_id'],
     legacyKey: `section_id::text || '/' || student_id::text`,
+    legacyKeyColumns: ['section_id', 'student_id'],
     columns: [uuid('section_id', 'sections', 'section_id'), uuid('student_id', 'students', 'student_id')],
   },
 ];
 
 export const tableName = (table: TableMapping) => `${table.service}.${table.target}`;
 
-/** `COPY (this) TO STDOUT` on the source: tenant id first, then the business columns in target order. */
+/**
+ * `COPY (this) TO STDOUT` on the source: tenant id first, then the business columns in target order, rows
+ * in target key order, so the primary-key index only ever appends (PostgreSQL's rightmost-leaf fast path).
+ */
 export const copySourceSql = (table: TableMapping) =>
-  `select %1$L::uuid, ${table.columns.map((c) => c.source).join(', ')} from public.${table.legacy}`;
+  `select %1$L::uuid, ${table.columns.map((c) => c.source).join(', ')} from public.${table.legacy} order by ${table.legacyKeyColumns.join(', ')}`;
 
 export const copyTargetColumns = (table: TableMapping) => ['tenant_id', ...table.columns.map((c) => c.name)];
 
