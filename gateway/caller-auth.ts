@@ -11,6 +11,13 @@ export const ALLOWED_ALGORITHMS = ['RS256', 'ES256'] as const;
 export type AllowedAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
 /** Longer tokens are refused before parsing (Entra tokens with many groups stay far below this). */
 export const MAX_TOKEN_BYTES = 8 * 1024;
+/**
+ * A verified token is remembered (by its exact text) until it expires, at most this long: a signature check
+ * costs ~0.2 ms of a request's budget, and a client sends the same token many times. The price: a key
+ * withdrawn from the JWKS stops working for tokens already seen within this window, not at once.
+ */
+export const VERIFIED_TOKEN_TTL_MS = 60_000;
+const MAX_REMEMBERED_TOKENS = 10_000;
 
 export interface CallerAuthConfig {
   issuer: string;
@@ -58,11 +65,15 @@ export function createCallerVerifier(config: CallerAuthConfig) {
     throw new Error(`JWT algorithms must be among ${ALLOWED_ALGORITHMS.join(', ')}`);
   }
   const keys = 'url' in config.jwks ? createRemoteJWKSet(new URL(config.jwks.url)) : createLocalJWKSet(config.jwks.keys);
+  const verified = new Map<string, { caller: Caller; until: number }>();
   return async (authorization: string | undefined): Promise<Caller> => {
     if (!authorization) throw unauthenticated('missing bearer token');
     if (authorization.length > MAX_TOKEN_BYTES) throw unauthenticated('token too large');
     const token = BEARER.exec(authorization)?.[1];
     if (!token) throw unauthenticated('authorization header must be "Bearer <JWT>"');
+    const remembered = verified.get(token);
+    if (remembered && remembered.until > Date.now()) return remembered.caller;
+    if (remembered) verified.delete(token);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
@@ -75,6 +86,10 @@ export function createCallerVerifier(config: CallerAuthConfig) {
     } catch (error) {
       throw unauthenticated(reasonFor(error));
     }
-    return { tenantId: tenantFrom(payload, config.tenantClaim), subject: typeof payload.sub === 'string' ? payload.sub : 'unknown' };
+    const caller = { tenantId: tenantFrom(payload, config.tenantClaim), subject: typeof payload.sub === 'string' ? payload.sub : 'unknown' };
+    // Never past `exp` (without the clock tolerance); the oldest entry goes when the map is full.
+    if (verified.size >= MAX_REMEMBERED_TOKENS) verified.delete(verified.keys().next().value!);
+    verified.set(token, { caller, until: Math.min((payload.exp ?? 0) * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS) });
+    return caller;
   };
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HttpError } from '../subgraphs/kit/http.ts';
+import type { SubgraphHttp } from './subgraph-http.ts';
 import { TENANT_CONTEXT_HEADER, type TenantContext } from '../subgraphs/kit/tenant-context.ts';
 
 type Sign = (context: TenantContext, audience: string) => Promise<string>;
@@ -12,17 +13,17 @@ type Status = 'ACTIVE' | 'SUSPENDED' | 'MIGRATING' | 'UNKNOWN';
 
 const forbidden = (message: string) => new HttpError(403, 'FORBIDDEN', message);
 
-export function createDistrictGate(options: { districtsUrl: () => string; sign: Sign; ttlMs: number }) {
+export function createDistrictGate(options: { districtsUrl: () => string; post: SubgraphHttp['post']; sign: Sign; ttlMs: number }) {
   const cache = new Map<string, { status: Promise<Status>; expires: number }>();
 
   async function fetchStatus(tenantId: string): Promise<Status> {
     const context = await options.sign({ tenantId, subject: 'gateway', requestId: randomUUID() }, 'districts');
-    const response = await fetch(options.districtsUrl(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [TENANT_CONTEXT_HEADER]: context },
-      body: JSON.stringify({ query: '{ district { status } }' }),
-      signal: AbortSignal.timeout(5000),
-    });
+    const response = await options.post(
+      options.districtsUrl(),
+      { 'content-type': 'application/json', [TENANT_CONTEXT_HEADER]: context },
+      JSON.stringify({ query: '{ district { status } }' }),
+      5000,
+    );
     const body = (await response.json()) as { data?: { district?: { status: Status } }; errors?: { extensions?: { code?: string } }[] };
     if (body.data?.district) return body.data.district.status;
     if (body.errors?.some((e) => e.extensions?.code === 'NOT_FOUND')) return 'UNKNOWN';

@@ -9,11 +9,13 @@ import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/t
 import { ApolloServer } from '@apollo/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import { leanApolloOptions } from '../subgraphs/kit/apollo-defaults.ts';
 import { createErrorFormatter } from '../subgraphs/kit/errors.ts';
 import { listen, type RunningServer } from '../subgraphs/kit/http.ts';
 import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner } from '../subgraphs/kit/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
 import { createDistrictGate } from './district-status.ts';
+import { createSubgraphHttp } from './subgraph-http.ts';
 
 export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.meta.url);
 
@@ -39,8 +41,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const verifyCaller = createCallerVerifier(options.auth);
   const signContext = await createTenantContextSigner(options.contextPrivateKey);
   const routingUrls = new Map<string, string>();
+  const subgraphHttp = createSubgraphHttp();
   const assertDistrictActive = createDistrictGate({
     districtsUrl: () => routingUrls.get('districts')!,
+    post: subgraphHttp.post,
     sign: signContext,
     ttlMs: options.districtStatusTtlMs,
   });
@@ -53,7 +57,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       routingUrls.set(name, routingUrl);
       return new RemoteGraphQLDataSource<GatewayContext>({
         url: routingUrl,
-        fetcher: fetch as never,
+        fetcher: subgraphHttp.fetcher as never,
         async willSendRequest({ request, kind, ...rest }) {
           // Health checks and schema loading carry no tenant.
           if (kind !== GraphQLDataSourceRequestKind.INCOMING_OPERATION) return;
@@ -69,6 +73,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
+    ...leanApolloOptions,
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
   });
@@ -100,6 +105,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     async close() {
       await server.close();
       await apollo.stop();
+      await subgraphHttp.close();
     },
   };
 }

@@ -12,6 +12,7 @@ import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresq
 import { parse, type DocumentNode, type GraphQLResolveInfo } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import { leanApolloOptions } from './apollo-defaults.ts';
 import { createErrorFormatter } from './errors.ts';
 import { listen, unauthenticated, type RunningServer } from './http.ts';
 import { Loaders } from './loaders.ts';
@@ -33,6 +34,8 @@ export interface RequestContext {
   loaders: Loaders;
   /** Set when the operation produced an error, so its transaction is rolled back. */
   failed?: boolean;
+  /** Set when the operation is a query: nothing to flush at commit. */
+  readOnly?: boolean;
 }
 
 // Parents and arguments are shaped by the SDL beside the resolvers; the context is ours.
@@ -83,12 +86,17 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     schema: buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers as never }]),
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
+    stringifyResult: leanApolloOptions.stringifyResult,
     plugins: [
+      ...leanApolloOptions.plugins,
       // Traces would describe the operation to whoever asks for them; the gateway needs none.
       ApolloServerPluginInlineTraceDisabled(),
       {
         async requestDidStart() {
           return {
+            async didResolveOperation({ operation, contextValue }) {
+              contextValue.readOnly = operation?.operation === 'query';
+            },
             async didEncounterErrors({ contextValue }) {
               contextValue.failed = true;
             },
@@ -123,6 +131,9 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
           const context: RequestContext = { em, tenant, loaders: new Loaders(em) };
           response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
           if (context.failed) throw new RollbackSignal();
+          // A query changed nothing: forget its entities so the commit's flush has no change sets to compute
+          // (~0.3-0.5 ms of CPU per request). Mutations flush explicitly in their resolvers.
+          if (context.readOnly) em.clear();
         });
       } catch (error) {
         if (!(error instanceof RollbackSignal)) throw error;

@@ -6,8 +6,8 @@
  * once, so a captured context cannot be replayed against the same process either (see docs/isolation.md
  * for the limit with several replicas).
  */
-import { randomUUID } from 'node:crypto';
-import { SignJWT, jwtVerify, exportJWK, generateKeyPair, importJWK, errors, type JWK, type CryptoKey } from 'jose';
+import { createPrivateKey, randomUUID, sign as signBytes } from 'node:crypto';
+import { jwtVerify, exportJWK, generateKeyPair, importJWK, errors, type JWK, type CryptoKey } from 'jose';
 
 export const TENANT_CONTEXT_HEADER = 'x-tenant-context';
 export const TENANT_ID_HEADER = 'x-tenant-id';
@@ -43,18 +43,21 @@ export async function generateContextKeyPair(): Promise<ContextKeyPair> {
   };
 }
 
+/**
+ * Signs with Node's synchronous Ed25519 (~50 µs) rather than jose's WebCrypto path (~160 µs and a thread-pool
+ * hop): the gateway signs on every subgraph fetch. The result is the compact JWS jose's SignJWT would produce
+ * (same header and claims), and the subgraphs verify it with jose.
+ */
 export async function createTenantContextSigner(privateJwk: JWK) {
-  const key = (await importJWK(privateJwk, ALGORITHM)) as CryptoKey;
-  return (context: TenantContext, audience: string): Promise<string> =>
-    new SignJWT({ tid: context.tenantId, rid: context.requestId })
-      .setProtectedHeader({ alg: ALGORITHM, kid: privateJwk.kid })
-      .setJti(randomUUID())
-      .setIssuer(ISSUER)
-      .setAudience(audience)
-      .setSubject(context.subject)
-      .setIssuedAt()
-      .setExpirationTime(`${TENANT_CONTEXT_TTL_SECONDS}s`)
-      .sign(key);
+  const key = createPrivateKey({ key: privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+  if (key.asymmetricKeyType !== 'ed25519') throw new Error('the tenant-context key must be an Ed25519 private key');
+  const header = Buffer.from(JSON.stringify({ alg: ALGORITHM, kid: privateJwk.kid })).toString('base64url');
+  return async (context: TenantContext, audience: string): Promise<string> => {
+    const iat = Math.floor(Date.now() / 1000);
+    const claims = { tid: context.tenantId, rid: context.requestId, jti: randomUUID(), iss: ISSUER, aud: audience, sub: context.subject, iat, exp: iat + TENANT_CONTEXT_TTL_SECONDS };
+    const signingInput = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    return `${signingInput}.${signBytes(null, Buffer.from(signingInput), key).toString('base64url')}`;
+  };
 }
 
 /**
