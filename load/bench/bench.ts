@@ -7,6 +7,7 @@
  */
 import '../../gateway/node-version.ts';
 import { cpus, loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -74,10 +75,18 @@ async function main(): Promise<number> {
     }
     const { rows } = await owners.students.query<{ server_version: string; students: string }>(`select current_setting('server_version') as server_version, (select count(*) from student) as students`);
     const postgres = `PostgreSQL ${rows[0]!.server_version} (${databases.server.embedded ? 'embedded' : 'DATABASE_URL'})`;
+    const machine = { cores: cpus().length, cpu: cpus()[0]?.model.trim(), postgres, districts: 0, students: Number(rows[0]!.students) };
+    // Each figure is printed and saved as soon as it is measured, so an interrupted bench keeps what it has.
+    const record = (f: Figure) => {
+      figures.push(f);
+      console.log(`${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.title}\n       goal ${f.goal}: ${f.value} (load before ${f.loadBefore}, after ${load()})`);
+      writeFileSync(join(outDir, 'bench.json'), `${JSON.stringify({ machine, figures }, null, 2)}\n`);
+    };
     const keys = await loadOrCreateKeys(config.dataDir);
     const tokens: TokensFile = await buildTokensFile(owners, keys, config.jwt.tenantClaim, { target: platform.gatewayUrl, expiresIn: '12h', all: false });
     tokens.expiresAt = new Date(Date.now() + 12 * 3600_000).toISOString();
     await writeFile(join(outDir, 'tokens.json'), JSON.stringify(tokens), { mode: 0o600 });
+    machine.districts = tokens.districts.length;
     console.log(`${postgres}; ${tokens.districts.length} districts, ${Number(rows[0]!.students).toLocaleString('en-US')} students`);
     const largest = tokens.districts.slice(0, 20);
 
@@ -88,7 +97,7 @@ async function main(): Promise<number> {
           const loadBefore = load();
           const result = await measureRlsThroughput(paths, largest, { connections: options.connections, seconds: 8, rounds: options.runs });
           const ratio = spread(result.ratios);
-          figures.push({ figure: 1, title: 'RLS + tenant session vs explicit WHERE (owner, BYPASSRLS): throughput ratio', goal: '>= 0.9', value: `${formatSpread(ratio)}; tenant ${formatSpread(spread(result.tenantPerSecond, 0), ' tx/s')}, explicit ${formatSpread(spread(result.explicitPerSecond, 0), ' tx/s')}, ${options.connections} connections each`, met: ratio.median >= 0.9, loadBefore, details: result });
+          record({ figure: 1, title: 'RLS + tenant session vs explicit WHERE (owner, BYPASSRLS): throughput ratio', goal: '>= 0.9', value: `${formatSpread(ratio)}; tenant ${formatSpread(spread(result.tenantPerSecond, 0), ' tx/s')}, explicit ${formatSpread(spread(result.explicitPerSecond, 0), ' tx/s')}, ${options.connections} connections each`, met: ratio.median >= 0.9, loadBefore, details: result });
         }
         if (options.parts.includes(2)) {
           const loadBefore = load();
@@ -96,7 +105,7 @@ async function main(): Promise<number> {
           for (let run = 0; run < options.runs; run++) runs.push(await measureContextOverhead(paths, largest, 1500));
           const overhead = spread(runs.map((r) => r.overheadP50Ms));
           const extra = runs[0]!.statementsWith.length - runs[0]!.statementsWithout.length;
-          figures.push({
+          record({
             figure: 2,
             title: 'Tenant-context overhead per request (p50, with vs without the session context) and extra round trips',
             goal: '<= 0.3 ms at p50, <= 1 extra round trip',
@@ -118,7 +127,7 @@ async function main(): Promise<number> {
         runs.push(await measureGatewayHop({ gatewayUrl: platform.gatewayUrl, subgraphUrl: platform.subgraphUrl(HOP_SUBGRAPH), contextPrivateKey: keys.context.privateJwk, districts: largest, iterations: 1500 }));
       }
       const ratio = spread(runs.map((r) => r.p95Ratio));
-      figures.push({
+      record({
         figure: 3,
         title: 'Gateway hop: student(id) through the gateway vs straight to the students subgraph (signed context), sequential',
         goal: 'gateway p95 <= 1.5 x direct',
@@ -142,7 +151,7 @@ async function main(): Promise<number> {
       const p95 = spread(runs.map((r) => r.latencyMs.p95));
       const p99 = spread(runs.map((r) => r.latencyMs.p99));
       const errors = runs.reduce((sum, r) => sum + r.errors.total, 0);
-      figures.push({
+      record({
         figure: 4,
         title: `End to end: ${tokens.districts.length} districts, mixed scenario, ${scenario.rate} req/s open model, ${scenario.durationSeconds} s`,
         goal: 'p95 <= 10 ms, p99 <= 25 ms, 0 errors',
@@ -175,7 +184,7 @@ async function main(): Promise<number> {
         console.log(`  noisy run ${run + 1}: others' p95 ${base.p95} -> ${withHot.p95} ms (load ${load()})`);
       }
       const rise = spread(runs.map((r) => r.rise * 100), 1);
-      figures.push({
+      record({
         figure: 5,
         title: `Noisy neighbour: ${hot} at 10x the rate of each of ${shares.length - 1} others (${baseline.rate}/s -> ${hotScenario.rate}/s in all)`,
         goal: "others' p95 rises < 20 %",
@@ -186,10 +195,8 @@ async function main(): Promise<number> {
       });
     }
 
-    const machine = { cores: cpus().length, cpu: cpus()[0]?.model.trim(), postgres, districts: tokens.districts.length, students: Number(rows[0]!.students), loadAfter: load() };
-    await writeFile(join(outDir, 'bench.json'), `${JSON.stringify({ machine, figures }, null, 2)}\n`);
-    console.log(`\nmachine: ${machine.cores} cores, ${postgres}; load average after: ${machine.loadAfter}`);
-    for (const f of figures) console.log(`${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.title}\n       goal ${f.goal}: ${f.value} (load before ${f.loadBefore})`);
+    console.log(`\nmachine: ${machine.cores} cores, ${postgres}; load average after: ${load()}`);
+    for (const f of figures) console.log(`${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.goal}: ${f.value}`);
     console.log(`\n${join(outDir, 'bench.json')}`);
     return figures.every((f) => f.met) ? 0 : 1;
   } finally {

@@ -32,7 +32,7 @@ export interface TokensOptions {
   all: boolean;
 }
 
-export async function buildTokensFile(clients: Record<ServiceName, pg.ClientBase>, keys: Parameters<typeof issueDevToken>[0], tenantClaim: string, options: TokensOptions): Promise<TokensFile> {
+export async function buildTokensFile(clients: Record<ServiceName, pg.ClientBase | pg.Pool>, keys: Parameters<typeof issueDevToken>[0], tenantClaim: string, options: TokensOptions): Promise<TokensFile> {
   const { rows: districts } = await clients.districts.query<{ tenant_id: string; slug: string }>(
     `select tenant_id, slug from district where status = 'active' and ($1 or starts_with(slug, $2)) order by slug`,
     [options.all, LOAD_SLUG_PREFIX],

@@ -1,0 +1,68 @@
+/**
+ * `npm run load:ci`: the CI-sized load run, self-contained. A throw-away platform (embedded PostgreSQL in a
+ * temporary folder, free ports) in its own process, the `ci` seed preset through the real seed path, a
+ * tokens file, then the `ci` scenario (5 s unrecorded warm-up, 25 s measured, loose thresholds). Exits 1
+ * when a threshold fails; everything it started is stopped and removed.
+ */
+import '../../gateway/node-version.ts';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { readConfig } from '../../gateway/config.ts';
+import { loadOrCreateKeys } from '../../gateway/keys.ts';
+import { freePort, startPlatformProcess } from '../bench/platform-process.ts';
+import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
+import { PRESETS, seedScaleData } from '../seed/seed.ts';
+import { buildTokensFile } from '../seed/tokens.ts';
+import { loadScenario, runScenario, writeRunFiles } from './run.ts';
+import { formatReport } from './report.ts';
+
+async function main(): Promise<number> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'k12-load-ci-'));
+  // Run as root, PostgreSQL runs as its own user, which must be able to enter the folder.
+  await chmod(dataDir, 0o755);
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    DATABASE_URL: '', // always a fresh embedded server: nothing shared with other runs
+    DB_PREFIX: 'k12',
+    EMBEDDED_PG_PORT: String(await freePort()),
+    GATEWAY_PORT: String(await freePort()),
+    DISTRICTS_PORT: String(await freePort()),
+    STUDENTS_PORT: String(await freePort()),
+    STAFF_PORT: String(await freePort()),
+  };
+  console.log(`load:ci: platform in ${dataDir}`);
+  const platform = await startPlatformProcess(env, join(dataDir, 'platform.log'));
+  try {
+    const config = readConfig({ ...process.env, ...env });
+    const databases = await openServiceDatabases(config);
+    const pools = Object.fromEntries(Object.entries(databases.byService).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })])) as Record<ServiceName, pg.Pool>;
+    let tokens;
+    try {
+      const seeded = await seedScaleData(pools, { ...PRESETS.ci, seed: 'k12-load', concurrency: 2, progress: false });
+      console.log(`load:ci: seeded ${seeded.districts} districts, ${seeded.rows} rows in ${seeded.seconds.toFixed(1)} s`);
+      tokens = await buildTokensFile(pools, await loadOrCreateKeys(config.dataDir), config.jwt.tenantClaim, { target: platform.gatewayUrl, expiresIn: '1h', all: false });
+      tokens.expiresAt = new Date(Date.now() + 3600_000).toISOString();
+    } finally {
+      await Promise.all(Object.values(pools).map((pool) => pool.end()));
+      await databases.close();
+    }
+    const scenario = await loadScenario('ci');
+    const report = await runScenario(scenario, tokens, { warmupSeconds: 5 });
+    const files = await writeRunFiles(report, scenario, resolve('load/out/ci'));
+    console.log(`${formatReport(report)}\nreport: ${files.json}\nchart:  ${files.svg}`);
+    return report.passed ? 0 : 1;
+  } finally {
+    await platform.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`load:ci failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(2);
+  },
+);
