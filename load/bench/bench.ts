@@ -52,12 +52,13 @@ async function main(): Promise<number> {
     .option('--parts <list>', '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour', parts, [1, 2, 3, 4, 5])
     .option('--runs <n>', 'repetitions of each figure (min/median/max)', positiveInt, 3)
     .option('--e2e-seconds <n>', 'duration of each end-to-end run (figure 4)', positiveInt, 60)
+    .option('--e2e-rate <n>', 'arrivals per second of figure 4 (the goal is stated at 100)', positiveInt, 100)
     .option('--noisy-seconds <n>', 'duration of each noisy-neighbour run, baseline and hot (figure 5)', positiveInt, 30)
     .option('--connections <n>', 'connections per path for figure 1', positiveInt, 4)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
     .option('--out <dir>', 'output folder (default load/out/bench-<time>)')
     .parse();
-  const options = program.opts<{ parts: number[]; runs: number; e2eSeconds: number; noisySeconds: number; connections: number; cpuProf?: boolean; out?: string }>();
+  const options = program.opts<{ parts: number[]; runs: number; e2eSeconds: number; e2eRate: number; noisySeconds: number; connections: number; cpuProf?: boolean; out?: string }>();
   const outDir = resolve(options.out ?? join('load/out', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(outDir, { recursive: true });
   const config = readConfig();
@@ -140,7 +141,7 @@ async function main(): Promise<number> {
 
     if (options.parts.includes(4)) {
       const loadBefore = load();
-      const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.e2eSeconds };
+      const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.e2eSeconds, rate: options.e2eRate };
       const runs = [];
       for (let run = 0; run < options.runs; run++) {
         const report = await runScenario(scenario, tokens, { warmupSeconds: 10 });
