@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { registerDistrict, setDistrictStatus, type DistrictStatus } from '../onboarding.ts';
-import { formatSql, type SourceTemplate } from '../legacy/source-url.ts';
+import { formatSql, redactUrl, type SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, ensureCheckpointTable, finishedTables, openSource, openTargets, readProfile, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
 import { silentProgress, type Progress } from './progress.ts';
@@ -75,7 +75,7 @@ export class ConsolidationError extends Error {}
 export async function resolveSlugs(source: SourceTemplate, districts: string[] | 'all'): Promise<string[]> {
   if (districts !== 'all') return districts;
   const slugs = await source.listSlugs();
-  if (!slugs.length) throw new ConsolidationError(`no district databases match ${source.databaseOf('x').replace(/x(?=[^x]*$)/, '{slug}')}`);
+  if (!slugs.length) throw new ConsolidationError(`no district databases match ${redactUrl(source.template)}`);
   return slugs;
 }
 

@@ -2,7 +2,7 @@
  * How each legacy table lands in a service database, in foreign-key order, and the SQL both commands
  * derive from it: the COPY source query, and the per-row key and canonical text that reconcile digests.
  *
- * Ids: a legacy serial id becomes the UUID `<20 hex digits of md5(tenant:table)><legacy id as 12 hex>`
+ * Ids: a legacy serial id becomes the UUID `<18 hex digits of md5(tenant:table)><legacy id as 12 hex>`
  * (version nibble 8, RFC 9562 "custom"), computed in SQL on the source side. The md5 part is a constant of
  * the statement (PostgreSQL folds it once), so the per-row cost is one to_hex; md5 per row was measured at
  * ~2.6 µs per call on PostgreSQL 15 with OpenSSL 3, which alone would cap copy and reconcile far below
