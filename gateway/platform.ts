@@ -36,7 +36,8 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-async function resolveCallerAuth(config: PlatformConfig, keys: PlatformKeys): Promise<CallerAuthConfig> {
+/** The caller-token settings: an external issuer (JWKS_URL / JWKS_FILE) or the development issuer in the data folder. */
+export async function resolveCallerAuth(config: PlatformConfig, keys: PlatformKeys): Promise<CallerAuthConfig> {
   const { jwt } = config;
   const common = { tenantClaim: jwt.tenantClaim, algorithms: jwt.algorithms, clockToleranceSeconds: jwt.clockToleranceSeconds };
   if (jwt.jwksUrl || jwt.jwksFile) {

@@ -20,7 +20,7 @@ import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
 import { buildTokensFile } from '../seed/tokens.ts';
 import { measureContextOverhead, measureRlsThroughput, openDatabasePaths } from './database.ts';
 import { HOP_SUBGRAPH, measureGatewayHop } from './hop.ts';
-import { startPlatformProcess } from './platform-process.ts';
+import { startPlatformProcess, startSplitPlatform } from './platform-process.ts';
 import { formatSpread, spread, summarize } from './stats.ts';
 
 interface Figure {
@@ -56,16 +56,19 @@ async function main(): Promise<number> {
     .option('--noisy-seconds <n>', 'duration of each noisy-neighbour run, baseline and hot (figure 5)', positiveInt, 30)
     .option('--connections <n>', 'connections per path for figure 1', positiveInt, 4)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
+    .option('--split', 'the gateway and each subgraph in a process of their own (as deployed), not all in one (npm start)')
     .option('--out <dir>', 'output folder (default load/out/bench-<time>)')
     .parse();
-  const options = program.opts<{ parts: number[]; runs: number; e2eSeconds: number; e2eRate: number; noisySeconds: number; connections: number; cpuProf?: boolean; out?: string }>();
+  const options = program.opts<{ parts: number[]; runs: number; e2eSeconds: number; e2eRate: number; noisySeconds: number; connections: number; cpuProf?: boolean; split?: boolean; out?: string }>();
   const outDir = resolve(options.out ?? join('load/out', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(outDir, { recursive: true });
   const config = readConfig();
   if (config.jwt.jwksUrl || config.jwt.jwksFile) throw new Error('bench signs development tokens: unset JWKS_URL / JWKS_FILE');
 
   console.log(`bench: ${cpus().length} cores (${cpus()[0]?.model.trim()}), load average ${load()}; output ${outDir}`);
-  const platform = await startPlatformProcess({}, join(outDir, 'platform.log'), options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(outDir, 'profiles')] : []);
+  const profiling = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(outDir, 'profiles')] : [];
+  const platform = options.split ? await startSplitPlatform({}, join(outDir, 'split'), profiling) : await startPlatformProcess({}, join(outDir, 'platform.log'), profiling);
+  const topology = options.split ? 'one process per service' : 'one process (npm start)';
   const databases = await openServiceDatabases(config);
   const figures: Figure[] = [];
   const owners = {} as Record<ServiceName, pg.Client>;
@@ -76,7 +79,7 @@ async function main(): Promise<number> {
     }
     const { rows } = await owners.students.query<{ server_version: string; students: string }>(`select current_setting('server_version') as server_version, (select count(*) from student) as students`);
     const postgres = `PostgreSQL ${rows[0]!.server_version} (${databases.server.embedded ? 'embedded' : 'DATABASE_URL'})`;
-    const machine = { cores: cpus().length, cpu: cpus()[0]?.model.trim(), postgres, districts: 0, students: Number(rows[0]!.students) };
+    const machine = { cores: cpus().length, cpu: cpus()[0]?.model.trim(), postgres, topology, districts: 0, students: Number(rows[0]!.students) };
     // Each figure is printed and saved as soon as it is measured, so an interrupted bench keeps what it has.
     const record = (f: Figure) => {
       figures.push(f);
@@ -88,7 +91,7 @@ async function main(): Promise<number> {
     tokens.expiresAt = new Date(Date.now() + 12 * 3600_000).toISOString();
     await writeFile(join(outDir, 'tokens.json'), JSON.stringify(tokens), { mode: 0o600 });
     machine.districts = tokens.districts.length;
-    console.log(`${postgres}; ${tokens.districts.length} districts, ${Number(rows[0]!.students).toLocaleString('en-US')} students`);
+    console.log(`${postgres}; platform: ${topology}; ${tokens.districts.length} districts, ${Number(rows[0]!.students).toLocaleString('en-US')} students`);
     const largest = tokens.districts.slice(0, 20);
 
     if (options.parts.includes(1) || options.parts.includes(2)) {
@@ -98,7 +101,7 @@ async function main(): Promise<number> {
           const loadBefore = load();
           const result = await measureRlsThroughput(paths, largest, { connections: options.connections, seconds: 8, rounds: options.runs });
           const ratio = spread(result.ratios);
-          record({ figure: 1, title: 'RLS + tenant session vs explicit WHERE (owner, BYPASSRLS): throughput ratio', goal: '>= 0.9', value: `${formatSpread(ratio)}; tenant ${formatSpread(spread(result.tenantPerSecond, 0), ' tx/s')}, explicit ${formatSpread(spread(result.explicitPerSecond, 0), ' tx/s')}, ${options.connections} connections each`, met: ratio.median >= 0.9, loadBefore, details: result });
+          record({ figure: 1, title: 'RLS + tenant session vs explicit WHERE (owner, BYPASSRLS): throughput ratio', goal: '>= 0.9', value: `${formatSpread(ratio)}; tenant ${formatSpread(spread(result.tenantPerSecond, 0), ' tx/s')}, explicit ${formatSpread(spread(result.explicitPerSecond, 0), ' tx/s')}, ${options.connections} connections each; RLS alone (vs explicit + the same set_config) ${formatSpread(spread(result.rlsOnlyRatios))}`, met: ratio.median >= 0.9, loadBefore, details: result });
         }
         if (options.parts.includes(2)) {
           const loadBefore = load();

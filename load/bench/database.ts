@@ -7,7 +7,7 @@
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { initOrm } from '../../subgraphs/kit/orm.ts';
-import { inTenantTransaction } from '../../subgraphs/kit/tenancy.ts';
+import { forkForTenant, inTenantTransaction } from '../../subgraphs/kit/tenancy.ts';
 import { TENANT_FILTER } from '../../subgraphs/kit/tenant-table.ts';
 import { students } from '../../subgraphs/index.ts';
 import { Student } from '../../subgraphs/students/entities.ts';
@@ -30,6 +30,8 @@ type Path = (district: DistrictTarget, work: Work) => Promise<unknown>;
 export interface DatabasePaths {
   tenant: Path;
   explicit: Path;
+  /** The explicit path plus the tenant session's set_config (owner: still no policy), to tell RLS from that round trip. */
+  explicitWithSession: Path;
   /** Runs one unit of work on each path with the ORM's query log on, and returns the statements each sent. */
   statementsOf(district: DistrictTarget, work: Work): Promise<{ tenant: string[]; explicit: string[] }>;
   close(): Promise<void>;
@@ -37,8 +39,8 @@ export interface DatabasePaths {
 
 const orm = (url: string, poolSize: number, onQuery?: (sql: string) => void) => initOrm({ service: students.name, entities: students.entities, clientUrl: url, poolSize, onQuery });
 const tenantPath = (app: MikroORM): Path => (district, work) => inTenantTransaction(app, district.tenantId, (em) => work(em, district, Math.random));
-const explicitPath = (owner: MikroORM): Path => (district, work) => {
-  const em = owner.em.fork();
+const explicitPath = (owner: MikroORM, withSession = false): Path => (district, work) => {
+  const em = withSession ? forkForTenant(owner, district.tenantId) : owner.em.fork();
   em.setFilterParams(TENANT_FILTER, { tenantId: district.tenantId });
   return em.transactional((tx) => work(tx as EntityManager, district, Math.random));
 };
@@ -46,10 +48,11 @@ const explicitPath = (owner: MikroORM): Path => (district, work) => {
 export async function openDatabasePaths(database: ServiceDatabase, connections: number): Promise<DatabasePaths> {
   // Measured without the query log (it costs per statement); a separate pair with the log counts statements.
   const app = await orm(database.appUrl, connections);
-  const owner = await orm(database.ownerUrl, connections);
+  const owner = await orm(database.ownerUrl, 2 * connections);
   return {
     tenant: tenantPath(app),
     explicit: explicitPath(owner),
+    explicitWithSession: explicitPath(owner, true),
     async statementsOf(district, work) {
       const logs = { tenant: [] as string[], explicit: [] as string[] };
       const loggedApp = await orm(database.appUrl, 1, (sql) => logs.tenant.push(sql));
@@ -91,6 +94,8 @@ export interface RlsThroughput {
   tenantPerSecond: number[];
   explicitPerSecond: number[];
   ratios: number[];
+  /** Tenant path over explicit-with-session: what RLS itself costs once both send the same statements. */
+  rlsOnlyRatios: number[];
 }
 
 /**
@@ -98,14 +103,15 @@ export interface RlsThroughput {
  * workers and pool), so the shared machine's noise hits both alike; the ratio is tenant / explicit.
  */
 export async function measureRlsThroughput(paths: DatabasePaths, districts: DistrictTarget[], options: { connections: number; seconds: number; rounds: number }): Promise<RlsThroughput> {
-  const result: RlsThroughput = { connections: options.connections, tenantPerSecond: [], explicitPerSecond: [], ratios: [] };
-  const both = (seconds: number) => Promise.all([throughput(paths.tenant, districts, options.connections, seconds), throughput(paths.explicit, districts, options.connections, seconds)]);
-  await both(2); // warm-up: JIT, pools, caches
+  const result: RlsThroughput = { connections: options.connections, tenantPerSecond: [], explicitPerSecond: [], ratios: [], rlsOnlyRatios: [] };
+  const all = (seconds: number) => Promise.all([paths.tenant, paths.explicit, paths.explicitWithSession].map((path) => throughput(path, districts, options.connections, seconds)));
+  await all(2); // warm-up: JIT, pools, caches
   for (let round = 0; round < options.rounds; round++) {
-    const [tenant, explicit] = await both(options.seconds);
-    result.tenantPerSecond.push(Math.round(tenant));
-    result.explicitPerSecond.push(Math.round(explicit));
-    result.ratios.push(tenant / explicit);
+    const [tenant, explicit, explicitWithSession] = await all(options.seconds);
+    result.tenantPerSecond.push(Math.round(tenant!));
+    result.explicitPerSecond.push(Math.round(explicit!));
+    result.ratios.push(tenant! / explicit!);
+    result.rlsOnlyRatios.push(tenant! / explicitWithSession!);
   }
   return result;
 }
