@@ -52,6 +52,9 @@ async function copyRows(client: pg.PoolClient, table: keyof typeof COLUMNS, line
 /** One transaction per district and service: either all of a district's rows are there, or none. */
 async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
   const client = await pool.connect();
+  // A dropped connection (server stopped, Ctrl-C) fails the running COPY; without a listener pg would also throw it unhandled.
+  const onError = () => {};
+  client.on('error', onError);
   try {
     await client.query('begin');
     // A crash loses at most the last transactions, which the resume then redoes.
@@ -62,6 +65,7 @@ async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Pro
     await client.query('rollback').catch(() => {});
     throw error;
   } finally {
+    client.off('error', onError);
     client.release();
   }
 }
@@ -189,6 +193,11 @@ async function main() {
   }
 
   const databases = await openServiceDatabases();
+  process.once('SIGINT', () => {
+    // Finished districts are committed; the one in progress rolls back with its connection.
+    console.error('\nload:seed interrupted: run the same command again to resume');
+    process.exit(130);
+  });
   const pools = Object.fromEntries(
     Object.entries(databases.byService).map(([service, db]) => [service, new pg.Pool({ connectionString: db.ownerUrl, max: options.concurrency + 1 })]),
   ) as Record<ServiceName, pg.Pool>;
