@@ -235,8 +235,8 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
     await registerDistrict(districts, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'migrating');
     if (plan.status !== null && plan.status !== 'migrating') {
       await setDistrictStatus(districts, plan.tenantId, 'migrating');
-      // The gateway may serve its cached status for up to the TTL: no copying while it could still write.
-      if (plan.status === 'active') await sleep(options.statusTtlMs);
+      // The gateway may answer from a cached status for up to 2 × its TTL (see gateway/district-status.ts).
+      if (plan.status === 'active') await sleep(2 * options.statusTtlMs);
     }
 
     const source = await openSource(options.source, plan.slug);
