@@ -73,7 +73,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
-    ...leanApolloOptions,
+    ...leanApolloOptions(),
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
   });

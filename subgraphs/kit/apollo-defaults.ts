@@ -3,9 +3,10 @@ import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import type { FormattedExecutionResult } from 'graphql';
 
-export const leanApolloOptions = {
+/** A fresh object per server: Apollo appends its default plugins to the array it is given. */
+export const leanApolloOptions = () => ({
   // Compact JSON: Apollo's default pretty-prints every response (two-space indent), costing time and bytes.
   stringifyResult: (result: FormattedExecutionResult) => JSON.stringify(result),
   // We send no cache hints; the cache-control plugin would otherwise run a hook on every resolved field.
   plugins: [ApolloServerPluginCacheControlDisabled() as ApolloServerPlugin<BaseContext>],
-};
+});

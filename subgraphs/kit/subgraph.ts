@@ -82,13 +82,14 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     onQuery: options.onQuery,
   });
   const verifyContext = await createTenantContextVerifier(options.contextPublicKey, definition.name);
+  const lean = leanApolloOptions();
   const apollo = new ApolloServer<RequestContext>({
     schema: buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers as never }]),
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
-    stringifyResult: leanApolloOptions.stringifyResult,
+    ...lean,
     plugins: [
-      ...leanApolloOptions.plugins,
+      ...lean.plugins,
       // Traces would describe the operation to whoever asks for them; the gateway needs none.
       ApolloServerPluginInlineTraceDisabled(),
       {
