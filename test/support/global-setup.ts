@@ -3,7 +3,7 @@
  * PostgreSQL 16. Each test file then provisions its own roles and databases under a unique prefix.
  */
 import '../../gateway/node-version.ts';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,8 +28,6 @@ const freePort = () =>
 
 export default async function setup(project: TestProject) {
   const dataDir = await mkdtemp(join(tmpdir(), 'k12-test-pg-'));
-  // PostgreSQL runs as its own user when the tests run as root; it must be able to enter the folder.
-  await chmod(dataDir, 0o755);
   const server = await openDatabaseServer({
     databaseUrl: process.env.DATABASE_URL,
     dataDir,
