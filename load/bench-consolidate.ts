@@ -24,7 +24,8 @@ import { barsProgress } from '../migrations/consolidation/progress.ts';
 import { reconcileDistricts } from '../migrations/consolidation/reconcile.ts';
 import { SERVICES, type Service } from '../migrations/consolidation/tables.ts';
 import { fixtureDistricts, generateLegacyDistrict } from '../migrations/legacy/fixtures.ts';
-import { formatSql, SourceTemplate } from '../migrations/legacy/source-url.ts';
+import { formatSql } from '../migrations/format-sql.ts';
+import { SourceTemplate } from '../migrations/legacy/source-url.ts';
 
 interface BenchOptions {
   databaseUrl: string;

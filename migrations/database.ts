@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { initOrm } from '../subgraphs/kit/orm.ts';
+import { runFormatted } from './format-sql.ts';
 import type { SubgraphDefinition } from '../subgraphs/kit/subgraph.ts';
+import { subgraphs } from '../subgraphs/index.ts';
+import type { PlatformConfig } from '../gateway/config.ts';
 
 export interface DatabaseServer {
   /** URL of a role that may create roles and databases. */
@@ -136,12 +139,6 @@ const withCredentials = (adminUrl: string, user: string, password: string, datab
   return url.toString();
 };
 
-/** Runs statements that PostgreSQL cannot parameterise (DDL) with identifiers and literals quoted by the server. */
-async function runFormatted(client: pg.Client, template: string, ...values: string[]): Promise<void> {
-  const { rows } = await client.query<{ sql: string }>(`select format($1, ${values.map((_, i) => `$${i + 2}::text`).join(', ')}) as sql`, [template, ...values]);
-  await client.query(rows[0]!.sql);
-}
-
 async function ensureRole(client: pg.Client, role: string, password: string, attributes: string): Promise<void> {
   const { rowCount } = await client.query('select 1 from pg_roles where rolname = $1', [role]);
   if (!rowCount) await runFormatted(client, 'create role %I', role);
@@ -217,5 +214,37 @@ async function grantApplicationRole({ ownerUrl, appRole }: ServiceDatabase): Pro
     for (const { sql } of rows) await client.query(sql);
   } finally {
     await client.end();
+  }
+}
+
+export interface PlatformDatabases {
+  server: DatabaseServer;
+  /** Every service database, in subgraph order. */
+  databases: ServiceDatabase[];
+  byService: Record<string, ServiceDatabase>;
+  /** Migrations this call applied, by service (empty without `migrate`). */
+  applied: Record<string, string[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The configured platform's server and service databases, reached the one way every tool reaches them
+ * (`npm start`, `npm run migrate`, the operator CLIs, the load tools): provisioned, and migrated on request.
+ */
+export async function openPlatformDatabases(
+  config: PlatformConfig,
+  logger: Logger,
+  options: { migrate?: boolean; attach?: boolean } = {},
+): Promise<PlatformDatabases> {
+  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger, attach: options.attach });
+  try {
+    const databases = await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: subgraphs.map((s) => s.name) });
+    const byService = Object.fromEntries(databases.map((db) => [db.service, db]));
+    const applied: Record<string, string[]> = {};
+    if (options.migrate) for (const definition of subgraphs) applied[definition.name] = await migrateService(definition, byService[definition.name]!);
+    return { server, databases, byService, applied, stop: () => server.stop() };
+  } catch (error) {
+    await server.stop().catch(() => {});
+    throw error;
   }
 }

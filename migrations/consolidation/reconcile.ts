@@ -8,7 +8,8 @@
  * of 4,096, then 256, then 16 legacy ids are compared, and the rows of the differing ranges one by one.
  */
 import type pg from 'pg';
-import { formatSql, type SourceTemplate } from '../legacy/source-url.ts';
+import { formatSql } from '../format-sql.ts';
+import type { SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, openSource, openTargets, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
 import { sourceRowsSql, tableName, targetKeyOwnersSql, targetRowsSql, TABLES, type Service, type TableMapping } from './tables.ts';

@@ -4,6 +4,7 @@
  * policies apply, and what each evaluates to for the asking district. Never reachable through the graph.
  */
 import pg from 'pg';
+import { formatSql } from '../format-sql.ts';
 import type { ServiceDatabase } from '../database.ts';
 import { isUuid } from '../../subgraphs/kit/tenant-context.ts';
 
@@ -101,8 +102,7 @@ export async function explainRow(databases: ServiceDatabase[], request: { tenant
   const match = await findTable(databases, request.table);
 
   const found = await withClient(match.database.ownerUrl, async (client) => {
-    const sql = async (template: string, ...identifiers: string[]) =>
-      (await client.query<{ sql: string }>(`select format($1, ${identifiers.map((_, i) => `$${i + 2}::text`).join(', ')}) as sql`, [template, ...identifiers])).rows[0]!.sql;
+    const sql = (template: string, ...identifiers: string[]) => formatSql(client, template, ...identifiers);
     const { rows: flags } = await client.query<{ enabled: boolean; forced: boolean }>(
       'select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = $1',
       [match.oid],

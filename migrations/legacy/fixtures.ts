@@ -4,7 +4,8 @@
  * through md5, so the same seed always produces the same databases. Ids are serial integers starting at 1
  * in every district, so they collide across districts exactly as the real ones do.
  */
-import { connect, formatSql, SourceTemplate } from './source-url.ts';
+import { formatSql } from '../format-sql.ts';
+import { connect, SourceTemplate } from './source-url.ts';
 import { LEGACY_DDL } from './schema.ts';
 
 const PLACES = ['maple-creek', 'north-valley', 'cedar-falls', 'river-bend', 'pine-hill', 'lake-shore', 'stone-bridge', 'elm-grove', 'sunset-ridge', 'fox-hollow', 'clear-water', 'eagle-rock', 'silver-lake', 'oak-park', 'bay-view', 'mill-town', 'red-mesa', 'blue-spring', 'iron-gate', 'willow-bend'];

@@ -90,10 +90,3 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
   }
   return client;
 }
-
-/** Formats SQL on the server: `%I` identifiers and `%L` literals quoted by PostgreSQL itself. */
-export async function formatSql(client: pg.ClientBase, template: string, ...values: (string | number)[]): Promise<string> {
-  const args = values.map((_, i) => `$${i + 2}::text`).join(', ');
-  const { rows } = await client.query<{ sql: string }>(`select format($1${args ? `, ${args}` : ''}) as sql`, [template, ...values.map(String)]);
-  return rows[0]!.sql;
-}

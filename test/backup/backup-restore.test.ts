@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runFormatted } from '../../migrations/format-sql.ts';
 import { BackupError, dumpDatabase, restoreDatabase, unsupportedReason } from '../../migrations/backup/pg-tools.ts';
 import { lintDatabase } from '../../migrations/policy-lint/lint.ts';
 import { subgraphs } from '../../subgraphs/index.ts';
@@ -73,8 +74,7 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
         ['revoke all on database %I from public', copy],
         ['grant connect on database %I to %I', copy, db.appRole],
       ]) {
-        const { rows } = await admin.query(`select format($1, ${values.map((_, i) => `$${i + 2}::text`).join(', ')}) as sql`, [template, ...values]);
-        await admin.query(rows[0].sql);
+        await runFormatted(admin, template!, ...values);
       }
       restored[db.service] = { database: copy, ownerUrl: withDatabase(db.ownerUrl, copy), appUrl: withDatabase(db.appUrl, copy) };
       await restoreDatabase(restored[db.service]!.ownerUrl, file);

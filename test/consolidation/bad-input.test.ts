@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consolidate, type ConsolidateOptions } from '../../migrations/consolidation/consolidate.ts';
 import { SERVICES, type Service } from '../../migrations/consolidation/tables.ts';
 import { registerDistrict } from '../../migrations/onboarding.ts';
-import { formatSql, SourceTemplate } from '../../migrations/legacy/source-url.ts';
+import { formatSql } from '../../migrations/format-sql.ts';
+import { SourceTemplate } from '../../migrations/legacy/source-url.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createLegacyDistricts, ownerTargets, targetFingerprint, type LegacyFixture } from './legacy.ts';
 

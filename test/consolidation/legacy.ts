@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { fixtureDistricts, generateLegacyDistrict, type LegacyDistrict } from '../../migrations/legacy/fixtures.ts';
-import { formatSql, SourceTemplate } from '../../migrations/legacy/source-url.ts';
+import { formatSql } from '../../migrations/format-sql.ts';
+import { SourceTemplate } from '../../migrations/legacy/source-url.ts';
 import { runPool } from '../../migrations/consolidation/pool.ts';
 import { districtTenantId } from '../../migrations/consolidation/district-id.ts';
 import { SERVICES, TABLES, type Service } from '../../migrations/consolidation/tables.ts';

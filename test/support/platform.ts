@@ -11,6 +11,7 @@ import { issueDevToken, type DevTokenOptions } from '../../gateway/keys.ts';
 import { startPlatform, type Platform } from '../../gateway/platform.ts';
 import { DEMO_DISTRICTS } from '../../migrations/seed.ts';
 import { ownerRoleName } from '../../migrations/database.ts';
+import { runFormatted } from '../../migrations/format-sql.ts';
 
 export type DemoSlug = (typeof DEMO_DISTRICTS)[number]['slug'];
 export const demo = (slug: DemoSlug) => DEMO_DISTRICTS.find((d) => d.slug === slug)!;
@@ -95,10 +96,7 @@ async function dropPlatformDatabases(adminUrl: string, prefix: string, databases
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const drop = async (template: string, name: string) => {
-      const { rows } = await client.query<{ sql: string }>('select format($1, $2::text) as sql', [template, name]);
-      await client.query(rows[0]!.sql);
-    };
+    const drop = (template: string, name: string) => runFormatted(client, template, name);
     for (const [database, role] of databases) {
       await drop('drop database if exists %I with (force)', database);
       await drop('drop role if exists %I', role);
