@@ -9,7 +9,7 @@ import type { RunningServer } from '../subgraphs/kit/http.ts';
 import { rootLogger } from '../subgraphs/kit/logger.ts';
 import { startSubgraph, type RunningSubgraph } from '../subgraphs/kit/subgraph.ts';
 import { subgraphs } from '../subgraphs/index.ts';
-import { migrateService, openDatabaseServer, provisionDatabases, type DatabaseServer, type ServiceDatabase } from '../migrations/database.ts';
+import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../migrations/database.ts';
 import { seedDemoDistricts, type ServiceOrms } from '../migrations/seed.ts';
 import type { CallerAuthConfig } from './caller-auth.ts';
 import { readConfig, type PlatformConfig } from './config.ts';
@@ -54,20 +54,10 @@ export async function resolveCallerAuth(config: PlatformConfig, keys: PlatformKe
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const config = options.config ?? readConfig();
   const logger = options.logger ?? rootLogger;
-  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger });
+  const { server, byService: databases, applied } = await openPlatformDatabases(config, logger, { migrate: true });
+  for (const [service, migrations] of Object.entries(applied)) if (migrations.length) logger.info({ service, applied: migrations }, 'migrated');
   const started: { close(): Promise<void> }[] = [];
   try {
-    const provisioned = await provisionDatabases({
-      adminUrl: server.adminUrl,
-      dataDir: config.dataDir,
-      prefix: config.prefix,
-      services: subgraphs.map((s) => s.name),
-    });
-    const databases = Object.fromEntries(provisioned.map((db) => [db.service, db]));
-    for (const definition of subgraphs) {
-      const applied = await migrateService(definition, databases[definition.name]!);
-      if (applied.length) logger.info({ service: definition.name, applied }, 'migrated');
-    }
     const keys = await loadOrCreateKeys(config.dataDir);
     const running: Record<string, RunningSubgraph> = {};
     for (const definition of subgraphs) {

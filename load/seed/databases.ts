@@ -6,8 +6,7 @@
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { readConfig, type PlatformConfig } from '../../gateway/config.ts';
-import { migrateService, openDatabaseServer, provisionDatabases, type DatabaseServer, type ServiceDatabase } from '../../migrations/database.ts';
-import { subgraphs } from '../../subgraphs/index.ts';
+import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../../migrations/database.ts';
 
 export type ServiceName = 'districts' | 'students' | 'staff';
 
@@ -19,14 +18,6 @@ export interface ServiceDatabases {
 }
 
 export async function openServiceDatabases(config: PlatformConfig = readConfig(), logger: Logger = pino({ level: 'warn' })): Promise<ServiceDatabases> {
-  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger, attach: true });
-  try {
-    const provisioned = await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: subgraphs.map((s) => s.name) });
-    const byService = Object.fromEntries(provisioned.map((db) => [db.service, db])) as Record<ServiceName, ServiceDatabase>;
-    for (const definition of subgraphs) await migrateService(definition, byService[definition.name as ServiceName]);
-    return { config, server, byService, close: () => server.stop() };
-  } catch (error) {
-    await server.stop().catch(() => {});
-    throw error;
-  }
+  const platform = await openPlatformDatabases(config, logger, { migrate: true, attach: true });
+  return { config, server: platform.server, byService: platform.byService as Record<ServiceName, ServiceDatabase>, close: platform.stop };
 }
