@@ -4,7 +4,7 @@ import { readConfig } from '../gateway/config.ts';
 import { rootLogger } from '../subgraphs/kit/logger.ts';
 import { openPlatformDatabases } from './database.ts';
 
-const platform = await openPlatformDatabases(readConfig(), rootLogger, { migrate: true });
+const platform = await openPlatformDatabases(readConfig(), rootLogger, { migrate: true, attach: true });
 try {
   for (const { service, database } of platform.databases) {
     const applied = platform.applied[service]!;

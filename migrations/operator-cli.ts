@@ -10,7 +10,7 @@ import { openPlatformDatabases, type ServiceDatabase } from './database.ts';
 
 /** Runs `work` with every service database of the configured platform, then stops an embedded server. */
 export async function withServiceDatabases<T>(work: (databases: ServiceDatabase[]) => Promise<T>): Promise<T> {
-  const platform = await openPlatformDatabases(readConfig(), rootLogger);
+  const platform = await openPlatformDatabases(readConfig(), rootLogger, { attach: true });
   try {
     return await work(platform.databases);
   } finally {
