@@ -3,12 +3,12 @@
  * allow-list (asymmetric only), issuer, audience, exp/nbf with a small clock skew, and a tenant claim
  * that must be exactly one UUID. Every failure is a short reason for a 401; never the token, never a stack.
  */
+import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { unauthenticated } from '../subgraphs/kit/http.ts';
-import { isUuid } from '../subgraphs/kit/tenant-context.ts';
+import { ALLOWED_ALGORITHMS, type AllowedAlgorithm, type PlatformConfig } from '../config/config.ts';
+import { unauthenticated } from '../http/server.ts';
+import { isUuid } from '../tenancy/tenant-context.ts';
 
-export const ALLOWED_ALGORITHMS = ['RS256', 'ES256'] as const;
-export type AllowedAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
 /** Longer tokens are refused before parsing (Entra tokens with many groups stay far below this). */
 export const MAX_TOKEN_BYTES = 8 * 1024;
 /**
@@ -92,4 +92,23 @@ export function createCallerVerifier(config: CallerAuthConfig) {
     verified.set(token, { caller, until: Math.min((payload.exp ?? 0) * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS) });
     return caller;
   };
+}
+
+/**
+ * The caller-token settings: an external issuer (JWKS_URL / JWKS_FILE, with JWT_ISSUER and JWT_AUDIENCE), or
+ * else the development issuer whose public keys the caller passes (`devIssuer`).
+ */
+export async function resolveCallerAuth(
+  config: PlatformConfig,
+  devIssuer?: { issuer: string; audience: string; jwks: JSONWebKeySet },
+): Promise<CallerAuthConfig> {
+  const { jwt } = config;
+  const common = { tenantClaim: jwt.tenantClaim, algorithms: jwt.algorithms, clockToleranceSeconds: jwt.clockToleranceSeconds };
+  if (jwt.jwksUrl || jwt.jwksFile) {
+    if (!jwt.issuer || !jwt.audience) throw new Error('JWT_ISSUER and JWT_AUDIENCE are required with JWKS_URL or JWKS_FILE');
+    const jwks = jwt.jwksUrl ? { url: jwt.jwksUrl } : { keys: JSON.parse(await readFile(jwt.jwksFile!, 'utf8')) as JSONWebKeySet };
+    return { ...common, issuer: jwt.issuer, audience: jwt.audience, jwks };
+  }
+  if (!devIssuer) throw new Error('no caller-token issuer configured: set JWKS_URL or JWKS_FILE with JWT_ISSUER and JWT_AUDIENCE');
+  return { ...common, issuer: jwt.issuer ?? devIssuer.issuer, audience: jwt.audience ?? devIssuer.audience, jwks: { keys: devIssuer.jwks } };
 }

@@ -6,9 +6,9 @@
  * requests wait for a fresh answer. A status change therefore takes effect within 2 × `ttlMs`.
  */
 import { randomUUID } from 'node:crypto';
-import { HttpError } from '../subgraphs/kit/http.ts';
+import { HttpError } from '../http/server.ts';
 import type { SubgraphHttp } from './subgraph-http.ts';
-import { TENANT_CONTEXT_HEADER, type TenantContext } from '../subgraphs/kit/tenant-context.ts';
+import { TENANT_CONTEXT_HEADER, type TenantContext } from '../tenancy/tenant-context.ts';
 
 type Sign = (context: TenantContext, audience: string) => Promise<string>;
 type Status = 'ACTIVE' | 'SUSPENDED' | 'MIGRATING' | 'UNKNOWN';

@@ -9,10 +9,10 @@ import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/t
 import { ApolloServer } from '@apollo/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { leanApolloOptions } from '../subgraphs/kit/apollo-defaults.ts';
-import { createErrorFormatter } from '../subgraphs/kit/errors.ts';
-import { listen, type RunningServer } from '../subgraphs/kit/http.ts';
-import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner } from '../subgraphs/kit/tenant-context.ts';
+import { leanApolloOptions } from '../http/apollo-options.ts';
+import { createErrorFormatter } from '../http/errors.ts';
+import { listen, type RunningServer } from '../http/server.ts';
+import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner } from '../tenancy/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
 import { createDistrictGate } from './district-status.ts';
 import { createSubgraphHttp } from './subgraph-http.ts';

@@ -8,24 +8,24 @@
  *   reconcile    of every district × table, rows digested per second on each side.
  * Prints the figures, the ratios against the goals and the machine, as JSON and as lines for the README.
  */
-import '../gateway/node-version.ts';
+import '../config/node-version.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import pg from 'pg';
-import { migrateService, provisionDatabases } from '../migrations/database.ts';
-import { subgraphs } from '../subgraphs/index.ts';
-import { consolidate } from '../migrations/consolidation/consolidate.ts';
-import { positiveInt } from '../migrations/consolidation/cli-options.ts';
-import { runPool } from '../migrations/consolidation/pool.ts';
-import { barsProgress } from '../migrations/consolidation/progress.ts';
-import { reconcileDistricts } from '../migrations/consolidation/reconcile.ts';
-import { SERVICES, type Service } from '../migrations/consolidation/tables.ts';
-import { fixtureDistricts, generateLegacyDistrict } from '../migrations/legacy/fixtures.ts';
-import { formatSql } from '../migrations/format-sql.ts';
-import { SourceTemplate } from '../migrations/legacy/source-url.ts';
+import { migrateService, provisionDatabases } from '../database/database.ts';
+import { readRegistry } from '../config/registry.ts';
+import { consolidate } from '../tools/consolidation/consolidate.ts';
+import { positiveInt } from '../tools/consolidation/cli-options.ts';
+import { runPool } from '../tools/consolidation/pool.ts';
+import { barsProgress } from '../tools/consolidation/progress.ts';
+import { reconcileDistricts } from '../tools/consolidation/reconcile.ts';
+import { SERVICES, type Service } from '../tools/consolidation/tables.ts';
+import { fixtureDistricts, generateLegacyDistrict } from '../tools/legacy/fixtures.ts';
+import { formatSql } from '../database/format-sql.ts';
+import { SourceTemplate } from '../tools/legacy/source-url.ts';
 
 interface BenchOptions {
   databaseUrl: string;
@@ -109,8 +109,8 @@ async function measure(admin: pg.Client, options: BenchOptions) {
 
     // Fresh, migrated service databases.
     await dropDatabases(admin, SERVICES.map((s) => `${PREFIX}_${s}`));
-    const provisioned = await provisionDatabases({ adminUrl: options.databaseUrl, dataDir, prefix: PREFIX, services: [...SERVICES] });
-    for (const definition of subgraphs) await migrateService(definition, provisioned.find((p) => p.service === definition.name)!);
+    const provisioned = await provisionDatabases({ adminUrl: options.databaseUrl, dataDir, prefix: PREFIX, services: readRegistry() });
+    for (const database of provisioned) await migrateService(database);
     targets = Object.fromEntries(provisioned.map((p) => [p.service, p.ownerUrl])) as Record<Service, string>;
 
     console.error('consolidate …');

@@ -2,18 +2,18 @@
  * Composes the subgraph SDL files into the static supergraph the gateway serves.
  * `npm run compose` writes schema/supergraph.graphql; a test fails when it is stale.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { composeServices } from '@apollo/composition';
-import { subgraphs } from '../subgraphs/index.ts';
-import { DEFAULT_SUBGRAPH_PORTS } from '../gateway/config.ts';
+import { parse } from 'graphql';
+import { projectPath, readRegistry } from '../config/registry.ts';
 
 export function composeSupergraph(): string {
   const result = composeServices(
-    subgraphs.map((subgraph) => ({
-      name: subgraph.name,
-      typeDefs: subgraph.typeDefs,
-      url: `http://127.0.0.1:${DEFAULT_SUBGRAPH_PORTS[subgraph.name]}/graphql`,
+    readRegistry().map((entry) => ({
+      name: entry.name,
+      typeDefs: parse(readFileSync(projectPath(entry.schema), 'utf8')),
+      url: entry.routingUrl,
     })),
   );
   if (result.errors) throw new Error(`composition failed:\n${result.errors.map((e) => e.message).join('\n')}`);

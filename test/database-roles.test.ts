@@ -1,8 +1,8 @@
 /** At the database: the application roles are plain, and RLS alone keeps them inside one tenant. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { migrateService } from '../migrations/database.ts';
-import { subgraphs } from '../subgraphs/index.ts';
+import { migrateService } from '../database/database.ts';
+import { readRegistry } from '../config/registry.ts';
 import { demo, startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 let platform: TestPlatform;
@@ -13,7 +13,7 @@ afterAll(() => platform?.stop());
 
 const north = demo('north-valley').tenantId;
 const south = demo('south-ridge').tenantId;
-const services = subgraphs.map((s) => s.name);
+const services = readRegistry().map((s) => s.name);
 
 async function inTenant<T>(client: pg.Client, tenantId: string, work: () => Promise<T>): Promise<T> {
   await client.query('begin');
@@ -111,8 +111,7 @@ describe.each(services)('%s database', (service) => {
         )
       ).rows[0].s;
     const before = await schemaOf();
-    const definition = subgraphs.find((s) => s.name === service)!;
-    expect(await migrateService(definition, platform.databases[service]!)).toEqual([]);
+    expect(await migrateService(platform.databases[service]!)).toEqual([]);
     expect(await schemaOf()).toBe(before);
   });
 });

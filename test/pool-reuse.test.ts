@@ -1,6 +1,6 @@
 /** A pool of two connections per subgraph serves 1,200 concurrent requests from three districts without mixing them. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_DISTRICTS } from '../migrations/seed.ts';
+import { DEMO_DISTRICTS } from '../dev/seed.ts';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 let platform: TestPlatform;

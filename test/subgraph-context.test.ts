@@ -8,7 +8,7 @@ import {
   createTenantContextSigner,
   generateContextKeyPair,
   type TenantContext,
-} from '../subgraphs/kit/tenant-context.ts';
+} from '../tenancy/tenant-context.ts';
 import { demo, startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 const statements: { service: string; sql: string }[] = [];

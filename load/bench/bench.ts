@@ -5,15 +5,15 @@
  * the machine and load, and writes bench.json (plus each load run's report and chart) to the output folder.
  * Exits 1 when a goal is missed.
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
-import { loadOrCreateKeys } from '../../gateway/keys.ts';
-import { readConfig } from '../../gateway/config.ts';
+import { loadOrCreateKeys } from '../../dev/keys.ts';
+import { readConfig } from '../../config/config.ts';
 import { districtShares, type Scenario, type TokensFile } from '../scenarios/scenario.ts';
 import { loadScenario, runScenario, writeRunFiles } from '../runner/run.ts';
 import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';

@@ -6,12 +6,11 @@
  * Both read only, so the owner can run on the live database instead of a copy.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { initOrm } from '../../subgraphs/kit/orm.ts';
-import { forkForTenant, inTenantTransaction } from '../../subgraphs/kit/tenancy.ts';
-import { TENANT_FILTER } from '../../subgraphs/kit/tenant-table.ts';
-import { students } from '../../subgraphs/index.ts';
-import { Student } from '../../subgraphs/students/entities.ts';
-import type { ServiceDatabase } from '../../migrations/database.ts';
+import { initOrm } from '../../database/orm.ts';
+import { forkForTenant, inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
+import { TENANT_FILTER } from '../../tenancy/tenant-table.ts';
+import { Student, entities } from '../../subgraphs/students/entities.ts';
+import type { ServiceDatabase } from '../../database/database.ts';
 import type { DistrictTarget } from '../scenarios/scenario.ts';
 import { summarize, type Summary } from './stats.ts';
 
@@ -37,7 +36,7 @@ export interface DatabasePaths {
   close(): Promise<void>;
 }
 
-const orm = (url: string, poolSize: number, onQuery?: (sql: string) => void) => initOrm({ service: students.name, entities: students.entities, clientUrl: url, poolSize, onQuery });
+const orm = (url: string, poolSize: number, onQuery?: (sql: string) => void) => initOrm({ service: 'students', entities, clientUrl: url, poolSize, onQuery });
 const tenantPath = (app: MikroORM): Path => (district, work) => inTenantTransaction(app, district.tenantId, (em) => work(em, district, Math.random));
 const explicitPath = (owner: MikroORM, withSession = false): Path => (district, work) => {
   const em = withSession ? forkForTenant(owner, district.tenantId) : owner.em.fork();

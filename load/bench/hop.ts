@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 import type { JWK } from 'jose';
-import { TENANT_CONTEXT_HEADER, createTenantContextSigner } from '../../subgraphs/kit/tenant-context.ts';
+import { TENANT_CONTEXT_HEADER, createTenantContextSigner } from '../../tenancy/tenant-context.ts';
 import { graphqlErrorCode, type DistrictTarget } from '../scenarios/scenario.ts';
 import { summarize, type Summary } from './stats.ts';
 

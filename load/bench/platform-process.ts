@@ -1,6 +1,6 @@
 /**
  * The platform in processes of its own, so the load generator never shares the event loop it measures:
- * - single: `node gateway/start.ts`, everything in one process, as `npm start` runs it;
+ * - single: `node dev/start.ts`, everything in one process, as `npm start` runs it;
  * - split: that process still owns PostgreSQL, migrations and the demo seed, and the gateway and each
  *   subgraph also run in a process of their own on other ports (load/bench/service.ts), as deployed; the
  *   runners then talk to the split gateway.
@@ -11,9 +11,9 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { readConfig, type PlatformConfig } from '../../gateway/config.ts';
+import { readConfig, type PlatformConfig } from '../../config/config.ts';
 
-const START_SCRIPT = fileURLToPath(new URL('../../gateway/start.ts', import.meta.url));
+const START_SCRIPT = fileURLToPath(new URL('../../dev/start.ts', import.meta.url));
 const SERVICE_SCRIPT = fileURLToPath(new URL('./service.ts', import.meta.url));
 const SUBGRAPHS = ['districts', 'students', 'staff'] as const;
 

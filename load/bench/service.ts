@@ -4,16 +4,17 @@
  * database must already be provisioned and migrated (a running `npm start` on the same DATA_DIR owns it);
  * the bench starts the split topology with this (`npm run bench -- --split`).
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { pino } from 'pino';
-import { readConfig } from '../../gateway/config.ts';
+import { readConfig } from '../../config/config.ts';
 import { startGateway } from '../../gateway/gateway.ts';
-import { loadOrCreateKeys } from '../../gateway/keys.ts';
-import { resolveCallerAuth } from '../../gateway/platform.ts';
-import { startSubgraph } from '../../subgraphs/kit/subgraph.ts';
-import { subgraphs } from '../../subgraphs/index.ts';
+import { devIssuerOf, loadOrCreateKeys } from '../../dev/keys.ts';
+import { resolveCallerAuth } from '../../gateway/caller-auth.ts';
+import { startSubgraph } from '../../subgraph-server/subgraph.ts';
+import { loadSubgraphs } from '../../subgraph-server/registry.ts';
 import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
 
+const subgraphs = await loadSubgraphs();
 const name = process.argv[2];
 const definition = subgraphs.find((s) => s.name === name);
 if (name !== 'gateway' && !definition) {
@@ -39,7 +40,7 @@ if (definition) {
   running = await startGateway({
     port: config.gatewayPort,
     host: config.host,
-    auth: await resolveCallerAuth(config, keys),
+    auth: await resolveCallerAuth(config, devIssuerOf(keys)),
     subgraphUrls: Object.fromEntries(subgraphs.map((s) => [s.name, `http://${host}:${config.subgraphPorts[s.name]}/graphql`])),
     contextPrivateKey: keys.context.privateJwk,
     districtStatusTtlMs: config.districtStatusTtlMs,

@@ -4,13 +4,13 @@
  * tokens file, then the `ci` scenario (5 s unrecorded warm-up, 25 s measured, loose thresholds). Exits 1
  * when a threshold fails; everything it started is stopped and removed.
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { readConfig } from '../../gateway/config.ts';
-import { loadOrCreateKeys } from '../../gateway/keys.ts';
+import { readConfig } from '../../config/config.ts';
+import { loadOrCreateKeys } from '../../dev/keys.ts';
 import { freePort, startPlatformProcess } from '../bench/platform-process.ts';
 import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
 import { PRESETS, seedScaleData } from '../seed/seed.ts';

@@ -3,7 +3,7 @@
  * runs a scenario of load/scenarios/ against the tokens file's target with an open model, prints the
  * figures, writes report.json and chart.svg, and exits 1 when a threshold fails (2 on bad input).
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { readConfig, type PlatformConfig } from '../../gateway/config.ts';
-import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../../migrations/database.ts';
+import { readConfig, type PlatformConfig } from '../../config/config.ts';
+import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../../database/database.ts';
 
 export type ServiceName = 'districts' | 'students' | 'staff';
 

@@ -4,14 +4,14 @@
  * districts owner) and its rows go in with COPY as each service's owner, one transaction per district and
  * service, so an interrupted run leaves whole districts only and a re-run with the same arguments resumes.
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { registerDistrict } from '../../migrations/onboarding.ts';
+import { registerDistrict } from '../../tools/onboarding.ts';
 import { openServiceDatabases, type ServiceName } from './databases.ts';
 import { COLUMNS, planDistricts, rowCount, rowsFor, type DistrictPlan, type SeedShape } from './plan.ts';
 

@@ -4,12 +4,12 @@
  * load district (largest first) with its student count, a development token, and sample ids to fill
  * scenario variables. Reads the service databases as their owners; works while the platform runs.
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
-import { issueDevToken, loadOrCreateKeys } from '../../gateway/keys.ts';
+import { issueDevToken, loadOrCreateKeys } from '../../dev/keys.ts';
 import type { DistrictTarget, TokensFile } from '../scenarios/scenario.ts';
 import { openServiceDatabases, type ServiceName } from './databases.ts';
 import { LOAD_SLUG_PREFIX } from './plan.ts';

@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { createTenantFunction } from '../tenant-function.ts';
+import { createTenantFunction } from '../../tenancy/tenant-function.ts';
 
 export class Migration20261126152826_initial extends Migration {
 

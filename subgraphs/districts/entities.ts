@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/postgresql';
-import { tenantIdProperty, tenantKey, tenantTable } from '../kit/tenant-table.ts';
+import { tenantIdProperty, tenantKey, tenantTable } from '../../tenancy/tenant-table.ts';
 
 export const DISTRICT_STATUSES = ['active', 'suspended', 'migrating'] as const;
 

@@ -1,8 +1,8 @@
 import type { InferEntity } from '@mikro-orm/core';
 import { GraphQLError } from 'graphql';
-import type { RequestContext, Resolvers } from '../kit/subgraph.ts';
+import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
 import { District, School } from './entities.ts';
-import { requiredText } from '../kit/input.ts';
+import { requiredText } from '../../subgraph-server/input.ts';
 
 type DistrictRow = InferEntity<typeof District>;
 type SchoolRow = InferEntity<typeof School>;

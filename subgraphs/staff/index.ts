@@ -1,9 +1,9 @@
-import type { SubgraphDefinition } from '../kit/subgraph.ts';
-import { loadSchema } from '../kit/subgraph.ts';
+import type { SubgraphDefinition } from '../../subgraph-server/subgraph.ts';
+import { loadSchema } from '../../subgraph-server/subgraph.ts';
 import { entities } from './entities.ts';
 import { resolvers } from './resolvers.ts';
 
-export const staff: SubgraphDefinition = {
+export const subgraph: SubgraphDefinition = {
   name: 'staff',
   typeDefs: loadSchema(import.meta.dirname),
   resolvers,

@@ -1,7 +1,7 @@
 import type { InferEntity } from '@mikro-orm/core';
-import type { RequestContext, Resolvers } from '../kit/subgraph.ts';
-import { badInput } from '../kit/errors.ts';
-import { requiredId, requiredText } from '../kit/input.ts';
+import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
+import { badInput } from '../../http/errors.ts';
+import { requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { Section, SectionStudent, StaffMember } from './entities.ts';
 
 type StaffRow = InferEntity<typeof StaffMember>;

@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/postgresql';
-import { tenantKey, tenantTable } from '../kit/tenant-table.ts';
+import { tenantKey, tenantTable } from '../../tenancy/tenant-table.ts';
 
 export const Student = defineEntity({
   name: 'Student',

@@ -1,8 +1,8 @@
 import type { InferEntity } from '@mikro-orm/core';
-import type { RequestContext, Resolvers } from '../kit/subgraph.ts';
-import { badInput } from '../kit/errors.ts';
-import { gradeLevel, isoDate, optionalText, requiredId, requiredText } from '../kit/input.ts';
-import { isUuid } from '../kit/tenant-context.ts';
+import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
+import { badInput } from '../../http/errors.ts';
+import { gradeLevel, isoDate, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
+import { isUuid } from '../../tenancy/tenant-context.ts';
 import { Enrollment, Student } from './entities.ts';
 
 type StudentRow = InferEntity<typeof Student>;

@@ -14,12 +14,14 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runFormatted } from '../../migrations/format-sql.ts';
-import { BackupError, dumpDatabase, restoreDatabase, unsupportedReason } from '../../migrations/backup/pg-tools.ts';
-import { lintDatabase } from '../../migrations/policy-lint/lint.ts';
-import { subgraphs } from '../../subgraphs/index.ts';
-import { startSubgraph } from '../../subgraphs/kit/subgraph.ts';
-import { createTenantContextSigner, TENANT_CONTEXT_HEADER } from '../../subgraphs/kit/tenant-context.ts';
+import { runFormatted } from '../../database/format-sql.ts';
+import { BackupError, dumpDatabase, restoreDatabase, unsupportedReason } from '../../tools/backup/pg-tools.ts';
+import { lintDatabase } from '../../tools/policy-lint/lint.ts';
+import { loadSubgraphs } from '../../subgraph-server/registry.ts';
+
+const subgraphs = await loadSubgraphs();
+import { startSubgraph } from '../../subgraph-server/subgraph.ts';
+import { createTenantContextSigner, TENANT_CONTEXT_HEADER } from '../../tenancy/tenant-context.ts';
 import { demo, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 const skipReason = await unsupportedReason(inject('adminUrl'));

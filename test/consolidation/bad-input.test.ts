@@ -2,11 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consolidate, type ConsolidateOptions } from '../../migrations/consolidation/consolidate.ts';
-import { SERVICES, type Service } from '../../migrations/consolidation/tables.ts';
-import { registerDistrict } from '../../migrations/onboarding.ts';
-import { formatSql } from '../../migrations/format-sql.ts';
-import { SourceTemplate } from '../../migrations/legacy/source-url.ts';
+import { consolidate, type ConsolidateOptions } from '../../tools/consolidation/consolidate.ts';
+import { SERVICES, type Service } from '../../tools/consolidation/tables.ts';
+import { registerDistrict } from '../../tools/onboarding.ts';
+import { formatSql } from '../../database/format-sql.ts';
+import { SourceTemplate } from '../../tools/legacy/source-url.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createLegacyDistricts, ownerTargets, targetFingerprint, type LegacyFixture } from './legacy.ts';
 
@@ -95,17 +95,17 @@ describe('bad input', () => {
   it('the CLI: a one-line error, no stack trace, no password, exit 2; --dry-run prints the plan and writes nothing', async () => {
     const fingerprint = await targetFingerprint(platform);
     const target = platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}');
-    const before = spawnSync(process.execPath, ['migrations/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', slugs[1]!], { encoding: 'utf8' });
+    const before = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', slugs[1]!], { encoding: 'utf8' });
     expect(before.status).toBe(2);
     expect(before.stderr.trim().split('\n')).toHaveLength(1);
     expect(before.stderr).toMatch(/^consolidate: legacy database .* students\.gpa is missing/);
     const password = new URL(platform.databases.districts!.ownerUrl).password;
-    const unreachable = spawnSync(process.execPath, ['migrations/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target.replace(/:\d+\//, ':1/'), '--districts', slugs[0]!], { encoding: 'utf8' });
+    const unreachable = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target.replace(/:\d+\//, ':1/'), '--districts', slugs[0]!], { encoding: 'utf8' });
     expect(unreachable.status).toBe(2);
     expect(unreachable.stderr).toMatch(/cannot connect to the districts service database/);
     if (password) expect(unreachable.stderr).not.toContain(password);
 
-    const dry = spawnSync(process.execPath, ['migrations/consolidation/cli.ts', 'consolidate', '--dry-run', '--source', legacy.template, '--target', target, '--districts', slugs[0]!], { encoding: 'utf8' });
+    const dry = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--dry-run', '--source', legacy.template, '--target', target, '--districts', slugs[0]!], { encoding: 'utf8' });
     expect(dry.status).toBe(0);
     expect(dry.stdout).toMatch(new RegExp(`${slugs[0]} .*: new`));
     expect(dry.stdout).toMatch(/students\.student\s+30 rows/);

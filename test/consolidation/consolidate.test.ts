@@ -1,8 +1,8 @@
 /** Ten legacy districts consolidated, reconciled clean, and served by the gateway to each district alone. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consolidate, type ConsolidationSummary } from '../../migrations/consolidation/consolidate.ts';
-import { reconcileDistricts } from '../../migrations/consolidation/reconcile.ts';
-import { TABLES } from '../../migrations/consolidation/tables.ts';
+import { consolidate, type ConsolidationSummary } from '../../tools/consolidation/consolidate.ts';
+import { reconcileDistricts } from '../../tools/consolidation/reconcile.ts';
+import { TABLES } from '../../tools/consolidation/tables.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createLegacyDistricts, ownerTargets, targetFingerprint, type LegacyFixture } from './legacy.ts';
 

@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { fixtureDistricts, generateLegacyDistrict, type LegacyDistrict } from '../../migrations/legacy/fixtures.ts';
-import { formatSql } from '../../migrations/format-sql.ts';
-import { SourceTemplate } from '../../migrations/legacy/source-url.ts';
-import { runPool } from '../../migrations/consolidation/pool.ts';
-import { districtTenantId } from '../../migrations/consolidation/district-id.ts';
-import { SERVICES, TABLES, type Service } from '../../migrations/consolidation/tables.ts';
+import { fixtureDistricts, generateLegacyDistrict, type LegacyDistrict } from '../../tools/legacy/fixtures.ts';
+import { formatSql } from '../../database/format-sql.ts';
+import { SourceTemplate } from '../../tools/legacy/source-url.ts';
+import { runPool } from '../../tools/consolidation/pool.ts';
+import { districtTenantId } from '../../tools/consolidation/district-id.ts';
+import { SERVICES, TABLES, type Service } from '../../tools/consolidation/tables.ts';
 import type { TestPlatform } from '../support/platform.ts';
 
 export interface LegacyFixture {

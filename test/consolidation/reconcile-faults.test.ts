@@ -2,8 +2,8 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { consolidate } from '../../migrations/consolidation/consolidate.ts';
-import { reconcileDistricts, type ReconciliationReport, type TableReport } from '../../migrations/consolidation/reconcile.ts';
+import { consolidate } from '../../tools/consolidation/consolidate.ts';
+import { reconcileDistricts, type ReconciliationReport, type TableReport } from '../../tools/consolidation/reconcile.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createLegacyDistricts, ownerTargets, type LegacyFixture } from './legacy.ts';
 
@@ -111,7 +111,7 @@ describe('reconcile names each planted fault', () => {
   });
 
   it('the CLI prints the table and the ids, and exits 1', () => {
-    const run = spawnSync(process.execPath, ['migrations/consolidation/cli.ts', 'reconcile', '--source', legacy.template, '--target', `${platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}')}`, '--districts', legacy.districts.map((d) => d.slug).join(',')], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'reconcile', '--source', legacy.template, '--target', `${platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}')}`, '--districts', legacy.districts.map((d) => d.slug).join(',')], { encoding: 'utf8' });
     expect(run.status).toBe(1);
     expect(run.stdout).toContain(`${legacy.districts[0]!.slug} students.enrollment missing 1: legacy 12 ${planted.deleted}`);
     expect(run.stdout).toContain(`${legacy.districts[1]!.slug} students.student extra 1: legacy 7 ${planted.duplicate}`);

@@ -1,9 +1,9 @@
 /** Consolidation killed mid-run (an abort after N rows, then a hard SIGKILL mid-COPY) resumes to a clean, duplicate-free result. */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consolidate } from '../../migrations/consolidation/consolidate.ts';
-import { reconcileDistricts } from '../../migrations/consolidation/reconcile.ts';
-import { SERVICES, TABLES } from '../../migrations/consolidation/tables.ts';
+import { consolidate } from '../../tools/consolidation/consolidate.ts';
+import { reconcileDistricts } from '../../tools/consolidation/reconcile.ts';
+import { SERVICES, TABLES } from '../../tools/consolidation/tables.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createLegacyDistricts, ownerTargets, type LegacyFixture } from './legacy.ts';
 
@@ -79,7 +79,7 @@ describe('resumable consolidation', () => {
     const district = legacy.districts[1]!;
     const target = `${platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}')}`;
     // Hangs inside the enrollments COPY (after school and students are committed) until killed.
-    const child = spawn(process.execPath, ['migrations/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', district.slug, '--status-ttl-ms', '0', '--stall-after-rows', '200'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', district.slug, '--status-ttl-ms', '0', '--stall-after-rows', '200'], { stdio: 'ignore' });
     const students = await platform.connect(platform.databases.students!.ownerUrl);
     const deadline = Date.now() + 30_000;
     for (;;) {

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explainRow, formatExplanation } from '../../migrations/explain/explain.ts';
+import { explainRow, formatExplanation } from '../../tools/explain/explain.ts';
 import { demo, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 let platform: TestPlatform;
@@ -104,7 +104,7 @@ describe('explain', () => {
 
   it('`npm run explain` prints the explanation for an operator, and exits 2 with one line on bad input', async () => {
     const cli = (...args: string[]) =>
-      promisify(execFile)('node_modules/.bin/node', ['migrations/explain/cli.ts', ...args], {
+      promisify(execFile)('node_modules/.bin/node', ['tools/explain/cli.ts', ...args], {
         env: { ...process.env, DATABASE_URL: platform.adminUrl, DB_PREFIX: platform.config.prefix, DATA_DIR: platform.config.dataDir, LOG_LEVEL: 'warn' },
       }).then(
         ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),

@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { describeFeature, loadFeature } from '@amiceli/vitest-cucumber';
 import { SignJWT, importJWK } from 'jose';
 import { expect } from 'vitest';
-import { registerDistrict } from '../../migrations/onboarding.ts';
-import { TENANT_ID_HEADER } from '../../subgraphs/kit/tenant-context.ts';
+import { registerDistrict } from '../../tools/onboarding.ts';
+import { TENANT_ID_HEADER } from '../../tenancy/tenant-context.ts';
 import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '../support/platform.ts';
 import { EVERYTHING, expectRefused, idsIn, ownedIds } from './world.ts';
 

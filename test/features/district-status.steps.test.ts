@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describeFeature, loadFeature } from '@amiceli/vitest-cucumber';
 import { expect } from 'vitest';
-import { setDistrictStatus, type DistrictStatus } from '../../migrations/onboarding.ts';
+import { setDistrictStatus, type DistrictStatus } from '../../tools/onboarding.ts';
 import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '../support/platform.ts';
 import { expectRefused, idsIn } from './world.ts';
 

@@ -1,8 +1,8 @@
 /** Districts interleaved on one pooled connection per subgraph, and requests cancelled mid-transaction. */
 import pg from 'pg';
 import { describe, expect } from 'vitest';
-import { inTenantTransaction } from '../../subgraphs/kit/tenancy.ts';
-import { DEMO_DISTRICTS } from '../../migrations/seed.ts';
+import { inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
+import { DEMO_DISTRICTS } from '../../dev/seed.ts';
 import { attack, expectNoForeignData, expectOnlyTenant, NORTH, SOUTH, type Battery } from './harness.ts';
 
 const EVERYTHING = `{ district { id } students(first: 100) { edges { node { id school { id } } } } staff { id } sections { id students { id } } }`;

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import type pg from 'pg';
 import { to as copyTo, from as copyFrom } from 'pg-copy-streams';
 import { describe, expect } from 'vitest';
-import { inTenantTransaction } from '../../subgraphs/kit/tenancy.ts';
+import { inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
 import { attack, expectOnlyTenant, NORTH, SOUTH, EAST, type Battery } from './harness.ts';
 
 const NEW_STUDENT = `insert into student (tenant_id, id, first_name, last_name, grade, school_id) values ($1, $2, 'Probe', 'Probe', 1, gen_random_uuid())`;

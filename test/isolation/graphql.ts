@@ -1,6 +1,6 @@
 /** Operations that name another district's ids: aliases, batches, _entities, deep and wide shapes, error paths. */
 import { describe, expect } from 'vitest';
-import { TENANT_CONTEXT_HEADER } from '../../subgraphs/kit/tenant-context.ts';
+import { TENANT_CONTEXT_HEADER } from '../../tenancy/tenant-context.ts';
 import { attack, expectNoForeignData, expectRefusal, expectServedWithoutForeignData, NORTH, SOUTH, EAST, type Battery } from './harness.ts';
 
 export function graphqlAttacks(battery: Battery): void {

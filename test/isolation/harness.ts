@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTenantContextSigner, type TenantContext } from '../../subgraphs/kit/tenant-context.ts';
-import { DEMO_DISTRICTS } from '../../migrations/seed.ts';
+import { createTenantContextSigner, type TenantContext } from '../../tenancy/tenant-context.ts';
+import { DEMO_DISTRICTS } from '../../dev/seed.ts';
 import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '../support/platform.ts';
 
 export const NORTH = demo('north-valley').tenantId;

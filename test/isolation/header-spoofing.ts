@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK } from 'jose';
 import { describe, expect } from 'vitest';
-import { createTenantContextSigner, generateContextKeyPair, TENANT_CONTEXT_HEADER, TENANT_ID_HEADER } from '../../subgraphs/kit/tenant-context.ts';
+import { createTenantContextSigner, generateContextKeyPair, TENANT_CONTEXT_HEADER, TENANT_ID_HEADER } from '../../tenancy/tenant-context.ts';
 import { attack, expectRefusal, expectServedWithoutForeignData, NORTH, SOUTH, type Battery } from './harness.ts';
 
 const STUDENTS = '{ students(first: 100) { edges { node { id firstName } } } }';

@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { lintDatabase } from '../../migrations/policy-lint/lint.ts';
-import { rules } from '../../migrations/policy-lint/rules/index.ts';
-import { outsideSubselects } from '../../migrations/policy-lint/rules/per-row-setting.ts';
-import { unpatchedVulnerabilities } from '../../migrations/policy-lint/rules/server-below-patch-floor.ts';
+import { lintDatabase } from '../../tools/policy-lint/lint.ts';
+import { rules } from '../../tools/policy-lint/rules/index.ts';
+import { outsideSubselects } from '../../tools/policy-lint/rules/per-row-setting.ts';
+import { unpatchedVulnerabilities } from '../../tools/policy-lint/rules/server-below-patch-floor.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createScratchDatabase, type ScratchDatabase } from './scratch.ts';
 
@@ -232,7 +232,7 @@ describe('the shipped databases', () => {
   afterAll(() => platform?.stop());
 
   const cli = (...args: string[]) =>
-    promisify(execFile)('node_modules/.bin/node', ['migrations/policy-lint/cli.ts', ...args], {
+    promisify(execFile)('node_modules/.bin/node', ['tools/policy-lint/cli.ts', ...args], {
       env: { ...process.env, DATABASE_URL: platform.adminUrl, DB_PREFIX: platform.config.prefix, DATA_DIR: platform.config.dataDir, LOG_LEVEL: 'warn' },
     }).then(
       ({ stdout }) => ({ code: 0, stdout }),

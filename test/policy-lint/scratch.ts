@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createTenantFunction } from '../../migrations/tenant-function.ts';
+import { createTenantFunction } from '../../tenancy/tenant-function.ts';
 
 const POLICY = `using (tenant_id = (select app.current_tenant_id())) with check (tenant_id = (select app.current_tenant_id()))`;
 

@@ -2,14 +2,14 @@
  * One PostgreSQL for the whole run: the server named by DATABASE_URL, or a throw-away embedded
  * PostgreSQL 16. Each test file then provisions its own roles and databases under a unique prefix.
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
-import { openDatabaseServer } from '../../migrations/database.ts';
+import { openDatabaseServer } from '../../database/database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { inject } from 'vitest';
-import { readConfig, type PlatformConfig } from '../../gateway/config.ts';
-import { issueDevToken, type DevTokenOptions } from '../../gateway/keys.ts';
-import { startPlatform, type Platform } from '../../gateway/platform.ts';
-import { DEMO_DISTRICTS } from '../../migrations/seed.ts';
-import { ownerRoleName } from '../../migrations/database.ts';
-import { runFormatted } from '../../migrations/format-sql.ts';
+import { readConfig, type PlatformConfig } from '../../config/config.ts';
+import { issueDevToken, type DevTokenOptions } from '../../dev/keys.ts';
+import { startPlatform, type Platform } from '../../dev/platform.ts';
+import { DEMO_DISTRICTS } from '../../dev/seed.ts';
+import { ownerRoleName } from '../../database/database.ts';
+import { runFormatted } from '../../database/format-sql.ts';
 
 export type DemoSlug = (typeof DEMO_DISTRICTS)[number]['slug'];
 export const demo = (slug: DemoSlug) => DEMO_DISTRICTS.find((d) => d.slug === slug)!;
@@ -45,7 +45,7 @@ export async function startTestPlatform(overrides: Partial<PlatformConfig> = {},
     dataDir,
     prefix,
     gatewayPort: 0,
-    subgraphPorts: { districts: 0, students: 0, staff: 0 },
+    subgraphPorts: Object.fromEntries(Object.keys(base.subgraphPorts).map((name) => [name, 0])),
     ...overrides,
   };
   const platform = await startPlatform({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), onQuery });

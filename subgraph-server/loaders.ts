@@ -4,7 +4,7 @@
  */
 import DataLoader from 'dataloader';
 import type { EntityManager, EntityName } from '@mikro-orm/postgresql';
-import { isUuid } from './tenant-context.ts';
+import { isUuid } from '../tenancy/tenant-context.ts';
 
 type Row = Record<string, unknown>;
 

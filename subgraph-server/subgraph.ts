@@ -12,20 +12,20 @@ import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresq
 import { parse, type DocumentNode, type GraphQLResolveInfo } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { leanApolloOptions } from './apollo-defaults.ts';
-import { createErrorFormatter } from './errors.ts';
-import { listen, unauthenticated, type RunningServer } from './http.ts';
+import { leanApolloOptions } from '../http/apollo-options.ts';
+import { createErrorFormatter } from '../http/errors.ts';
+import { listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
-import { rootLogger } from './logger.ts';
-import { initOrm } from './orm.ts';
-import { inTenantTransaction } from './tenancy.ts';
+import { rootLogger } from '../config/logger.ts';
+import { initOrm } from '../database/orm.ts';
+import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
 import {
   TENANT_CONTEXT_HEADER,
   TENANT_ID_HEADER,
   TenantContextError,
   createTenantContextVerifier,
   type TenantContext,
-} from './tenant-context.ts';
+} from '../tenancy/tenant-context.ts';
 
 /** What every resolver receives. */
 export interface RequestContext {

@@ -3,10 +3,10 @@
  * platform, reached the way `npm run migrate` reaches them (embedded PostgreSQL or DATABASE_URL, as the
  * owner), and an exit that reports errors as one line and keeps the exit code.
  */
-import '../gateway/node-version.ts';
-import { readConfig } from '../gateway/config.ts';
-import { rootLogger } from '../subgraphs/kit/logger.ts';
-import { openPlatformDatabases, type ServiceDatabase } from './database.ts';
+import '../config/node-version.ts';
+import { readConfig } from '../config/config.ts';
+import { rootLogger } from '../config/logger.ts';
+import { openPlatformDatabases, type ServiceDatabase } from '../database/database.ts';
 
 /** Runs `work` with every service database of the configured platform, then stops an embedded server. */
 export async function withServiceDatabases<T>(work: (databases: ServiceDatabase[]) => Promise<T>): Promise<T> {

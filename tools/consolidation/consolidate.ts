@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { registerDistrict, setDistrictStatus, type DistrictStatus } from '../onboarding.ts';
-import { formatSql } from '../format-sql.ts';
+import { formatSql } from '../../database/format-sql.ts';
 import { redactUrl, type SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, ensureCheckpointTable, finishedTables, openSource, openTargets, readProfile, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';

@@ -1,7 +1,8 @@
 import { pino, type Logger } from 'pino';
+import { readConfig } from './config.ts';
 
 export const rootLogger: Logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
+  level: readConfig().logLevel,
   base: undefined,
   redact: { paths: ['*.authorization', '*.password', '*.token', 'req.headers.authorization'], censor: '[redacted]' },
 });

@@ -4,7 +4,7 @@
  * Progress goes to stderr; the JSON summary (consolidate) or the table (reconcile) to stdout.
  * Exit codes: 0 success / everything matches, 1 differences found (reconcile), 2 refused or failed.
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { SourceTemplate } from '../legacy/source-url.ts';

@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from 'jose';
-import { generateContextKeyPair, type ContextKeyPair } from '../subgraphs/kit/tenant-context.ts';
+import { generateContextKeyPair, type ContextKeyPair } from '../tenancy/tenant-context.ts';
 
 export const DEV_ISSUER = 'https://dev-issuer.k12.localhost/';
 export const DEV_AUDIENCE = 'k12-graph';
@@ -57,3 +57,6 @@ export async function issueDevToken(keys: PlatformKeys, options: DevTokenOptions
     .setExpirationTime(options.expiresIn ?? '1h')
     .sign(key);
 }
+
+/** The development issuer as the gateway's caller verification takes it. */
+export const devIssuerOf = (keys: PlatformKeys) => ({ issuer: DEV_ISSUER, audience: DEV_AUDIENCE, jwks: keys.devIssuer.jwks });

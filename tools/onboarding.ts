@@ -4,7 +4,7 @@
  * which no tenant context may do for another district).
  */
 import type pg from 'pg';
-import { isUuid } from '../subgraphs/kit/tenant-context.ts';
+import { isUuid } from '../tenancy/tenant-context.ts';
 import { DISTRICT_STATUSES } from '../subgraphs/districts/entities.ts';
 
 export type DistrictStatus = (typeof DISTRICT_STATUSES)[number];

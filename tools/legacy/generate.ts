@@ -2,7 +2,7 @@
  * `npm run legacy:generate -- --source 'postgres://postgres@127.0.0.1:5432/district_{slug}' --districts 50 --students 2000`
  * Creates N legacy per-district databases (deterministic for a seed).
  */
-import '../../gateway/node-version.ts';
+import '../../config/node-version.ts';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { fixtureDistricts, generateLegacyDistrict } from './fixtures.ts';

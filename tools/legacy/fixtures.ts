@@ -4,7 +4,7 @@
  * through md5, so the same seed always produces the same databases. Ids are serial integers starting at 1
  * in every district, so they collide across districts exactly as the real ones do.
  */
-import { formatSql } from '../format-sql.ts';
+import { formatSql } from '../../database/format-sql.ts';
 import { connect, SourceTemplate } from './source-url.ts';
 import { LEGACY_DDL } from './schema.ts';
 

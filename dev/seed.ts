@@ -5,7 +5,7 @@
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { InferEntity } from '@mikro-orm/core';
-import { inTenantTransaction } from '../subgraphs/kit/tenancy.ts';
+import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
 import { District, School } from '../subgraphs/districts/entities.ts';
 import { Enrollment, Student } from '../subgraphs/students/entities.ts';
 import { Section, SectionStudent, StaffMember } from '../subgraphs/staff/entities.ts';

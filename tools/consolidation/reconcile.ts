@@ -8,7 +8,7 @@
  * of 4,096, then 256, then 16 legacy ids are compared, and the rows of the differing ranges one by one.
  */
 import type pg from 'pg';
-import { formatSql } from '../format-sql.ts';
+import { formatSql } from '../../database/format-sql.ts';
 import type { SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, openSource, openTargets, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';

@@ -1,7 +1,7 @@
 /** `npm start`: the whole platform, with a ready-to-paste curl per demo district. Ctrl-C stops everything. */
-import './node-version.ts';
-import { DEMO_DISTRICTS } from '../migrations/seed.ts';
-import { rootLogger } from '../subgraphs/kit/logger.ts';
+import '../config/node-version.ts';
+import { DEMO_DISTRICTS } from './seed.ts';
+import { rootLogger } from '../config/logger.ts';
 import { issueDevToken } from './keys.ts';
 import { startPlatform } from './platform.ts';
 

@@ -1,9 +1,7 @@
 /** MikroORM for one service: the same options for its runtime (application role) and its migrations (owner). */
-import { fileURLToPath } from 'node:url';
 import { MikroORM, type EntitySchema, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
-
-const migrationsRoot = fileURLToPath(new URL('../../migrations/', import.meta.url));
+import { projectPath, readRegistry } from '../config/registry.ts';
 
 export interface OrmOptions {
   service: string;
@@ -15,9 +13,13 @@ export interface OrmOptions {
 }
 
 export function ormConfig({ service, entities, clientUrl, poolSize = 10, onQuery }: OrmOptions): Options {
-  const path = `${migrationsRoot}${service}`;
+  const entry = readRegistry().find((s) => s.name === service);
+  if (!entry) throw new Error(`${service} is not in the service registry (schema/subgraphs.json)`);
+  const path = projectPath(entry.migrations);
   return {
     entities,
+    // Migrations alone need no entities (they are SQL); the runtime and migration:create pass them.
+    discovery: { warnWhenNoEntities: false },
     clientUrl,
     pool: { min: 0, max: poolSize },
     // The per-request transaction carries `set_config(..., true)`; see tenancy.ts.

@@ -4,9 +4,11 @@
  */
 import { Command } from 'commander';
 import pg from 'pg';
-import { initOrm } from '../subgraphs/kit/orm.ts';
-import { subgraphs } from '../subgraphs/index.ts';
-import '../gateway/node-version.ts';
+import { initOrm } from '../database/orm.ts';
+import { loadSubgraphs } from '../subgraph-server/registry.ts';
+import '../config/node-version.ts';
+
+const subgraphs = await loadSubgraphs();
 
 const program = new Command()
   .argument('<service>', `one of ${subgraphs.map((s) => s.name).join(', ')}`)

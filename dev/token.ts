@@ -1,9 +1,9 @@
 /** `npm run --silent token -- --tenant <uuid|demo-slug>`: prints one token the running gateway accepts. */
-import './node-version.ts';
+import '../config/node-version.ts';
 import { Command } from 'commander';
-import { DEMO_DISTRICTS } from '../migrations/seed.ts';
-import { isUuid } from '../subgraphs/kit/tenant-context.ts';
-import { readConfig } from './config.ts';
+import { DEMO_DISTRICTS } from './seed.ts';
+import { isUuid } from '../tenancy/tenant-context.ts';
+import { readConfig } from '../config/config.ts';
 import { issueDevToken, loadOrCreateKeys } from './keys.ts';
 
 const program = new Command()

@@ -9,11 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { initOrm } from '../subgraphs/kit/orm.ts';
+import { initOrm } from './orm.ts';
 import { runFormatted } from './format-sql.ts';
-import type { SubgraphDefinition } from '../subgraphs/kit/subgraph.ts';
-import { subgraphs } from '../subgraphs/index.ts';
-import type { PlatformConfig } from '../gateway/config.ts';
+import { readRegistry } from '../config/registry.ts';
+import type { PlatformConfig } from '../config/config.ts';
 
 export interface DatabaseServer {
   /** URL of a role that may create roles and databases. */
@@ -141,7 +140,8 @@ export interface ProvisionOptions {
   dataDir: string;
   /** Prefix of every role and database name, so several platforms can share one server. */
   prefix: string;
-  services: string[];
+  /** From the service registry: each service's name and database (without the prefix). */
+  services: { name: string; database: string }[];
 }
 
 export const ownerRoleName = (prefix: string) => `${prefix}_owner`;
@@ -174,8 +174,8 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
     // The owner migrates and consolidates (COPY into RLS tables needs BYPASSRLS); no request path uses it.
     await ensureRole(client, owner, ownerPassword, 'login nosuperuser nocreatedb nocreaterole inherit bypassrls');
     const result: ServiceDatabase[] = [];
-    for (const service of services) {
-      const database = `${prefix}_${service}`;
+    for (const { name: service, database: databaseName } of services) {
+      const database = `${prefix}_${databaseName}`;
       const appRole = `${prefix}_${service}_app`;
       const appPassword = await rolePassword(dataDir, appRole);
       await ensureRole(client, appRole, appPassword, 'login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication');
@@ -198,8 +198,8 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
 }
 
 /** Runs the service's MikroORM migrations as the owner; a second run changes nothing. */
-export async function migrateService(definition: SubgraphDefinition, target: ServiceDatabase): Promise<string[]> {
-  const orm = await initOrm({ service: definition.name, entities: definition.entities, clientUrl: target.ownerUrl, poolSize: 1 });
+export async function migrateService(target: ServiceDatabase): Promise<string[]> {
+  const orm = await initOrm({ service: target.service, entities: [], clientUrl: target.ownerUrl, poolSize: 1 });
   try {
     const applied = await orm.migrator.up();
     await grantApplicationRole(target);
@@ -253,10 +253,10 @@ export async function openPlatformDatabases(
 ): Promise<PlatformDatabases> {
   const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger, attach: options.attach });
   try {
-    const databases = await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: subgraphs.map((s) => s.name) });
+    const databases = await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: readRegistry() });
     const byService = Object.fromEntries(databases.map((db) => [db.service, db]));
     const applied: Record<string, string[]> = {};
-    if (options.migrate) for (const definition of subgraphs) applied[definition.name] = await migrateService(definition, byService[definition.name]!);
+    if (options.migrate) for (const database of databases) applied[database.service] = await migrateService(database);
     return { server, databases, byService, applied, stop: () => server.stop() };
   } catch (error) {
     await server.stop().catch(() => {});

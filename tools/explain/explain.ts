@@ -4,9 +4,9 @@
  * policies apply, and what each evaluates to for the asking district. Never reachable through the graph.
  */
 import pg from 'pg';
-import { formatSql } from '../format-sql.ts';
-import type { ServiceDatabase } from '../database.ts';
-import { isUuid } from '../../subgraphs/kit/tenant-context.ts';
+import { formatSql } from '../../database/format-sql.ts';
+import type { ServiceDatabase } from '../../database/database.ts';
+import { isUuid } from '../../tenancy/tenant-context.ts';
 
 export interface PolicyVerdict {
   name: string;

@@ -2,19 +2,17 @@
  * Starts the whole platform in one process: PostgreSQL (embedded or DATABASE_URL), roles and databases,
  * migrations, demo seed, the three subgraphs and the gateway. `npm start` and every test use this.
  */
-import { readFile } from 'node:fs/promises';
-import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
-import type { RunningServer } from '../subgraphs/kit/http.ts';
-import { rootLogger } from '../subgraphs/kit/logger.ts';
-import { startSubgraph, type RunningSubgraph } from '../subgraphs/kit/subgraph.ts';
-import { subgraphs } from '../subgraphs/index.ts';
-import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../migrations/database.ts';
-import { seedDemoDistricts, type ServiceOrms } from '../migrations/seed.ts';
-import type { CallerAuthConfig } from './caller-auth.ts';
-import { readConfig, type PlatformConfig } from './config.ts';
-import { startGateway } from './gateway.ts';
-import { DEV_AUDIENCE, DEV_ISSUER, loadOrCreateKeys, type PlatformKeys } from './keys.ts';
+import type { RunningServer } from '../http/server.ts';
+import { rootLogger } from '../config/logger.ts';
+import { startSubgraph, type RunningSubgraph } from '../subgraph-server/subgraph.ts';
+import { loadSubgraphs } from '../subgraph-server/registry.ts';
+import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../database/database.ts';
+import { seedDemoDistricts, type ServiceOrms } from './seed.ts';
+import { resolveCallerAuth, type CallerAuthConfig } from '../gateway/caller-auth.ts';
+import { readConfig, type PlatformConfig } from '../config/config.ts';
+import { startGateway } from '../gateway/gateway.ts';
+import { devIssuerOf, loadOrCreateKeys, type PlatformKeys } from './keys.ts';
 
 export interface PlatformOptions {
   config?: PlatformConfig;
@@ -36,21 +34,6 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-/** The caller-token settings: an external issuer (JWKS_URL / JWKS_FILE) or the development issuer in the data folder. */
-export async function resolveCallerAuth(config: PlatformConfig, keys: PlatformKeys): Promise<CallerAuthConfig> {
-  const { jwt } = config;
-  const common = { tenantClaim: jwt.tenantClaim, algorithms: jwt.algorithms, clockToleranceSeconds: jwt.clockToleranceSeconds };
-  if (jwt.jwksUrl || jwt.jwksFile) {
-    if (!jwt.issuer || !jwt.audience) throw new Error('JWT_ISSUER and JWT_AUDIENCE are required with JWKS_URL or JWKS_FILE');
-    const jwks = jwt.jwksUrl
-      ? { url: jwt.jwksUrl }
-      : { keys: JSON.parse(await readFile(jwt.jwksFile!, 'utf8')) as JSONWebKeySet };
-    return { ...common, issuer: jwt.issuer, audience: jwt.audience, jwks };
-  }
-  // Development: the issuer whose keys were generated into the data folder (`npm run token`).
-  return { ...common, issuer: jwt.issuer ?? DEV_ISSUER, audience: jwt.audience ?? DEV_AUDIENCE, jwks: { keys: keys.devIssuer.jwks } };
-}
-
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const config = options.config ?? readConfig();
   const logger = options.logger ?? rootLogger;
@@ -60,7 +43,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   try {
     const keys = await loadOrCreateKeys(config.dataDir);
     const running: Record<string, RunningSubgraph> = {};
-    for (const definition of subgraphs) {
+    for (const definition of await loadSubgraphs()) {
       const subgraph = await startSubgraph(definition, {
         port: config.subgraphPorts[definition.name] ?? 0,
         host: config.host,
@@ -76,7 +59,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     if (options.seed ?? true) {
       await seedDemoDistricts(Object.fromEntries(Object.entries(running).map(([name, s]) => [name, s.orm])) as unknown as ServiceOrms);
     }
-    const auth = await resolveCallerAuth(config, keys);
+    const auth = await resolveCallerAuth(config, devIssuerOf(keys));
     const gateway = await startGateway({
       port: config.gatewayPort,
       host: config.host,

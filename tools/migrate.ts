@@ -1,8 +1,8 @@
 /** `npm run migrate`: provisions roles and databases and runs every service's migrations (idempotent). */
-import '../gateway/node-version.ts';
-import { readConfig } from '../gateway/config.ts';
-import { rootLogger } from '../subgraphs/kit/logger.ts';
-import { openPlatformDatabases } from './database.ts';
+import '../config/node-version.ts';
+import { readConfig } from '../config/config.ts';
+import { rootLogger } from '../config/logger.ts';
+import { openPlatformDatabases } from '../database/database.ts';
 
 const platform = await openPlatformDatabases(readConfig(), rootLogger, { migrate: true, attach: true });
 try {

@@ -1,6 +1,6 @@
 /** Validation of mutation input: a clear BAD_USER_INPUT before anything reaches SQL. */
-import { badInput } from './errors.ts';
-import { isUuid } from './tenant-context.ts';
+import { badInput } from '../http/errors.ts';
+import { isUuid } from '../tenancy/tenant-context.ts';
 
 export function requiredText(value: unknown, field: string, maxLength: number): string {
   const text = typeof value === 'string' ? value.trim() : '';
