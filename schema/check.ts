@@ -75,11 +75,17 @@ export async function readDeployedSupergraph(against: string): Promise<string> {
       return await response.text();
     }
     if (against.startsWith('git:')) {
-      return execFileSync('git', ['show', `${against.slice(4)}:${COMMITTED_SUPERGRAPH}`], { cwd: PROJECT_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return execFileSync('git', ['show', `${against.slice(4)}:${COMMITTED_SUPERGRAPH}`], {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     }
     return await readFile(against, 'utf8');
   } catch (error) {
-    throw new SchemaCheckUnavailable(`cannot read the deployed supergraph ${against}: ${error instanceof Error ? error.message.trim() : String(error)}`);
+    throw new SchemaCheckUnavailable(
+      `cannot read the deployed supergraph ${against}: ${error instanceof Error ? error.message.trim() : String(error)}`,
+    );
   }
 }
 
@@ -156,7 +162,10 @@ export function validateOperations(schema: GraphQLSchema, files: OperationFile[]
     invalid.push(...result.errors.map(describe));
     deprecated.push(...result.deprecated.map(describe));
   }
-  const operations = parsed.reduce((count, { document }) => count + document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length, 0);
+  const operations = parsed.reduce(
+    (count, { document }) => count + document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length,
+    0,
+  );
   return { operations, invalid, deprecated };
 }
 
@@ -236,9 +245,12 @@ export function formatReport(report: SchemaCheckReport): string {
   for (const problem of report.deprecatedUsages) lines.push(`  DEPRECATED ${where(problem)}: ${problem.message}`);
   const breaking = report.changes.filter((c) => c.level === 'breaking');
   const reasons: string[] = [];
-  if (breaking.length && !report.allowBreaking) reasons.push(`breaking change(s) to ${breaking.map((c) => c.path ?? c.message).join(', ')} (--allow-breaking to accept)`);
+  if (breaking.length && !report.allowBreaking)
+    reasons.push(`breaking change(s) to ${breaking.map((c) => c.path ?? c.message).join(', ')} (--allow-breaking to accept)`);
   if (report.invalidOperations.length) {
-    reasons.push(`operation(s) no longer valid: ${[...new Set(report.invalidOperations.map(where))].join(', ')} (update them in this change)`);
+    reasons.push(
+      `operation(s) no longer valid: ${[...new Set(report.invalidOperations.map(where))].join(', ')} (update them in this change)`,
+    );
   }
   if (reasons.length) lines.push(`schema check failed: ${reasons.join('; ')}`);
   else lines.push(`schema check passed${breaking.length ? ` (${breaking.length} breaking change(s) accepted with --allow-breaking)` : ''}`);
@@ -248,10 +260,12 @@ export function formatReport(report: SchemaCheckReport): string {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const program = new Command()
     .name('schema:check')
-    .description('Compose the subgraphs, diff against the deployed supergraph and validate the frontends\' operations; exit 1 on a breaking change or an invalid operation.')
+    .description(
+      "Compose the subgraphs, diff against the deployed supergraph and validate the frontends' operations; exit 1 on a breaking change or an invalid operation.",
+    )
     .option('--against <file|url|git:ref>', `the deployed supergraph (default: ${COMMITTED_SUPERGRAPH})`)
     .option('--operations <glob>', `the operations the frontends ship (default: ${DEFAULT_OPERATIONS})`)
-    .option('--subgraph <name=file...>', 'check a proposed SDL file instead of a registered subgraph\'s', [])
+    .option('--subgraph <name=file...>', "check a proposed SDL file instead of a registered subgraph's", [])
     .option('--allow-breaking', 'accept breaking schema changes deliberately (operations that no longer validate still fail)')
     .option('--json', 'print the report as JSON')
     .parse();

@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresql';
-import { parse, type DocumentNode, type GraphQLResolveInfo } from 'graphql';
+import { OperationTypeNode, parse, type DocumentNode, type GraphQLResolveInfo } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { leanApolloOptions } from '../http/apollo-options.ts';
@@ -96,7 +96,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         async requestDidStart() {
           return {
             async didResolveOperation({ operation, contextValue }) {
-              contextValue.readOnly = operation?.operation === 'query';
+              contextValue.readOnly = operation?.operation === OperationTypeNode.QUERY;
             },
             async didEncounterErrors({ contextValue }) {
               contextValue.failed = true;
@@ -126,7 +126,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         if (error instanceof TenantContextError) throw unauthenticated(error.message);
         throw error;
       }
-      let response;
+      let response: HTTPGraphQLResponse | undefined;
       try {
         await inTenantTransaction(orm, tenant.tenantId, async (em) => {
           const context: RequestContext = { em, tenant, loaders: new Loaders(em) };

@@ -11,7 +11,9 @@ import { parseScenario } from '../load/scenarios/scenario.ts';
 const operationsDir = projectPath('operations');
 const scenariosDir = projectPath('load/scenarios');
 
-const operationFiles = readdirSync(operationsDir).filter((file) => file.endsWith('.graphql')).sort();
+const operationFiles = readdirSync(operationsDir)
+  .filter((file) => file.endsWith('.graphql'))
+  .sort();
 const documentOf = (file: string) => parse(readFileSync(`${operationsDir}/${file}`, 'utf8'));
 
 /** Every operation of every scenario, by scenario operation name; the same name must mean the same document. */
@@ -21,7 +23,8 @@ function scenarioOperations(): Map<string, { query: string; scenario: string }> 
     const scenario = parseScenario(JSON.parse(readFileSync(`${scenariosDir}/${file}`, 'utf8')), file);
     for (const operation of scenario.operations) {
       const known = operations.get(operation.name);
-      if (known) expect(print(parse(operation.query)), `${file}: ${operation.name} differs from ${known.scenario}`).toBe(print(parse(known.query)));
+      if (known)
+        expect(print(parse(operation.query)), `${file}: ${operation.name} differs from ${known.scenario}`).toBe(print(parse(known.query)));
       else operations.set(operation.name, { query: operation.query, scenario: file });
     }
   }

@@ -96,11 +96,18 @@ describe('schema:check', () => {
   });
 
   it('exits 1 on a removed field an operation uses, naming the field and the operation file', async () => {
-    const run = await runCheck('--subgraph', await proposeStudents(STUDENT_FIELDS, STUDENT_FIELDS.replace('  "YYYY-MM-DD"\n  dateOfBirth: String\n', '')));
+    const run = await runCheck(
+      '--subgraph',
+      await proposeStudents(STUDENT_FIELDS, STUDENT_FIELDS.replace('  "YYYY-MM-DD"\n  dateOfBirth: String\n', '')),
+    );
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/BREAKING +Student\.dateOfBirth: Field 'dateOfBirth' was removed from object type 'Student'/);
-    expect(run.stdout).toContain('INVALID   operations/student.graphql (operation Student): Cannot query field "dateOfBirth" on type "Student".');
-    expect(run.stdout).toMatch(/schema check failed: breaking change\(s\) to Student\.dateOfBirth .*operation\(s\) no longer valid: operations\/student\.graphql \(operation Student\)/);
+    expect(run.stdout).toContain(
+      'INVALID   operations/student.graphql (operation Student): Cannot query field "dateOfBirth" on type "Student".',
+    );
+    expect(run.stdout).toMatch(
+      /schema check failed: breaking change\(s\) to Student\.dateOfBirth .*operation\(s\) no longer valid: operations\/student\.graphql \(operation Student\)/,
+    );
   });
 
   it('exits 1 on an argument made required (breaking), even when no shipped operation is affected', async () => {
@@ -109,7 +116,9 @@ describe('schema:check', () => {
     expect(run.code).toBe(1);
     const result = report(run);
     expect(result.invalidOperations).toEqual([]);
-    expect(result.changes).toEqual([expect.objectContaining({ level: 'breaking', path: 'Query.students.after', type: 'FIELD_ARGUMENT_TYPE_CHANGED' })]);
+    expect(result.changes).toEqual([
+      expect.objectContaining({ level: 'breaking', path: 'Query.students.after', type: 'FIELD_ARGUMENT_TYPE_CHANGED' }),
+    ]);
     expect(result.passed).toBe(false);
   });
 
@@ -125,11 +134,13 @@ describe('schema:check', () => {
     const subgraph = await proposeStudents(STUDENTS_QUERY, STUDENTS_QUERY.replace('after: String,', 'after: String!,'));
     const run = await runCheck('--subgraph', subgraph, '--allow-breaking');
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain('INVALID   operations/studentsByGrade.graphql (operation Page): Field "students" argument "after" of type "String!" is required');
+    expect(run.stdout).toContain(
+      'INVALID   operations/studentsByGrade.graphql (operation Page): Field "students" argument "after" of type "String!" is required',
+    );
     expect(run.stdout).not.toContain('--allow-breaking to accept');
   });
 
-  it('exits 1 when the proposed SDL does not compose, with composition\'s reason', async () => {
+  it("exits 1 when the proposed SDL does not compose, with composition's reason", async () => {
     const conflicting = 'type District @key(fields: "id") {\n  id: ID!\n  name: Int!\n}\n';
     const run = await runCheck('--subgraph', await proposeStudents(STUDENT_FIELDS, `${STUDENT_FIELDS}\n\n${conflicting}`));
     expect(run.code).toBe(1);
