@@ -41,7 +41,7 @@ function responseOf(url: string, status: number, rawHeaders: Record<string, stri
     bodyUsed: false,
     headers,
     text: async () => text,
-    json: async () => JSON.parse(text),
+    json: async () => JSON.parse(text) as unknown,
     clone: () => responseOf(url, status, rawHeaders, text),
   };
   return response;

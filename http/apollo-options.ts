@@ -1,5 +1,4 @@
 /** Apollo Server options the gateway and every subgraph share: no per-request work we do not use. */
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import type { FormattedExecutionResult } from 'graphql';
 
@@ -8,5 +7,5 @@ export const leanApolloOptions = () => ({
   // Compact JSON: Apollo's default pretty-prints every response (two-space indent), costing time and bytes.
   stringifyResult: (result: FormattedExecutionResult) => JSON.stringify(result),
   // We send no cache hints; the cache-control plugin would otherwise run a hook on every resolved field.
-  plugins: [ApolloServerPluginCacheControlDisabled() as ApolloServerPlugin<BaseContext>],
+  plugins: [ApolloServerPluginCacheControlDisabled()],
 });

@@ -8,11 +8,12 @@ import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
 import { projectPath, readRegistry } from '../config/registry.ts';
 
-export function composeSupergraph(): string {
+/** `proposedSdl` (by subgraph name) replaces registered SDL files: `npm run schema:check -- --subgraph name=file`. */
+export function composeSupergraph(proposedSdl: Record<string, string> = {}): string {
   const result = composeServices(
     readRegistry().map((entry) => ({
       name: entry.name,
-      typeDefs: parse(readFileSync(projectPath(entry.schema), 'utf8')),
+      typeDefs: parse(proposedSdl[entry.name] ?? readFileSync(projectPath(entry.schema), 'utf8')),
       url: entry.routingUrl,
     })),
   );

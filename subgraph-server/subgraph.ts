@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresql';
-import { parse, type DocumentNode, type GraphQLResolveInfo } from 'graphql';
+import { OperationTypeNode, parse, type DocumentNode } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { leanApolloOptions } from '../http/apollo-options.ts';
@@ -38,15 +38,16 @@ export interface RequestContext {
   readOnly?: boolean;
 }
 
-// Parents and arguments are shaped by the SDL beside the resolvers; the context is ours.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Resolver = (parent: any, args: any, context: RequestContext, info: GraphQLResolveInfo) => unknown;
-export type Resolvers = Record<string, Record<string, Resolver>>;
+/**
+ * A subgraph's resolvers, typed where they are written by the `Resolvers` generated from its SDL
+ * (`subgraphs/<name>/generated/resolvers-types.ts`, `npm run codegen`).
+ */
+export type SubgraphResolvers = Record<string, object | undefined>;
 
 export interface SubgraphDefinition {
   name: string;
   typeDefs: DocumentNode;
-  resolvers: Resolvers;
+  resolvers: SubgraphResolvers;
   entities: EntitySchema[];
 }
 
@@ -84,6 +85,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
   const verifyContext = await createTenantContextVerifier(options.contextPublicKey, definition.name);
   const lean = leanApolloOptions();
   const apollo = new ApolloServer<RequestContext>({
+    // The generated resolver types are stricter than @apollo/subgraph's GraphQLResolverMap (typed parents and
+    // arguments, three-argument __resolveReference), so they do not assign to it: the one cast, at the library's edge.
     schema: buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers as never }]),
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
@@ -96,7 +99,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         async requestDidStart() {
           return {
             async didResolveOperation({ operation, contextValue }) {
-              contextValue.readOnly = operation?.operation === 'query';
+              contextValue.readOnly = operation?.operation === OperationTypeNode.QUERY;
             },
             async didEncounterErrors({ contextValue }) {
               contextValue.failed = true;
@@ -126,7 +129,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         if (error instanceof TenantContextError) throw unauthenticated(error.message);
         throw error;
       }
-      let response;
+      let response: HTTPGraphQLResponse | undefined;
       try {
         await inTenantTransaction(orm, tenant.tenantId, async (em) => {
           const context: RequestContext = { em, tenant, loaders: new Loaders(em) };

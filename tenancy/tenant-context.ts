@@ -49,7 +49,7 @@ export async function generateContextKeyPair(): Promise<ContextKeyPair> {
  * (same header and claims), and the subgraphs verify it with jose.
  */
 export async function createTenantContextSigner(privateJwk: JWK) {
-  const key = createPrivateKey({ key: privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+  const key = createPrivateKey({ key: privateJwk, format: 'jwk' });
   if (key.asymmetricKeyType !== 'ed25519') throw new Error('the tenant-context key must be an Ed25519 private key');
   const header = Buffer.from(JSON.stringify({ alg: ALGORITHM, kid: privateJwk.kid })).toString('base64url');
   return async (context: TenantContext, audience: string): Promise<string> => {

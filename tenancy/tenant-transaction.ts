@@ -19,5 +19,5 @@ export function forkForTenant(orm: MikroORM, tenantId: string): EntityManager {
 
 /** Runs `work` in one transaction for `tenantId`: committed when it resolves, rolled back when it throws. */
 export function inTenantTransaction<T>(orm: MikroORM, tenantId: string, work: (em: EntityManager) => Promise<T>): Promise<T> {
-  return forkForTenant(orm, tenantId).transactional((em) => work(em as EntityManager));
+  return forkForTenant(orm, tenantId).transactional((em) => work(em));
 }

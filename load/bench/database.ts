@@ -41,7 +41,7 @@ const tenantPath = (app: MikroORM): Path => (district, work) => inTenantTransact
 const explicitPath = (owner: MikroORM, withSession = false): Path => (district, work) => {
   const em = withSession ? forkForTenant(owner, district.tenantId) : owner.em.fork();
   em.setFilterParams(TENANT_FILTER, { tenantId: district.tenantId });
-  return em.transactional((tx) => work(tx as EntityManager, district, Math.random));
+  return em.transactional((tx) => work(tx, district, Math.random));
 };
 
 export async function openDatabasePaths(database: ServiceDatabase, connections: number): Promise<DatabasePaths> {

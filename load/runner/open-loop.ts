@@ -46,7 +46,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<{ sendingSe
   let sent = 0;
 
   async function send(request: PlannedRequest, dueAt: number, start: number): Promise<void> {
-    let error: string | null = null;
+    let error: string | null;
     try {
       const response = await pool.request({
         path,

@@ -190,7 +190,10 @@ export function requestPlanner(scenario: Scenario, tokens: TokensFile, random: (
 export function graphqlErrorCode(body: string): string | null {
   try {
     const parsed = JSON.parse(body) as { data?: unknown; errors?: { extensions?: { code?: unknown } }[] };
-    if (parsed.errors?.length) return String(parsed.errors[0]!.extensions?.code ?? 'GRAPHQL_ERROR');
+    if (parsed.errors?.length) {
+      const code = parsed.errors[0]!.extensions?.code;
+      return typeof code === 'string' ? code : 'GRAPHQL_ERROR';
+    }
     return parsed.data ? null : 'NO_DATA';
   } catch {
     return 'INVALID_JSON';

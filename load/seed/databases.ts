@@ -19,5 +19,5 @@ export interface ServiceDatabases {
 
 export async function openServiceDatabases(config: PlatformConfig = readConfig(), logger: Logger = pino({ level: 'warn' })): Promise<ServiceDatabases> {
   const platform = await openPlatformDatabases(config, logger, { migrate: true, attach: true });
-  return { config, server: platform.server, byService: platform.byService as Record<ServiceName, ServiceDatabase>, close: platform.stop };
+  return { config, server: platform.server, byService: platform.byService, close: platform.stop };
 }

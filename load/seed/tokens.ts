@@ -7,7 +7,7 @@
 import '../../config/node-version.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import pg from 'pg';
 import { issueDevToken, loadOrCreateKeys } from '../../dev/keys.ts';
 import type { DistrictTarget, TokensFile } from '../scenarios/scenario.ts';

@@ -1,8 +1,10 @@
 import type { InferEntity } from '@mikro-orm/core';
 import { GraphQLError } from 'graphql';
-import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
+import type { RequestContext } from '../../subgraph-server/subgraph.ts';
+import type { Resolvers } from './generated/resolvers-types.ts';
 import { District, School } from './entities.ts';
 import { requiredText } from '../../subgraph-server/input.ts';
+import { graphqlEnumValue } from '../../subgraph-server/graphql-enum.ts';
 
 type DistrictRow = InferEntity<typeof District>;
 type SchoolRow = InferEntity<typeof School>;
@@ -27,7 +29,7 @@ export const resolvers: Resolvers = {
   },
   District: {
     id: (district: DistrictRow) => district.tenantId,
-    status: (district: DistrictRow) => district.status.toUpperCase(),
+    status: (district: DistrictRow) => graphqlEnumValue(district.status),
     schools: (_district, _args, { em }) => em.find(School, {}, { orderBy: { name: 'asc', id: 'asc' } }),
     __resolveReference: (ref: { id: string }, { tenant, em }: RequestContext) =>
       ref.id === tenant.tenantId ? em.findOne(District, { tenantId: ref.id }) : null,

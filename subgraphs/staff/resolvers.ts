@@ -1,7 +1,9 @@
 import type { InferEntity } from '@mikro-orm/core';
-import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
+import type { RequestContext } from '../../subgraph-server/subgraph.ts';
+import type { Resolvers } from './generated/resolvers-types.ts';
 import { badInput } from '../../http/errors.ts';
 import { requiredId, requiredText } from '../../subgraph-server/input.ts';
+import { graphqlEnumValue } from '../../subgraph-server/graphql-enum.ts';
 import { Section, SectionStudent, StaffMember } from './entities.ts';
 
 type StaffRow = InferEntity<typeof StaffMember>;
@@ -38,13 +40,18 @@ export const resolvers: Resolvers = {
   },
   StaffMember: {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StaffRow>(StaffMember).load(ref.id),
-    role: (staff: StaffRow) => staff.role.toUpperCase(),
+    role: (staff: StaffRow) => graphqlEnumValue(staff.role),
     school: schoolRef,
     sections: (staff: StaffRow, _args, { loaders }) => loaders.many<SectionRow>(Section, 'teacherId').load(staff.id),
   },
   Section: {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<SectionRow>(Section).load(ref.id),
-    teacher: (section: SectionRow, _args, { loaders }) => loaders.one<StaffRow>(StaffMember).load(section.teacherId),
+    async teacher(section: SectionRow, _args, { loaders }) {
+      const teacher = await loaders.one<StaffRow>(StaffMember).load(section.teacherId);
+      // The foreign key (tenant_id, teacher_id) → staff_member guarantees the row; the SDL says so (StaffMember!).
+      if (!teacher) throw new Error(`section ${section.id}: teacher ${section.teacherId} not found`);
+      return teacher;
+    },
     school: schoolRef,
     async students(section: SectionRow, _args, { loaders }) {
       const roster = await loaders.many<RosterRow>(SectionStudent, 'sectionId').load(section.id);

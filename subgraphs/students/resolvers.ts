@@ -1,5 +1,6 @@
 import type { InferEntity } from '@mikro-orm/core';
-import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
+import type { RequestContext } from '../../subgraph-server/subgraph.ts';
+import type { Resolvers } from './generated/resolvers-types.ts';
 import { badInput } from '../../http/errors.ts';
 import { gradeLevel, isoDate, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';

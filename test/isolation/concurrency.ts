@@ -1,5 +1,4 @@
 /** Districts interleaved on one pooled connection per subgraph, and requests cancelled mid-transaction. */
-import pg from 'pg';
 import { describe, expect } from 'vitest';
 import { inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
 import { DEMO_DISTRICTS } from '../../dev/seed.ts';

@@ -58,7 +58,7 @@ async function readAllRows(platform: TestPlatform): Promise<Record<string, Distr
     const owner = await platform.connect(platform.databases[service]!.ownerUrl);
     return (await owner.query<{ tenant_id: string; id: string }>(sql)).rows;
   };
-  const rows = Object.fromEntries(DEMO_DISTRICTS.map((d) => [d.tenantId, { schools: [], students: [], staff: [], sections: [] } as DistrictRows]));
+  const rows = Object.fromEntries(DEMO_DISTRICTS.map((d): [string, DistrictRows] => [d.tenantId, { schools: [], students: [], staff: [], sections: [] }]));
   const collect = (kind: keyof DistrictRows, found: { tenant_id: string; id: string }[]) => {
     for (const row of found) rows[row.tenant_id]?.[kind].push(row.id);
   };

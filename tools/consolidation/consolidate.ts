@@ -96,7 +96,7 @@ async function planDistrict(source: SourceTemplate, targets: TargetClients, slug
     const tenantId = districtTenantId(slug);
     const rows: Record<string, number> = {};
     for (const table of TABLES) {
-      rows[tableName(table)] = Number((await client.query(`select count(*) as n from public.${table.legacy}`)).rows[0].n);
+      rows[tableName(table)] = Number((await client.query<{ n: string }>(`select count(*) as n from public.${table.legacy}`)).rows[0]!.n);
     }
 
     const districts = targets.districts;
@@ -105,14 +105,14 @@ async function planDistrict(source: SourceTemplate, targets: TargetClients, slug
     if (existing && (existing.slug !== slug || existing.name !== profile.name)) {
       throw new ConsolidationError(`district ${slug}: tenant ${tenantId} is already registered as "${existing.slug}" (${existing.name}), not "${slug}" (${profile.name})`);
     }
-    const sameSlug = await districts.query('select tenant_id from district where slug = $1 and tenant_id <> $2', [slug, tenantId]);
-    if (sameSlug.rowCount) throw new ConsolidationError(`district ${slug}: the slug is already registered to another tenant (${sameSlug.rows[0].tenant_id})`);
+    const sameSlug = await districts.query<{ tenant_id: string }>('select tenant_id from district where slug = $1 and tenant_id <> $2', [slug, tenantId]);
+    if (sameSlug.rowCount) throw new ConsolidationError(`district ${slug}: the slug is already registered to another tenant (${sameSlug.rows[0]!.tenant_id})`);
 
     const finished = await finishedTables(targets, tenantId);
     const present: string[] = [];
     for (const table of TABLES.filter((t) => !finished.has(tableName(t)))) {
-      const { rows: found } = await targets[table.service].query(`select exists (select 1 from public.${table.target} where tenant_id = $1) as present`, [tenantId]);
-      if (found[0].present) present.push(tableName(table));
+      const { rows: found } = await targets[table.service].query<{ present: boolean }>(`select exists (select 1 from public.${table.target} where tenant_id = $1) as present`, [tenantId]);
+      if (found[0]!.present) present.push(tableName(table));
     }
     const state: DistrictState = finished.size === TABLES.length ? 'done' : finished.size ? 'resume' : present.length ? 'adopt' : 'new';
     if (state === 'done' || state === 'adopt') {

@@ -84,7 +84,7 @@ export async function verifyTargets(targets: TargetClients): Promise<void> {
     const client = targets[service];
     const expected = TABLES.filter((t) => t.service === service).map((t) => ({
       table: t.target,
-      columns: Object.fromEntries([['tenant_id', 'uuid'], ...t.columns.map((c) => [c.name, c.type])]),
+      columns: Object.fromEntries([['tenant_id', 'uuid'] as const, ...t.columns.map((c) => [c.name, c.type] as const)]),
     }));
     if (service === 'districts') expected.push({ table: 'district', columns: { tenant_id: 'uuid', slug: 'character varying(100)', name: 'character varying(200)', status: 'text' } });
     const problems = schemaMismatches(await columnTypes(client, expected.map((e) => e.table)), expected);
@@ -116,8 +116,8 @@ export async function ensureCheckpointTable(client: pg.Client): Promise<void> {
 export async function finishedTables(targets: TargetClients, tenantId: string): Promise<Set<string>> {
   const finished = new Set<string>();
   for (const service of SERVICES) {
-    const { rows: exists } = await targets[service].query(`select to_regclass('consolidation.checkpoint') is not null as present`);
-    if (!exists[0].present) continue;
+    const { rows: exists } = await targets[service].query<{ present: boolean }>(`select to_regclass('consolidation.checkpoint') is not null as present`);
+    if (!exists[0]!.present) continue;
     const { rows } = await targets[service].query<{ table_name: string }>('select table_name from consolidation.checkpoint where district_id = $1', [tenantId]);
     for (const row of rows) finished.add(`${service}.${row.table_name}`);
   }

@@ -1,6 +1,6 @@
 /** Runs `work` over `items` with at most `jobs` at once; the first failure is thrown after the others settle. */
 export async function runPool<T, R>(items: readonly T[], jobs: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
+  const results = new Array<R>(items.length);
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {

@@ -86,7 +86,7 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
     await client.connect();
   } catch (error) {
     await client.end().catch(() => {});
-    throw new Error(`cannot connect to ${what} (${redactUrl(url)}): ${(error as Error).message}`);
+    throw new Error(`cannot connect to ${what} (${redactUrl(url)}): ${(error as Error).message}`, { cause: error });
   }
   return client;
 }
