@@ -11,10 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import pg, { escapeIdentifier } from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runFormatted } from '../../database/format-sql.ts';
 import { BackupError, dumpDatabase, restoreDatabase, unsupportedReason } from '../../tools/backup/pg-tools.ts';
 import { lintDatabase } from '../../tools/policy-lint/lint.ts';
 import { loadSubgraphs } from '../../subgraph-server/registry.ts';
@@ -57,7 +56,7 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
     await Promise.all(copyClients.map((client) => client.end().catch(() => {})));
     const admin = await platform?.connect(platform.adminUrl);
     for (const { database } of Object.values(restored)) {
-      await admin?.query(`select format('drop database if exists %I with (force)', $1::text) as sql`, [database]).then(({ rows }) => admin.query(rows[0].sql));
+      await admin?.query(`drop database if exists ${escapeIdentifier(database)} with (force)`);
     }
     await platform?.stop();
     if (folder) await rm(folder, { recursive: true, force: true });
@@ -71,13 +70,9 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
       expect(existsSync(file)).toBe(true);
       // A fresh database provisioned like the original: owned by the owner, CONNECT for the application role only.
       const copy = `${db.database}_restored`;
-      for (const [template, ...values] of [
-        ['create database %I owner %I template template0', copy, `${platform.config.prefix}_owner`],
-        ['revoke all on database %I from public', copy],
-        ['grant connect on database %I to %I', copy, db.appRole],
-      ]) {
-        await runFormatted(admin, template!, ...values);
-      }
+      await admin.query(`create database ${escapeIdentifier(copy)} owner ${escapeIdentifier(`${platform.config.prefix}_owner`)} template template0`);
+      await admin.query(`revoke all on database ${escapeIdentifier(copy)} from public`);
+      await admin.query(`grant connect on database ${escapeIdentifier(copy)} to ${escapeIdentifier(db.appRole)}`);
       restored[db.service] = { database: copy, ownerUrl: withDatabase(db.ownerUrl, copy), appUrl: withDatabase(db.appUrl, copy) };
       await restoreDatabase(restored[db.service]!.ownerUrl, file);
     }
@@ -90,8 +85,7 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
       const copy = await connectCopy(restored[db.service]!.ownerUrl);
       expect((await copy.query(POLICY_SHAPE)).rows).toEqual((await original.query(POLICY_SHAPE)).rows);
       for (const { table_name } of (await original.query<{ table_name: string }>(TENANT_TABLES)).rows) {
-        const count = `select format('select tenant_id, count(*)::int from %I group by 1 order by 1', $1::text) as sql`;
-        const sql = (await original.query(count, [table_name])).rows[0].sql;
+        const sql = `select tenant_id, count(*)::int from ${escapeIdentifier(table_name)} group by 1 order by 1`;
         expect((await copy.query(sql)).rows).toEqual((await original.query(sql)).rows);
       }
       expect(await lintDatabase(copy, { appRoles: [db.appRole] })).toEqual([]);
@@ -102,7 +96,7 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
     for (const db of Object.values(platform.databases)) {
       const app = await connectCopy(restored[db.service]!.appUrl);
       for (const { table_name } of (await app.query<{ table_name: string }>(TENANT_TABLES)).rows) {
-        const select: string = (await app.query(`select format('select distinct tenant_id from %I', $1::text) as sql`, [table_name])).rows[0].sql;
+        const select = `select distinct tenant_id from ${escapeIdentifier(table_name)}`;
         expect((await app.query(select)).rows).toEqual([]);
         await app.query('begin');
         await app.query("select set_config('app.current_tenant', $1, true)", [north]);
