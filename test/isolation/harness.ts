@@ -66,6 +66,10 @@ async function readAllRows(platform: TestPlatform): Promise<Record<string, Distr
   collect('students', await query('students', 'select tenant_id, id from student order by last_name, first_name, id'));
   collect('staff', await query('staff', 'select tenant_id, id from staff_member order by last_name, first_name, id'));
   collect('sections', await query('staff', 'select tenant_id, id from section order by name, id'));
+  // Every attack compares against these lists: an empty one would let an attack pass without proving anything.
+  for (const district of DEMO_DISTRICTS) {
+    for (const [kind, ids] of Object.entries(rows[district.tenantId]!)) expect(ids.length, `${district.slug} ${kind}`).toBeGreaterThan(0);
+  }
   return rows;
 }
 
