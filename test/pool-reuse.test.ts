@@ -35,7 +35,7 @@ describe('pool reuse', () => {
       while (bursting) {
         const { rows } = await admin.query<{ role: string; n: number }>('select usename as role, count(*)::int as n from pg_stat_activity where usename = any($1) group by 1', [appRoles]);
         for (const { role, n } of rows) peak.set(role, Math.max(peak.get(role)!, n));
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     })();
 
