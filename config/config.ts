@@ -40,6 +40,10 @@ const EnvSchema = z.object({
     return algorithms as AllowedAlgorithm[];
   }),
   JWT_CLOCK_TOLERANCE_SECONDS: count(30),
+  // Operator tools: defaults of their command-line options.
+  LEGACY_SOURCE_URL: optional(z.string().includes('{slug}', { message: 'must contain {slug}' })),
+  CONSOLIDATION_TARGET_URL: optional(z.string().includes('{service}', { message: 'must contain {service}' })),
+  BENCH_DATABASE_URL: text('postgres://postgres@127.0.0.1:5432/postgres').pipe(z.url({ protocol: /^postgres(ql)?$/ })),
 });
 
 export interface PlatformConfig {
@@ -63,7 +67,22 @@ export interface PlatformConfig {
     algorithms: AllowedAlgorithm[];
     clockToleranceSeconds: number;
   };
+  /** Defaults of the operator tools' options (each tool's flag wins). */
+  tools: {
+    /** URL template of the legacy district databases, containing {slug}. */
+    legacySourceUrl?: string;
+    /** URL template of the service databases as the owner role, containing {service}. */
+    consolidationTargetUrl?: string;
+    /** Admin URL of the PostgreSQL server `npm run bench:consolidate` uses. */
+    benchDatabaseUrl: string;
+  };
 }
+
+/**
+ * This process's environment with `overrides` on top: the environment of a child process, or the one to
+ * read a child's configuration from (`readConfig(environmentWith({ … }))`).
+ */
+export const environmentWith = (overrides: Env = {}): Env => ({ ...process.env, ...overrides });
 
 /** Parses the environment; a bad value throws one error naming every variable that is wrong. */
 export function readConfig(env: Env = process.env): PlatformConfig {
@@ -97,6 +116,11 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       tenantClaim: e.JWT_TENANT_CLAIM,
       algorithms: e.JWT_ALGORITHMS,
       clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS,
+    },
+    tools: {
+      legacySourceUrl: e.LEGACY_SOURCE_URL,
+      consolidationTargetUrl: e.CONSOLIDATION_TARGET_URL,
+      benchDatabaseUrl: e.BENCH_DATABASE_URL,
     },
   };
 }

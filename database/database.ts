@@ -7,10 +7,9 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import pg from 'pg';
+import pg, { escapeIdentifier, escapeLiteral } from 'pg';
 import type { Logger } from 'pino';
 import { initOrm } from './orm.ts';
-import { runFormatted } from './format-sql.ts';
 import { readRegistry } from '../config/registry.ts';
 import type { PlatformConfig } from '../config/config.ts';
 
@@ -156,8 +155,8 @@ const withCredentials = (adminUrl: string, user: string, password: string, datab
 
 async function ensureRole(client: pg.Client, role: string, password: string, attributes: string): Promise<void> {
   const { rowCount } = await client.query('select 1 from pg_roles where rolname = $1', [role]);
-  if (!rowCount) await runFormatted(client, 'create role %I', role);
-  await runFormatted(client, `alter role %I with ${attributes} password %L`, role, password);
+  if (!rowCount) await client.query(`create role ${escapeIdentifier(role)}`);
+  await client.query(`alter role ${escapeIdentifier(role)} with ${attributes} password ${escapeLiteral(password)}`);
 }
 
 /**
@@ -180,9 +179,9 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
       const appPassword = await rolePassword(dataDir, appRole);
       await ensureRole(client, appRole, appPassword, 'login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication');
       const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
-      if (!rowCount) await runFormatted(client, 'create database %I owner %I encoding %L template template0', database, owner, 'UTF8');
-      await runFormatted(client, 'revoke all on database %I from public', database);
-      await runFormatted(client, 'grant connect on database %I to %I', database, appRole);
+      if (!rowCount) await client.query(`create database ${escapeIdentifier(database)} owner ${escapeIdentifier(owner)} encoding 'UTF8' template template0`);
+      await client.query(`revoke all on database ${escapeIdentifier(database)} from public`);
+      await client.query(`grant connect on database ${escapeIdentifier(database)} to ${escapeIdentifier(appRole)}`);
       result.push({
         service,
         database,
@@ -217,16 +216,16 @@ async function grantApplicationRole({ ownerUrl, appRole }: ServiceDatabase): Pro
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ sql: string }>(
-    `select format('grant usage on schema %I to %I', n.nspname, $1::text) as sql
-       from pg_namespace n where n.nspname in ('public', 'app')
-     union all
-     select format('grant select, insert, update, delete on %I.%I to %I', n.nspname, c.relname, $1::text)
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind in ('r', 'p') and c.relrowsecurity and c.relforcerowsecurity and n.nspname = 'public'`,
-      [appRole],
+    const role = escapeIdentifier(appRole);
+    for (const schema of ['public', 'app']) {
+      const { rowCount } = await client.query('select 1 from pg_namespace where nspname = $1', [schema]);
+      if (rowCount) await client.query(`grant usage on schema ${escapeIdentifier(schema)} to ${role}`);
+    }
+    const { rows: tables } = await client.query<{ name: string }>(
+      `select c.relname as name from pg_class c
+        where c.relkind in ('r', 'p') and c.relrowsecurity and c.relforcerowsecurity and c.relnamespace = 'public'::regnamespace`,
     );
-    for (const { sql } of rows) await client.query(sql);
+    for (const { name } of tables) await client.query(`grant select, insert, update, delete on public.${escapeIdentifier(name)} to ${role}`);
   } finally {
     await client.end();
   }

@@ -4,6 +4,7 @@
  * that must be exactly one UUID. Every failure is a short reason for a 401; never the token, never a stack.
  */
 import { readFile } from 'node:fs/promises';
+import { LRUCache } from 'lru-cache';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { ALLOWED_ALGORITHMS, type AllowedAlgorithm, type PlatformConfig } from '../config/config.ts';
 import { unauthenticated } from '../http/server.ts';
@@ -65,15 +66,15 @@ export function createCallerVerifier(config: CallerAuthConfig) {
     throw new Error(`JWT algorithms must be among ${ALLOWED_ALGORITHMS.join(', ')}`);
   }
   const keys = 'url' in config.jwks ? createRemoteJWKSet(new URL(config.jwks.url)) : createLocalJWKSet(config.jwks.keys);
-  const verified = new Map<string, { caller: Caller; until: number }>();
+  // By the token's exact text; the least recently used token goes when the cache is full.
+  const verified = new LRUCache<string, Caller>({ max: MAX_REMEMBERED_TOKENS, ttl: VERIFIED_TOKEN_TTL_MS });
   return async (authorization: string | undefined): Promise<Caller> => {
     if (!authorization) throw unauthenticated('missing bearer token');
     if (authorization.length > MAX_TOKEN_BYTES) throw unauthenticated('token too large');
     const token = BEARER.exec(authorization)?.[1];
     if (!token) throw unauthenticated('authorization header must be "Bearer <JWT>"');
     const remembered = verified.get(token);
-    if (remembered && remembered.until > Date.now()) return remembered.caller;
-    if (remembered) verified.delete(token);
+    if (remembered) return remembered;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
@@ -87,9 +88,10 @@ export function createCallerVerifier(config: CallerAuthConfig) {
       throw unauthenticated(reasonFor(error));
     }
     const caller = { tenantId: tenantFrom(payload, config.tenantClaim), subject: typeof payload.sub === 'string' ? payload.sub : 'unknown' };
-    // Never past `exp` (without the clock tolerance); the oldest entry goes when the map is full.
-    if (verified.size >= MAX_REMEMBERED_TOKENS) verified.delete(verified.keys().next().value!);
-    verified.set(token, { caller, until: Math.min((payload.exp ?? 0) * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS) });
+    // Never past `exp` (without the clock tolerance). A token accepted only thanks to the tolerance is not
+    // remembered at all (and a ttl of 0 would mean "forever" to lru-cache).
+    const ttl = Math.min((payload.exp ?? 0) * 1000 - Date.now(), VERIFIED_TOKEN_TTL_MS);
+    if (ttl > 0) verified.set(token, caller, { ttl });
     return caller;
   };
 }

@@ -3,9 +3,13 @@
  * status (with a tenant context like any other fetch) and keeps the answer for `ttlMs`. After that, one
  * refresh runs while requests are still answered from the previous status for at most another `ttlMs`,
  * so a burst of traffic never waits on (or times out behind) its own status lookup; past 2 × `ttlMs`
- * requests wait for a fresh answer. A status change therefore takes effect within 2 × `ttlMs`.
+ * requests wait for a fresh answer. A status change therefore takes effect within 2 × `ttlMs`. A failed
+ * lookup leaves the previous answer in place; a request with no answer young enough to serve gets a 503.
+ * lru-cache does the bookkeeping: `fetchMethod` runs the lookup (one at a time per district), `allowStale`
+ * serves the previous answer while it runs, `noDeleteOnFetchRejection` keeps that answer when it fails.
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { HttpError } from '../http/server.ts';
 import type { SubgraphHttp } from './subgraph-http.ts';
 import { TENANT_CONTEXT_HEADER, type TenantContext } from '../tenancy/tenant-context.ts';
@@ -14,15 +18,17 @@ type Sign = (context: TenantContext, audience: string) => Promise<string>;
 type Status = 'ACTIVE' | 'SUSPENDED' | 'MIGRATING' | 'UNKNOWN';
 
 const forbidden = (message: string) => new HttpError(403, 'FORBIDDEN', message);
+/** Districts whose status is remembered at once; the least recently asked one goes first. */
+const MAX_REMEMBERED_DISTRICTS = 100_000;
+
+interface CheckedStatus {
+  status: Status;
+  /** performance.now() when the lookup that produced `status` started. */
+  checkedAt: number;
+}
 
 export function createDistrictGate(options: { districtsUrl: () => string; post: SubgraphHttp['post']; sign: Sign; ttlMs: number }) {
-  interface Entry {
-    status?: Status;
-    /** When the lookup that produced `status` started. */
-    checkedAt: number;
-    refreshing?: Promise<Status>;
-  }
-  const cache = new Map<string, Entry>();
+  const { ttlMs } = options;
 
   async function fetchStatus(tenantId: string): Promise<Status> {
     const context = await options.sign({ tenantId, subject: 'gateway', requestId: randomUUID() }, 'districts');
@@ -38,34 +44,28 @@ export function createDistrictGate(options: { districtsUrl: () => string; post: 
     throw new Error(`district status lookup failed with HTTP ${response.status}`);
   }
 
-  /** One lookup at a time per district; a failed one leaves the previous answer in place. */
-  function refresh(tenantId: string, entry: Entry): Promise<Status> {
-    if (!entry.refreshing) {
-      const startedAt = Date.now();
-      entry.refreshing = fetchStatus(tenantId)
-        .then((status) => {
-          entry.status = status;
-          entry.checkedAt = startedAt;
-          return status;
-        })
-        .finally(() => {
-          entry.refreshing = undefined;
-        });
-      entry.refreshing.catch(() => {});
-    }
-    return entry.refreshing;
-  }
+  const statuses = new LRUCache<string, CheckedStatus>({
+    max: MAX_REMEMBERED_DISTRICTS,
+    ttl: Math.max(1, ttlMs),
+    noDeleteOnFetchRejection: true,
+    fetchMethod: async (tenantId, _previous, { options: entry }) => {
+      const checkedAt = performance.now();
+      const status = await fetchStatus(tenantId);
+      // Fresh for `ttlMs` from when the lookup started, not from when it answered (0 would mean "forever").
+      entry.ttl = Math.max(1, checkedAt + ttlMs - performance.now());
+      return { status, checkedAt };
+    },
+  });
 
   async function statusOf(tenantId: string): Promise<Status> {
-    let entry = cache.get(tenantId);
-    if (!entry) cache.set(tenantId, (entry = { checkedAt: 0 }));
-    const age = entry.status === undefined ? Infinity : Date.now() - entry.checkedAt;
-    if (age < options.ttlMs) return entry.status!;
-    const fresh = refresh(tenantId, entry);
-    if (age < 2 * options.ttlMs) return entry.status!;
-    return fresh.catch(() => {
-      throw new HttpError(503, 'SERVICE_UNAVAILABLE', 'district directory unavailable, try again');
-    });
+    const previous = statuses.peek(tenantId, { allowStale: true });
+    // Younger than 2 × TTL: served (past TTL, while one refresh runs). Older, or none: wait for a fresh answer.
+    // At TTL 0 every request waits for a lookup (its own, or the one already running).
+    const servable = previous !== undefined && performance.now() - previous.checkedAt < 2 * ttlMs;
+    // Undefined when the lookup failed with nothing to serve, or was abandoned (its entry evicted meanwhile).
+    const checked = await statuses.fetch(tenantId, { allowStale: servable, forceRefresh: ttlMs === 0 }).catch(() => undefined);
+    if (!checked) throw new HttpError(503, 'SERVICE_UNAVAILABLE', 'district directory unavailable, try again');
+    return checked.status;
   }
 
   return async function assertActive(tenantId: string): Promise<void> {

@@ -94,6 +94,8 @@ async function route(options: GraphQLHttpOptions, req: IncomingMessage, res: Ser
   } catch (error) {
     if (error instanceof HttpError) {
       if (error.status === 401) res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
+      // The rest of an oversized body is not read: the connection closes after the answer instead of draining it.
+      if (error.status === 413) res.setHeader('connection', 'close');
       return sendError(res, error.status, error.code, error.message);
     }
     throw error;

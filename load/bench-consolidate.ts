@@ -14,17 +14,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import pg from 'pg';
+import { environmentWith, readConfig } from '../config/config.ts';
+import pLimit from 'p-limit';
+import pg, { escapeIdentifier } from 'pg';
 import { migrateService, provisionDatabases } from '../database/database.ts';
 import { readRegistry } from '../config/registry.ts';
 import { consolidate } from '../tools/consolidation/consolidate.ts';
 import { positiveInt } from '../tools/consolidation/cli-options.ts';
-import { runPool } from '../tools/consolidation/pool.ts';
 import { barsProgress } from '../tools/consolidation/progress.ts';
 import { reconcileDistricts } from '../tools/consolidation/reconcile.ts';
 import { SERVICES, type Service } from '../tools/consolidation/tables.ts';
 import { fixtureDistricts, generateLegacyDistrict } from '../tools/legacy/fixtures.ts';
-import { formatSql } from '../database/format-sql.ts';
 import { SourceTemplate } from '../tools/legacy/source-url.ts';
 
 interface BenchOptions {
@@ -57,14 +57,25 @@ function checkPgDump(serverMajor: number): string {
 
 const shell = (script: string, env: Record<string, string>) =>
   new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -euo pipefail; ${script}`], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('bash', ['-c', `set -euo pipefail; ${script}`], { env: environmentWith(env), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`baseline pipeline failed: ${stderr.trim().split('\n')[0]}`))));
   });
 
+/** `work` over `items`, `jobs` at once; after a failure nothing new starts and the failure is thrown. */
+async function inParallel<T>(items: T[], jobs: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  const limit = pLimit(jobs);
+  await limit.map(items, (item) =>
+    work(item).catch((error: unknown) => {
+      limit.clearQueue();
+      throw error;
+    }),
+  );
+}
+
 async function dropDatabases(admin: pg.Client, names: string[]) {
-  for (const name of names) await admin.query(await formatSql(admin, 'drop database if exists %I with (force)', name));
+  for (const name of names) await admin.query(`drop database if exists ${escapeIdentifier(name)} with (force)`);
 }
 
 async function bench(options: BenchOptions) {
@@ -88,7 +99,7 @@ async function measure(admin: pg.Client, options: BenchOptions) {
   const existing = new Set(await source.listSlugs());
   const missing = options.reuseLegacy ? districts.filter((d) => !existing.has(d.slug)) : districts;
   console.error(`generating ${missing.length} legacy districts × ${options.students} students…`);
-  await runPool(missing, options.jobs, (district) => generateLegacyDistrict({ source, students: options.students, seed: 'bench', replace: true }, district));
+  await inParallel(missing, options.jobs, (district) => generateLegacyDistrict({ source, students: options.students, seed: 'bench', replace: true }, district));
 
   const dataDir = await mkdtemp(join(tmpdir(), 'k12-bench-'));
   const baselineDatabases = districts.map((_, i) => `bench_baseline_${i}`);
@@ -97,12 +108,12 @@ async function measure(admin: pg.Client, options: BenchOptions) {
     // Baseline: the same legacy databases into scratch copies of their schema.
     await dropDatabases(admin, baselineDatabases);
     for (const [i, district] of districts.entries()) {
-      await admin.query(await formatSql(admin, 'create database %I', baselineDatabases[i]!));
+      await admin.query(`create database ${escapeIdentifier(baselineDatabases[i]!)}`);
       await shell('pg_dump --schema-only --no-owner -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST"', { SRC: source.urlOf(district.slug), DST: withDatabase(options.databaseUrl, baselineDatabases[i]!) });
     }
     console.error('baseline: pg_dump --data-only | psql …');
     const baselineStarted = performance.now();
-    await runPool([...districts.entries()], options.jobs, ([i, district]) =>
+    await inParallel([...districts.entries()], options.jobs, ([i, district]) =>
       shell('pg_dump --data-only -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST"', { SRC: source.urlOf(district.slug), DST: withDatabase(options.databaseUrl, baselineDatabases[i]!) }),
     );
     const baselineSeconds = (performance.now() - baselineStarted) / 1000;
@@ -141,7 +152,7 @@ async function measure(admin: pg.Client, options: BenchOptions) {
   } finally {
     await dropDatabases(admin, baselineDatabases);
     if (targets) await dropDatabases(admin, SERVICES.map((s) => `${PREFIX}_${s}`));
-    for (const role of [...SERVICES.map((s) => `${PREFIX}_${s}_app`), `${PREFIX}_owner`]) await admin.query(await formatSql(admin, 'drop role if exists %I', role));
+    for (const role of [...SERVICES.map((s) => `${PREFIX}_${s}_app`), `${PREFIX}_owner`]) await admin.query(`drop role if exists ${escapeIdentifier(role)}`);
     if (!options.keepLegacy) await dropDatabases(admin, districts.map((d) => source.databaseOf(d.slug)));
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -149,7 +160,7 @@ async function measure(admin: pg.Client, options: BenchOptions) {
 
 await new Command('bench:consolidate')
   .description('time consolidate and reconcile against pg_dump --data-only | psql on the same legacy databases')
-  .option('--database-url <url>', 'admin URL of the PostgreSQL server to use', process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+  .option('--database-url <url>', 'admin URL of the PostgreSQL server to use (env BENCH_DATABASE_URL)', readConfig().tools.benchDatabaseUrl)
   .option('--districts <n>', 'legacy districts', positiveInt, 50)
   .option('--students <n>', 'students per district', positiveInt, 20_000)
   .option('--jobs <n>', 'districts at once, for all three measurements', positiveInt, 2)

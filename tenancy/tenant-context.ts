@@ -64,6 +64,9 @@ export async function createTenantContextSigner(privateJwk: JWK) {
  * The `jti`s this process has accepted, each kept until its context expires. Contexts arrive in roughly
  * expiry order (one fixed TTL), so expired entries are dropped from the front of the insertion-ordered map.
  * When full of unexpired entries it refuses new contexts: failing closed beats forgetting a replayable one.
+ * Not lru-cache: its `max` makes room by evicting the least recently used entry (here an unexpired jti, which
+ * could then be replayed) and it has no "refuse when full"; emulating that (`size`, then `purgeStale()`) would
+ * scan every entry on each request once full, where this map drops expired entries from its front.
  */
 export class ReplayGuard {
   readonly #expiries = new Map<string, number>();

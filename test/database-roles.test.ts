@@ -15,13 +15,16 @@ const north = demo('north-valley').tenantId;
 const south = demo('south-ridge').tenantId;
 const services = readRegistry().map((s) => s.name);
 
-async function inTenant<T>(client: pg.Client, tenantId: string, work: () => Promise<T>): Promise<T> {
+async function inTenant<T>(client: pg.Client, tenantId: string, work: () => Promise<T>, end: 'commit' | 'rollback' = 'rollback'): Promise<T> {
   await client.query('begin');
   try {
     await client.query("select set_config('app.current_tenant', $1, true)", [tenantId]);
-    return await work();
-  } finally {
+    const result = await work();
+    await client.query(end);
+    return result;
+  } catch (error) {
     await client.query('rollback');
+    throw error;
   }
 }
 
@@ -64,6 +67,7 @@ describe.each(services)('%s database', (service) => {
          from pg_class c where c.relname = any($1) and c.relnamespace = 'public'::regnamespace order by 1`,
       [tenantTables],
     );
+    expect(rows.map((row) => row.relname)).toEqual(tenantTables);
     for (const row of rows) expect(row).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true, policies: 1 });
   });
 
@@ -79,6 +83,7 @@ describe.each(services)('%s database', (service) => {
     for (const table of tenantTables) {
       const total = await count(owner, table);
       const { rows } = await owner.query(`select count(*)::int as n from ${table} where tenant_id = $1`, [north]);
+      expect(rows[0].n, `${table} holds rows of North Valley`).toBeGreaterThan(0);
       const visible = await inTenant(app, north, async () => {
         const foreign = await app.query(`select count(*)::int as n from ${table} where tenant_id <> $1`, [north]);
         expect(foreign.rows[0].n).toBe(0);
@@ -94,13 +99,17 @@ describe.each(services)('%s database', (service) => {
 
   it("cannot write a row for another tenant, nor move one there", async () => {
     const table = tenantTables[0]!;
+    const southRows = async () => (await owner.query(`select count(*)::int as n from ${table} where tenant_id = $1`, [south])).rows[0].n;
+    const before = await southRows();
+    expect(before, `${table} holds rows of South Ridge`).toBeGreaterThan(0);
     await inTenant(app, north, async () => {
       await expect(app.query(`update ${table} set tenant_id = $1`, [south])).rejects.toThrow(/row-level security/);
     });
     await inTenant(app, north, async () => {
       // Another tenant's rows are invisible to UPDATE and DELETE: nothing happens.
       expect((await app.query(`delete from ${table} where tenant_id = $1`, [south])).rowCount).toBe(0);
-    });
+    }, 'commit');
+    expect(await southRows()).toBe(before);
   });
 
   it('a second migration run changes nothing', async () => {

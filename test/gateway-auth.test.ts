@@ -1,7 +1,9 @@
 /** The gateway refuses every bad caller token with a short 401 reason: never a stack, never the token. */
 import { randomBytes } from 'node:crypto';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { SignJWT, UnsecuredJWT, generateKeyPair, importJWK, type CryptoKey, type JWTHeaderParameters } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES } from '../http/server.ts';
 import { demo, startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 let platform: TestPlatform;
@@ -166,5 +168,74 @@ describe('bad requests with a valid token', () => {
   it('malformed GraphQL keeps its GRAPHQL_PARSE_FAILED code', async () => {
     const { body } = await send(await bearer(craft()), MALFORMED_GRAPHQL);
     expect(body.errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+});
+
+/**
+ * One raw HTTP exchange, so a test controls Content-Length and chunking. Resolves with the answer even when the
+ * server answers before reading the whole body (a write error after that is expected and ignored).
+ */
+function exchange(method: string, headers: Record<string, string | number>, chunks: Buffer[] = []): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    // A connection of its own: a refused body must not leave bytes on a connection the next exchange reuses.
+    const req = request(platform.gateway.url, { method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => {
+        answered = true;
+        resolve({ status: res.statusCode!, headers: res.headers, body: JSON.parse(text) });
+        req.destroy();
+      });
+    });
+    req.on('error', (error) => {
+      if (!answered) reject(error);
+    });
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
+  });
+}
+
+describe('the HTTP edge refuses before any GraphQL work', () => {
+  const TOO_LARGE = { errors: [{ message: 'Request body too large', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] };
+  /** A JSON body of exactly `bytes` bytes. */
+  const bodyOf = (bytes: number) => {
+    const skeleton = JSON.stringify({ query: DISTRICT, extensions: { padding: '' } });
+    return Buffer.from(skeleton.replace('"padding":""', `"padding":"${'x'.repeat(bytes - skeleton.length)}"`));
+  };
+
+  it.each(['PUT', 'DELETE', 'PATCH'])('%s /graphql → 405 with Allow, before the token is looked at', async (method) => {
+    const { status, headers, body } = await exchange(method, { 'content-type': 'application/json' });
+    expect(status).toBe(405);
+    expect(headers.allow).toBe('GET, POST');
+    expect(body).toEqual({ errors: [{ message: 'Use GET or POST', extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
+  });
+
+  it('a declared Content-Length over the limit → 413 before the body is read, even with a valid token', async () => {
+    const authorization = await bearer(craft());
+    const { status, headers, body } = await exchange('POST', { 'content-type': 'application/json', 'content-length': MAX_BODY_BYTES + 1, authorization });
+    expect(status).toBe(413);
+    expect(body).toEqual(TOO_LARGE);
+    // The server does not drain the rest: it closes the connection after answering.
+    expect(headers.connection).toBe('close');
+  });
+
+  it('a chunked body that grows past the limit → 413, and no token check happened first (no 401)', async () => {
+    const body = bodyOf(MAX_BODY_BYTES + 1);
+    const half = Math.floor(body.length / 2);
+    const answer = await exchange('POST', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, [body.subarray(0, half), body.subarray(half)]);
+    expect(answer.status).toBe(413);
+    expect(answer.body).toEqual(TOO_LARGE);
+  });
+
+  it('a body of exactly the limit is read (and then needs a token like any other)', async () => {
+    const body = bodyOf(MAX_BODY_BYTES);
+    expect(body.length).toBe(MAX_BODY_BYTES);
+    const refused = await exchange('POST', { 'content-type': 'application/json', 'content-length': body.length }, [body]);
+    expect(refused.status).toBe(401);
+    const served = await exchange('POST', { 'content-type': 'application/json', 'content-length': body.length, authorization: await bearer(craft()) }, [body]);
+    expect(served.status).toBe(200);
+    expect(served.body).toEqual({ data: { district: { id: NORTH } } });
   });
 });

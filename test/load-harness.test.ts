@@ -16,7 +16,23 @@ import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 const SHAPE = { districts: 4, students: 400, seed: 'harness-test' };
 let platform: TestPlatform;
 let pools: Record<ServiceName, pg.Pool>;
-let tokens: TokensFile;
+
+/** The seeded SHAPE and its tokens file, made once by whichever test needs them first (the seed is resumable). */
+let tokensReady: Promise<TokensFile> | undefined;
+const seededTokens = () =>
+  (tokensReady ??= (async () => {
+    await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false });
+    const file = await buildTokensFile(pools, platform.keys, platform.config.jwt.tenantClaim, { target: platform.gateway.url, expiresIn: '1h', all: false });
+    file.expiresAt = new Date(Date.now() + 3600_000).toISOString();
+    return file;
+  })());
+
+/** Removes every row of SHAPE's districts (children first), so a test can seed from nothing whatever ran before it. */
+async function unseed(): Promise<void> {
+  const tenants = planDistricts(SHAPE).map((d) => d.tenantId);
+  const tables: [ServiceName, string][] = [['staff', 'section_student'], ['staff', 'section'], ['staff', 'staff_member'], ['students', 'enrollment'], ['students', 'student'], ['districts', 'school'], ['districts', 'district']];
+  for (const [service, table] of tables) await pools[service].query(`delete from ${table} where tenant_id = any($1::uuid[])`, [tenants]);
+}
 
 const count = async (service: ServiceName, table: string, tenantId: string) =>
   Number((await pools[service].query<{ n: string }>(`select count(*) as n from ${table} where tenant_id = $1`, [tenantId])).rows[0]!.n);
@@ -41,6 +57,7 @@ describe('scale seed', () => {
 
   it('registers each district through onboarding and COPYs every row, then resumes only what is missing', async () => {
     const plans = planDistricts(SHAPE);
+    await unseed();
     const first = await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false });
     expect(first).toMatchObject({ districts: 4, skipped: 0 });
     const big = plans[0]!;
@@ -61,8 +78,7 @@ describe('scale seed', () => {
   });
 
   it('writes a tokens file the gateway accepts, largest district first, with sample ids that resolve across subgraphs', async () => {
-    tokens = await buildTokensFile(pools, platform.keys, platform.config.jwt.tenantClaim, { target: platform.gateway.url, expiresIn: '1h', all: false });
-    tokens.expiresAt = new Date(Date.now() + 3600_000).toISOString();
+    const tokens = await seededTokens();
     expect(tokens.districts.map((d) => d.slug)).toEqual(planDistricts(SHAPE).map((d) => d.slug));
     const big = tokens.districts[0]!;
     const { body } = await platform.graphql(
@@ -89,7 +105,8 @@ describe('scenarios', () => {
     expect(() => parseScenario({ ...ci, mix: { kind: 'hot', district: 'largest' } }, 'x.json')).toThrow('mix.factor');
   });
 
-  it('a hot district gets `factor` times the requests of each other one', () => {
+  it('a hot district gets `factor` times the requests of each other one', async () => {
+    const tokens = await seededTokens();
     const scenario = parseScenario({ ...JSON.parse(readFileSync(join(SCENARIOS_DIR, 'noisy-neighbour.json'), 'utf8')), districts: 4 });
     let seed = 1;
     const next = requestPlanner(scenario, tokens, () => ((seed = (seed * 16807) % 2147483647) / 2147483647));
@@ -99,12 +116,14 @@ describe('scenarios', () => {
       seen.set(slug, (seen.get(slug) ?? 0) + 1);
     }
     const hot = seen.get(tokens.districts[0]!.slug)!;
+    expect(tokens.districts).toHaveLength(SHAPE.districts);
     for (const other of tokens.districts.slice(1)) expect(hot / seen.get(other.slug)!).toBeGreaterThan(8);
   });
 });
 
 describe('Node runner', () => {
   it('runs a scenario against the gateway: every request answered, figures per district and operation', async () => {
+    const tokens = await seededTokens();
     const ci = parseScenario(JSON.parse(readFileSync(join(SCENARIOS_DIR, 'ci.json'), 'utf8')));
     const report = await runScenario({ ...ci, rate: 20, durationSeconds: 2 }, tokens);
     expect(report.requests).toBe(40);
@@ -121,10 +140,15 @@ describe('Node runner', () => {
   describe('against a deliberately slow and faulty server', () => {
     let server: Server;
     let url: string;
+    /** Requests the server holds at once, and the most it has held. */
+    let open = 0;
+    let mostOpen = 0;
     beforeAll(async () => {
       // 300 ms per answer; district "load-err" gets a 500, "load-gql" a GraphQL error.
       server = createServer((req, res) => {
         const auth = req.headers.authorization ?? '';
+        mostOpen = Math.max(mostOpen, ++open);
+        res.on('finish', () => open--);
         setTimeout(() => {
           if (auth.endsWith('err')) return res.writeHead(500).end('{}');
           res.setHeader('content-type', 'application/json');
@@ -146,13 +170,12 @@ describe('Node runner', () => {
       thresholds: { p95Ms: 100, errorRate: 0 },
     };
 
-    it('keeps the arrival rate whatever the latency (open model) and fails the latency threshold', async () => {
-      const started = performance.now();
+    it('keeps sending whatever the latency (open model) and fails the latency threshold', async () => {
+      mostOpen = 0;
       const report = await runScenario(scenario, { target: url, issuedAt: '', expiresAt: '', districts: [fake('load-ok')] });
       expect(report.requests).toBe(50);
-      expect(report.achievedRate).toBeGreaterThan(40);
-      // A closed loop of one connection would take 50 × 300 ms; open, it takes about 1 s + 300 ms.
-      expect(performance.now() - started).toBeLessThan(3000);
+      // 50 arrivals in 1 s against 300 ms answers: about 15 are open at once. A closed loop would hold one.
+      expect(mostOpen).toBeGreaterThanOrEqual(10);
       expect(report.latencyMs.p50).toBeGreaterThanOrEqual(295);
       expect(report.thresholds.find((t) => t.name === 'p95 (ms)')).toMatchObject({ passed: false });
       expect(report.passed).toBe(false);

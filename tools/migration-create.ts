@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import pg from 'pg';
+import { readConfig } from '../config/config.ts';
 import { initOrm } from '../database/orm.ts';
 import { loadSubgraphs } from '../subgraph-server/registry.ts';
 import '../config/node-version.ts';
@@ -13,7 +14,7 @@ const subgraphs = await loadSubgraphs();
 const program = new Command()
   .argument('<service>', `one of ${subgraphs.map((s) => s.name).join(', ')}`)
   .argument('[name]', 'suffix of the migration file name')
-  .requiredOption('--database-url <url>', 'admin URL of a PostgreSQL server for a scratch database', process.env.DATABASE_URL)
+  .requiredOption('--database-url <url>', 'admin URL of a PostgreSQL server for a scratch database (env DATABASE_URL)', readConfig().databaseUrl)
   .action(async (service: string, name: string | undefined, options: { databaseUrl: string }) => {
     const definition = subgraphs.find((s) => s.name === service);
     if (!definition) program.error(`unknown service ${service}`);

@@ -74,6 +74,7 @@ export async function openDatabasePaths(database: ServiceDatabase, connections: 
   };
 }
 
+/** `workers` closed-loop clients for a fixed time: a load generator with no list of work to share, so no p-limit here. */
 async function throughput(path: Path, districts: DistrictTarget[], workers: number, seconds: number): Promise<number> {
   const until = performance.now() + seconds * 1000;
   let done = 0;

@@ -11,7 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { readConfig, type PlatformConfig } from '../../config/config.ts';
+import { environmentWith, readConfig, type PlatformConfig } from '../../config/config.ts';
 
 const START_SCRIPT = fileURLToPath(new URL('../../dev/start.ts', import.meta.url));
 const SERVICE_SCRIPT = fileURLToPath(new URL('./service.ts', import.meta.url));
@@ -72,7 +72,7 @@ const urlsOf = (config: PlatformConfig) => {
 
 /** Starts the platform with `env` (merged over this process's environment) and waits until the gateway is ready. */
 export async function startPlatformProcess(env: Env, logFile: string, extraNodeArgs: string[] = []): Promise<PlatformProcess> {
-  const fullEnv = { ...process.env, LOG_LEVEL: 'warn', ...env };
+  const fullEnv = environmentWith({ LOG_LEVEL: 'warn', ...env });
   const config = readConfig(fullEnv);
   const urls = urlsOf(config);
   const stop = await startChild([...extraNodeArgs, START_SCRIPT], fullEnv, logFile, urls.ready(config.gatewayPort));
@@ -88,7 +88,7 @@ export async function startSplitPlatform(env: Env, logPrefix: string, extraNodeA
   };
   try {
     const ports = { GATEWAY_PORT: await freePort(), DISTRICTS_PORT: await freePort(), STUDENTS_PORT: await freePort(), STAFF_PORT: await freePort() };
-    const splitEnv = { ...process.env, LOG_LEVEL: 'warn', ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
+    const splitEnv = environmentWith({ LOG_LEVEL: 'warn', ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) });
     const config = readConfig(splitEnv);
     const urls = urlsOf(config);
     for (const name of SUBGRAPHS) {

@@ -22,7 +22,7 @@ if (name !== 'gateway' && !definition) {
   process.exit(2);
 }
 const config = readConfig();
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn', base: undefined });
+const logger = pino({ level: config.logLevel, base: undefined });
 const keys = await loadOrCreateKeys(config.dataDir);
 const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
 let running: { close(): Promise<void> };

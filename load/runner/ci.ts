@@ -9,7 +9,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { readConfig } from '../../config/config.ts';
+import { environmentWith, readConfig } from '../../config/config.ts';
 import { loadOrCreateKeys } from '../../dev/keys.ts';
 import { freePort, startPlatformProcess } from '../bench/platform-process.ts';
 import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
   console.log(`load:ci: platform in ${dataDir}`);
   const platform = await startPlatformProcess(env, join(dataDir, 'platform.log'));
   try {
-    const config = readConfig({ ...process.env, ...env });
+    const config = readConfig(environmentWith(env));
     const databases = await openServiceDatabases(config);
     const pools = Object.fromEntries(Object.entries(databases.byService).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })])) as Record<ServiceName, pg.Pool>;
     let tokens;

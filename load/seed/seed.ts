@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
+import pLimit from 'p-limit';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { registerDistrict } from '../../tools/onboarding.ts';
@@ -150,13 +151,15 @@ export async function seedScaleData(pools: Record<ServiceName, pg.Pool>, options
     done++;
   }
 
-  // Largest districts first (the plan's order), `concurrency` at a time.
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) await seedDistrict(todo[next++]!);
-  };
+  // Largest districts first (the plan's order), `concurrency` at a time; after a failure nothing new starts.
+  const limit = pLimit(Math.max(1, options.concurrency));
   try {
-    await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+    await limit.map(todo, (district) =>
+      seedDistrict(district).catch((error: unknown) => {
+        limit.clearQueue();
+        throw error;
+      }),
+    );
   } finally {
     if (showBar) {
       bar.update(rows, { rate: rate(), done });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consolidate, type ConsolidateOptions } from '../../tools/consolidation/consolidate.ts';
 import { SERVICES, type Service } from '../../tools/consolidation/tables.ts';
 import { registerDistrict } from '../../tools/onboarding.ts';
-import { formatSql } from '../../database/format-sql.ts';
+import { escapeIdentifier } from 'pg';
 import { SourceTemplate } from '../../tools/legacy/source-url.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createLegacyDistricts, ownerTargets, targetFingerprint, type LegacyFixture } from './legacy.ts';
@@ -55,7 +55,7 @@ describe('bad input', () => {
     const admin = await platform.connect(platform.adminUrl);
     const bare = {} as Record<Service, string>;
     for (const service of SERVICES) {
-      await admin.query(await formatSql(admin, 'create database %I', `${prefix}_${service}`));
+      await admin.query(`create database ${escapeIdentifier(`${prefix}_${service}`)}`);
       const url = new URL(platform.adminUrl);
       url.pathname = `/${prefix}_${service}`;
       bare[service] = url.toString();
@@ -63,7 +63,7 @@ describe('bad input', () => {
     try {
       await refused({ targets: bare }, /target t\w+_bare_districts is not migrated \(run npm run migrate\): table school is missing/);
     } finally {
-      for (const service of SERVICES) await admin.query(await formatSql(admin, 'drop database if exists %I with (force)', `${prefix}_${service}`));
+      for (const service of SERVICES) await admin.query(`drop database if exists ${escapeIdentifier(`${prefix}_${service}`)} with (force)`);
     }
   });
 

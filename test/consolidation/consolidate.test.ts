@@ -21,6 +21,75 @@ afterAll(async () => {
   await platform?.stop();
 });
 
+/**
+ * Every target table's business columns, written out here independently of tools/consolidation/tables.ts
+ * (which both consolidate and reconcile use, so reconcile alone cannot show a mistake in it): each column is a
+ * legacy column copied as is, or a reference to a target row (its own id included), compared by that row's legacy id.
+ */
+const REFERENCED = { school: 'districts', student: 'students', enrollment: 'students', staff_member: 'staff', section: 'staff' } as const;
+type Column = { from: string; references?: keyof typeof REFERENCED };
+const EXPECTED_TABLES: { service: 'districts' | 'students' | 'staff'; target: string; legacy: string; columns: Record<string, Column> }[] = [
+  { service: 'districts', target: 'school', legacy: 'schools', columns: { id: { from: 'id', references: 'school' }, name: { from: 'name' }, created_at: { from: 'created_at' }, legacy_id: { from: 'id' } } },
+  {
+    service: 'students',
+    target: 'student',
+    legacy: 'students',
+    columns: {
+      id: { from: 'id', references: 'student' },
+      first_name: { from: 'first_name' },
+      last_name: { from: 'last_name' },
+      grade: { from: 'grade' },
+      date_of_birth: { from: 'date_of_birth' },
+      school_id: { from: 'school_id', references: 'school' },
+      gpa: { from: 'gpa' },
+      created_at: { from: 'created_at' },
+      legacy_id: { from: 'id' },
+    },
+  },
+  {
+    service: 'students',
+    target: 'enrollment',
+    legacy: 'enrollments',
+    columns: {
+      id: { from: 'id', references: 'enrollment' },
+      student_id: { from: 'student_id', references: 'student' },
+      school_id: { from: 'school_id', references: 'school' },
+      start_date: { from: 'start_date' },
+      end_date: { from: 'end_date' },
+      legacy_id: { from: 'id' },
+    },
+  },
+  {
+    service: 'staff',
+    target: 'staff_member',
+    legacy: 'staff',
+    columns: {
+      id: { from: 'id', references: 'staff_member' },
+      first_name: { from: 'first_name' },
+      last_name: { from: 'last_name' },
+      email: { from: 'email' },
+      role: { from: 'role' },
+      school_id: { from: 'school_id', references: 'school' },
+      legacy_id: { from: 'id' },
+    },
+  },
+  {
+    service: 'staff',
+    target: 'section',
+    legacy: 'sections',
+    columns: {
+      id: { from: 'id', references: 'section' },
+      name: { from: 'name' },
+      subject: { from: 'subject' },
+      teacher_id: { from: 'teacher_id', references: 'staff_member' },
+      school_id: { from: 'school_id', references: 'school' },
+      legacy_id: { from: 'id' },
+    },
+  },
+  { service: 'staff', target: 'section_student', legacy: 'section_rosters', columns: { section_id: { from: 'section_id', references: 'section' }, student_id: { from: 'student_id', references: 'student' } } },
+];
+const byContent = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+
 const STUDENTS_QUERY = '{ district { name slug status } students(first: 100) { edges { node { id firstName lastName grade dateOfBirth } } } staff { email } sections { id students { id } } }';
 
 describe('consolidate', () => {
@@ -47,6 +116,32 @@ describe('consolidate', () => {
     expect(report.sourceRows).toBe(summary.rows);
   });
 
+  it("every table's business columns equal the legacy source's, checked without the consolidation's column mapping", async () => {
+    expect(EXPECTED_TABLES.map((t) => `${t.service}.${t.target}`)).toEqual(TABLES.map((t) => `${t.service}.${t.target}`));
+    const owners = Object.fromEntries(await Promise.all(Object.keys(platform.databases).map(async (s) => [s, await platform.connect(platform.databases[s]!.ownerUrl)] as const)));
+    for (const district of legacy.districts) {
+      const source = await legacy.connect(district.slug);
+      // Target uuid → legacy id, per referenced table, read from the target itself.
+      const legacyIds: Record<string, Map<string, number>> = {};
+      for (const [table, service] of Object.entries(REFERENCED)) {
+        const { rows } = await owners[service]!.query<{ id: string; legacy_id: number }>(`select id, legacy_id from ${table} where tenant_id = $1`, [district.tenantId]);
+        legacyIds[table] = new Map(rows.map((r) => [r.id, r.legacy_id]));
+      }
+      for (const { service, target, legacy: legacyTable, columns } of EXPECTED_TABLES) {
+        const { rows: targetRows, fields } = await owners[service]!.query(`select * from ${target} where tenant_id = $1`, [district.tenantId]);
+        // A target column this list does not know (and so nobody checks) fails here.
+        expect(fields.map((f) => f.name).sort(), `${target} columns`).toEqual(['tenant_id', ...Object.keys(columns)].sort());
+        const { rows: sourceRows } = await source.query(`select * from ${legacyTable}`);
+        expect(sourceRows.length, `${district.slug} ${legacyTable}`).toBeGreaterThan(0);
+        const actual = targetRows.map((row) =>
+          Object.fromEntries(Object.entries(columns).map(([name, column]) => [name, column.references ? (legacyIds[column.references]!.get(row[name]) ?? `unresolved ${row[name]}`) : row[name]])),
+        );
+        const expected = sourceRows.map((row) => Object.fromEntries(Object.entries(columns).map(([name, column]) => [name, row[column.from]])));
+        expect(actual.sort(byContent), `${district.slug} ${service}.${target}`).toEqual(expected.sort(byContent));
+      }
+    }
+  });
+
   it('the gateway serves each district its own consolidated rows, unicode, NULLs and dates intact', async () => {
     for (const district of legacy.districts) {
       const source = await legacy.connect(district.slug);
@@ -71,7 +166,10 @@ describe('consolidate', () => {
 
   it("no district's token reaches another district's rows", async () => {
     const [first, second] = legacy.districts;
-    const firstStudents = (await platform.as(first!.tenantId, '{ students(first: 5) { edges { node { id } } } }')).body.data.students.edges.map((e: { node: { id: string } }) => e.node.id);
+    // The first district's students as the database holds them (read as the owner, not through the gateway).
+    const owner = await platform.connect(platform.databases.students!.ownerUrl);
+    const firstStudents = (await owner.query<{ id: string }>('select id from student where tenant_id = $1 order by legacy_id limit 5', [first!.tenantId])).rows.map((r) => r.id);
+    expect(firstStudents).toHaveLength(5);
     for (const id of firstStudents) {
       const { body } = await platform.as(second!.tenantId, 'query($id: ID!) { student(id: $id) { id firstName } }', { id });
       expect(body.data.student).toBeNull();

@@ -3,11 +3,10 @@
  * prefix (so files running at once never meet), plus the target URLs and a fingerprint of the targets.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import pLimit from 'p-limit';
+import pg, { escapeIdentifier } from 'pg';
 import { fixtureDistricts, generateLegacyDistrict, type LegacyDistrict } from '../../tools/legacy/fixtures.ts';
-import { formatSql } from '../../database/format-sql.ts';
 import { SourceTemplate } from '../../tools/legacy/source-url.ts';
-import { runPool } from '../../tools/consolidation/pool.ts';
 import { districtTenantId } from '../../tools/consolidation/district-id.ts';
 import { SERVICES, TABLES, type Service } from '../../tools/consolidation/tables.ts';
 import type { TestPlatform } from '../support/platform.ts';
@@ -27,7 +26,8 @@ export async function createLegacyDistricts(adminUrl: string, count: number, stu
   const template = url.toString().replace(encodeURIComponent('{slug}'), '{slug}');
   const source = new SourceTemplate(template);
   const districts = fixtureDistricts(count);
-  await runPool(districts, 2, (district) => generateLegacyDistrict({ source, students, seed: 'test', replace: false }, district));
+  const limit = pLimit(2);
+  await limit.map(districts, (district) => generateLegacyDistrict({ source, students, seed: 'test', replace: false }, district));
   const clients: pg.Client[] = [];
   return {
     template,
@@ -44,7 +44,7 @@ export async function createLegacyDistricts(adminUrl: string, count: number, stu
       const admin = new pg.Client({ connectionString: adminUrl });
       await admin.connect();
       try {
-        for (const district of districts) await admin.query(await formatSql(admin, 'drop database if exists %I with (force)', source.databaseOf(district.slug)));
+        for (const district of districts) await admin.query(`drop database if exists ${escapeIdentifier(source.databaseOf(district.slug))} with (force)`);
       } finally {
         await admin.end();
       }

@@ -6,6 +6,7 @@ import { reconcileDistricts } from '../../tools/consolidation/reconcile.ts';
 import { SERVICES, TABLES } from '../../tools/consolidation/tables.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { createLegacyDistricts, ownerTargets, type LegacyFixture } from './legacy.ts';
+import { waitFor } from '../support/wait.ts';
 
 let platform: TestPlatform;
 let legacy: LegacyFixture;
@@ -81,21 +82,14 @@ describe('resumable consolidation', () => {
     // Hangs inside the enrollments COPY (after school and students are committed) until killed.
     const child = spawn(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', district.slug, '--status-ttl-ms', '0', '--stall-after-rows', '200'], { stdio: 'ignore' });
     const students = await platform.connect(platform.databases.students!.ownerUrl);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const { rows } = await students.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'copy public.enrollment%' and state = 'active'`);
-      if (rows[0].n > 0) break;
-      if (Date.now() > deadline) throw new Error('the consolidation never reached the enrollments COPY');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const copies = async (state: string) =>
+      (await students.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'copy public.enrollment%' and state like $1`, [state])).rows[0].n as number;
+    await waitFor('the consolidation to reach the enrollments COPY', async () => (await copies('active')) > 0, { timeoutMs: 30_000 });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await exited;
     // The server notices the dead client and rolls its transaction back; wait for that backend to go.
-    for (let i = 0; i < 100; i++) {
-      const { rows } = await students.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'copy public.enrollment%'`);
-      if (rows[0].n === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitFor('the killed COPY backend to end', async () => (await copies('%')) === 0, { timeoutMs: 30_000 });
     expect(await checkpoints(district.tenantId)).toEqual(['districts.school', 'students.student']);
     expect((await targetCounts(district.tenantId)).enrollments).toBe(0);
 

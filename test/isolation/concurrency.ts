@@ -2,6 +2,7 @@
 import { describe, expect } from 'vitest';
 import { inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
 import { DEMO_DISTRICTS } from '../../dev/seed.ts';
+import { waitFor } from '../support/wait.ts';
 import { attack, expectNoForeignData, expectOnlyTenant, NORTH, SOUTH, type Battery } from './harness.ts';
 
 const EVERYTHING = `{ district { id } students(first: 100) { edges { node { id school { id } } } } staff { id } sections { id students { id } } }`;
@@ -38,15 +39,13 @@ export function concurrencyAttacks(battery: Battery): void {
         () => expect.unreachable('the sleep should have been cancelled'),
         (error: { code: string; message: string }) => error,
       );
-      let cancelled = 0;
-      for (let attempt = 0; attempt < 100 && !cancelled; attempt++) {
-        const { rows } = await admin.query(
+      const cancelled = await waitFor('the sleeping statement to show in pg_stat_activity (and be cancelled)', async () => {
+        const { rows } = await admin.query<{ pid: number; sent: boolean }>(
           `select pid, pg_cancel_backend(pid) as sent from pg_stat_activity where usename = $1 and query like '%pg_sleep(30)%' and state = 'active'`,
           [appRole],
         );
-        cancelled = rows[0]?.pid ?? 0;
-        if (!cancelled) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+        return rows[0]?.sent ? rows[0].pid : undefined;
+      });
       const error = await settled;
       expect(error).toMatchObject({ code: '57014', message: expect.stringContaining('canceling statement due to user request') });
       const next = await inTenantTransaction(orm, NORTH, async (em) => ({

@@ -20,7 +20,8 @@ export function graphqlAttacks(battery: Battery): void {
       expect(result.body.data).toEqual({ a: null, b: null, c: null, own: { id: NORTH } });
     });
 
-    attack('batched operations (a JSON array) are refused before any lookup', async () => {
+    attack('batched operations (a JSON array) are refused before any of them is looked up', async () => {
+      battery.statements.length = 0;
       const response = await fetch(battery.platform.gateway.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${await battery.platform.token('north-valley')}` },
@@ -28,6 +29,9 @@ export function graphqlAttacks(battery: Battery): void {
       });
       const text = await response.text();
       expectRefusal({ status: response.status, text, body: JSON.parse(text) }, 400, 'Operation batching disabled.', 'BAD_REQUEST');
+      // Only the district-status gate ran (TTL 0: one `district` read); nothing reached the data of either operation.
+      expect(battery.statements.filter((s) => !(s.service === 'districts' && /from "district"|set_config|\bbegin\b|\bcommit\b/i.test(s.sql)))).toEqual([]);
+      expect(battery.statements.filter((s) => /from "district"/i.test(s.sql))).toHaveLength(1);
     });
 
     attack('_entities is not reachable through the gateway', async () => {
@@ -69,6 +73,7 @@ export function graphqlAttacks(battery: Battery): void {
       const result = await asNorth(`{ sections { ${selection} } }`);
       expectServedWithoutForeignData(result);
       const seen = new Set(result.text.match(/[0-9a-f]{8}-[0-9a-f-]{27}/g));
+      expect(seen.size).toBeGreaterThan(0);
       const own = battery.rows[NORTH]!;
       expect([...seen].filter((id) => ![...own.sections, ...own.staff, ...own.students, ...own.schools].includes(id))).toEqual([]);
     });
@@ -114,6 +119,7 @@ export function graphqlAttacks(battery: Battery): void {
       const cursor = Buffer.from(JSON.stringify(['A', 'A', south().students[0]])).toString('base64url');
       const result = await asNorth(`query ($after: String) { students(first: 100, after: $after) { edges { node { id } } } }`, { after: cursor });
       expectServedWithoutForeignData(result);
+      expect(result.body.data.students.edges.length).toBeGreaterThan(0);
       for (const edge of result.body.data.students.edges) expect(battery.rows[NORTH]!.students).toContain(edge.node.id);
     });
   });

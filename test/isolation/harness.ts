@@ -25,6 +25,8 @@ export interface Battery {
   platform: TestPlatform;
   rows: Record<string, DistrictRows>;
   sign(tenantId: string, audience: string): Promise<string>;
+  /** Every SQL statement the subgraphs have sent, by subgraph; a test may empty it first. */
+  statements: { service: string; sql: string }[];
 }
 
 const tally = { attacks: 0, leaks: 0, failed: 0 };
@@ -35,7 +37,8 @@ const current = {} as Battery;
 export function useBattery(): Battery {
   beforeAll(async () => {
     // One connection per subgraph: every request of every district shares it (the "tiny pool").
-    current.platform = await startTestPlatform({ poolSize: 1, districtStatusTtlMs: 0 });
+    current.statements = [];
+    current.platform = await startTestPlatform({ poolSize: 1, districtStatusTtlMs: 0 }, (service, sql) => current.statements.push({ service, sql }));
     const signer = await createTenantContextSigner(current.platform.keys.context.privateJwk);
     current.sign = (tenantId, audience) => signer({ tenantId, subject: 'battery', requestId: randomUUID() } satisfies TenantContext, audience);
     current.rows = await readAllRows(current.platform);
@@ -66,6 +69,10 @@ async function readAllRows(platform: TestPlatform): Promise<Record<string, Distr
   collect('students', await query('students', 'select tenant_id, id from student order by last_name, first_name, id'));
   collect('staff', await query('staff', 'select tenant_id, id from staff_member order by last_name, first_name, id'));
   collect('sections', await query('staff', 'select tenant_id, id from section order by name, id'));
+  // Every attack compares against these lists: an empty one would let an attack pass without proving anything.
+  for (const district of DEMO_DISTRICTS) {
+    for (const [kind, ids] of Object.entries(rows[district.tenantId]!)) expect(ids.length, `${district.slug} ${kind}`).toBeGreaterThan(0);
+  }
   return rows;
 }
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import pg, { escapeIdentifier } from 'pg';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { readConfig, type PlatformConfig } from '../../config/config.ts';
@@ -11,7 +11,6 @@ import { issueDevToken, type DevTokenOptions } from '../../dev/keys.ts';
 import { startPlatform, type Platform } from '../../dev/platform.ts';
 import { DEMO_DISTRICTS } from '../../dev/seed.ts';
 import { ownerRoleName } from '../../database/database.ts';
-import { runFormatted } from '../../database/format-sql.ts';
 
 export type DemoSlug = (typeof DEMO_DISTRICTS)[number]['slug'];
 export const demo = (slug: DemoSlug) => DEMO_DISTRICTS.find((d) => d.slug === slug)!;
@@ -96,12 +95,11 @@ async function dropPlatformDatabases(adminUrl: string, prefix: string, databases
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const drop = (template: string, name: string) => runFormatted(client, template, name);
     for (const [database, role] of databases) {
-      await drop('drop database if exists %I with (force)', database);
-      await drop('drop role if exists %I', role);
+      await client.query(`drop database if exists ${escapeIdentifier(database)} with (force)`);
+      await client.query(`drop role if exists ${escapeIdentifier(role)}`);
     }
-    await drop('drop role if exists %I', ownerRoleName(prefix));
+    await client.query(`drop role if exists ${escapeIdentifier(ownerRoleName(prefix))}`);
   } finally {
     await client.end();
   }

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { rename, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { environmentWith } from '../../config/config.ts';
 
 const run = promisify(execFile);
 
@@ -15,7 +16,7 @@ function connection(url: string): { dbname: string; env: NodeJS.ProcessEnv } {
   const parsed = new URL(url);
   const password = decodeURIComponent(parsed.password);
   parsed.password = '';
-  return { dbname: parsed.toString(), env: { ...process.env, PGPASSWORD: password } };
+  return { dbname: parsed.toString(), env: environmentWith({ PGPASSWORD: password }) };
 }
 
 /** The last `error:` line of a tool's stderr, without the URL or password. */

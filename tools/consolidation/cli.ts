@@ -7,6 +7,7 @@
 import '../../config/node-version.ts';
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { readConfig } from '../../config/config.ts';
 import { SourceTemplate } from '../legacy/source-url.ts';
 import { districtList, positiveInt, targetUrls } from './cli-options.ts';
 import { consolidate, planConsolidation, resolveSlugs } from './consolidate.ts';
@@ -20,10 +21,12 @@ interface CommonOptions {
   jobs: number;
 }
 
+const config = readConfig();
+
 const withCommonOptions = (command: Command) =>
   command
-    .option('--source <url>', 'URL template of the legacy district databases, containing {slug} (env LEGACY_SOURCE_URL)', process.env.LEGACY_SOURCE_URL)
-    .option('--target <url>', 'URL template of the service databases as the owner role, containing {service} (env CONSOLIDATION_TARGET_URL)', process.env.CONSOLIDATION_TARGET_URL)
+    .option('--source <url>', 'URL template of the legacy district databases, containing {slug} (env LEGACY_SOURCE_URL)', config.tools.legacySourceUrl)
+    .option('--target <url>', 'URL template of the service databases as the owner role, containing {service} (env CONSOLIDATION_TARGET_URL)', config.tools.consolidationTargetUrl)
     .option('--districts <all|a,b>', '"all" or a comma-separated list of slugs', districtList, 'all' as const)
     .option('--jobs <n>', 'districts processed at once', positiveInt, 2);
 
@@ -38,7 +41,7 @@ const program = new Command('consolidation').showHelpAfterError();
 withCommonOptions(program.command('consolidate').description('copy legacy districts into the service databases, reconcile them, activate them'))
   .option('--dry-run', 'check everything and print the plan (districts, tables, rows) without writing', false)
   .option('--no-progress', 'no progress bars')
-  .option('--status-ttl-ms <ms>', 'how long the gateway may serve a cached district status', (v) => Number(v), Number(process.env.DISTRICT_STATUS_TTL_MS ?? 5000))
+  .option('--status-ttl-ms <ms>', 'how long the gateway may serve a cached district status (env DISTRICT_STATUS_TTL_MS)', (v) => Number(v), config.districtStatusTtlMs)
   .addOption(new Option('--abort-after-rows <n>', 'test hook: fail the running COPY after n rows').argParser(positiveInt).hideHelp())
   .addOption(new Option('--stall-after-rows <n>', 'test hook: hang in the running COPY after n rows').argParser(positiveInt).hideHelp())
   .action(async (options: CommonOptions & { dryRun: boolean; progress: boolean; statusTtlMs: number; abortAfterRows?: number; stallAfterRows?: number }) => {

@@ -14,10 +14,10 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { registerDistrict, setDistrictStatus, type DistrictStatus } from '../onboarding.ts';
-import { formatSql } from '../../database/format-sql.ts';
 import { redactUrl, type SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, ensureCheckpointTable, finishedTables, openSource, openTargets, readProfile, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
@@ -180,8 +180,8 @@ class RowCounter extends Transform {
 }
 
 async function copyPair(source: pg.Client, target: pg.Client, table: TableMapping, tenantId: string, counter: RowCounter): Promise<number> {
-  // Identifiers come from tables.ts (constants); the only value, the tenant id, is quoted by the server.
-  const select = await formatSql(source, copySourceSql(table), tenantId);
+  // Identifiers come from tables.ts (constants); the only value, the tenant id, is a checked UUID literal.
+  const select = copySourceSql(table, tenantId);
   await target.query('begin');
   try {
     await target.query(`delete from public.${table.target} where tenant_id = $1`, [tenantId]);
@@ -274,28 +274,29 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
     return result;
   };
 
-  // Each worker keeps one connection per service database for all the districts it takes.
-  const queue = [...plans];
+  // `jobs` districts at once; a running district borrows one set of target connections (one per service
+  // database), opened once per slot. After a failure no new district starts; the running ones finish.
+  const slots = Math.min(options.jobs, plans.length);
+  const idle: TargetClients[] = [];
+  const limit = pLimit(Math.max(1, slots));
   const results: DistrictResult[] = [];
   const failures: string[] = [];
-  const worker = async () => {
-    const targets = await openTargets(options.targets);
-    try {
-      for (let plan = queue.shift(); plan && !failures.length; plan = queue.shift()) {
-        try {
-          results.push(await consolidateDistrict(targets, plan));
-        } catch (error) {
-          failures.push((error as Error).message);
-        }
-      }
-    } finally {
-      await closeAll(Object.values(targets));
-    }
-  };
   try {
-    await Promise.all(Array.from({ length: Math.min(options.jobs, plans.length) }, worker));
+    for (let slot = 0; slot < slots; slot++) idle.push(await openTargets(options.targets));
+    await limit.map(plans, async (plan) => {
+      if (failures.length) return;
+      const targets = idle.pop()!;
+      try {
+        results.push(await consolidateDistrict(targets, plan));
+      } catch (error) {
+        failures.push((error as Error).message);
+      } finally {
+        idle.push(targets);
+      }
+    });
   } finally {
     progress.stop();
+    await Promise.all(idle.map((targets) => closeAll(Object.values(targets))));
   }
   if (failures.length) throw new ConsolidationError(failures.join('\n'));
   const seconds = (performance.now() - started) / 1000;

@@ -7,8 +7,8 @@
  * checksums differ, the key range is bisected: the key's last 12 hex digits are the legacy id, so ranges
  * of 4,096, then 256, then 16 legacy ids are compared, and the rows of the differing ranges one by one.
  */
+import pLimit from 'p-limit';
 import type pg from 'pg';
-import { formatSql } from '../../database/format-sql.ts';
 import type { SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, openSource, openTargets, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
@@ -185,8 +185,8 @@ export async function reconcileDistrict(
   const reports: TableReport[] = [];
   for (const table of tables) {
     const target = targets[table.service];
-    const sourceSide = { client: source, rows: await formatSql(source, sourceRowsSql(table), district.tenantId) };
-    const targetSide = { client: target, rows: await formatSql(target, targetRowsSql(table), district.tenantId) };
+    const sourceSide = { client: source, rows: sourceRowsSql(table, district.tenantId) };
+    const targetSide = { client: target, rows: targetRowsSql(table, district.tenantId) };
     reports.push(await reconcileTable(sourceSide, targetSide, table, district.tenantId, target));
   }
   return { slug: district.slug, tenantId: district.tenantId, match: reports.every((r) => r.match), tables: reports };
@@ -226,13 +226,22 @@ export interface ReconciliationReport {
 /** Reconciles districts `jobs` at once; each worker keeps one connection per service database. */
 export async function reconcileDistricts(options: { source: SourceTemplate; targets: Record<Service, string>; slugs: string[]; jobs: number }): Promise<ReconciliationReport> {
   const started = performance.now();
-  const queue = [...options.slugs];
   const districts: DistrictReport[] = [];
-  const worker = async () => {
-    const targets = await openTargets(options.targets);
-    try {
-      await verifyTargets(targets);
-      for (let slug = queue.shift(); slug; slug = queue.shift()) {
+  // As consolidate: each running district borrows one set of target connections; the first failure stops
+  // new districts from starting and is thrown once the running ones have finished.
+  const slots = Math.min(options.jobs, options.slugs.length);
+  const idle: TargetClients[] = [];
+  const limit = pLimit(Math.max(1, slots));
+  let failure: { error: unknown } | undefined;
+  try {
+    for (let slot = 0; slot < slots; slot++) {
+      idle.push(await openTargets(options.targets));
+      await verifyTargets(idle.at(-1)!);
+    }
+    await limit.map(options.slugs, async (slug) => {
+      if (failure) return;
+      const targets = idle.pop()!;
+      try {
         const source = await openSource(options.source, slug);
         try {
           await verifyLegacySchema(source, options.source.databaseOf(slug));
@@ -240,12 +249,16 @@ export async function reconcileDistricts(options: { source: SourceTemplate; targ
         } finally {
           await source.end().catch(() => {});
         }
+      } catch (error) {
+        failure ??= { error };
+      } finally {
+        idle.push(targets);
       }
-    } finally {
-      await closeAll(Object.values(targets));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.jobs, options.slugs.length) }, worker));
+    });
+  } finally {
+    await Promise.all(idle.map((targets) => closeAll(Object.values(targets))));
+  }
+  if (failure) throw failure.error;
   districts.sort((a, b) => a.slug.localeCompare(b.slug));
   crossReference(districts);
   const seconds = (performance.now() - started) / 1000;

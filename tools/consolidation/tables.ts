@@ -10,9 +10,11 @@
  * table; reruns produce the same ids (resumable, idempotent); reconcile recomputes it on the source; and
  * the target's key order is the legacy id order (appends to the primary-key index, key-range bisection).
  * Why UUIDs at all: no sequence shared across tenants (a side channel on other districts' activity) and
- * no id that names another district's row: the prefix differs per tenant and table. Every mapped
- * statement is a template with `%1$L` for the tenant id, formatted by the server, never concatenated.
+ * no id that names another district's row: the prefix differs per tenant and table. The tenant id is the
+ * one value in these statements (COPY takes no parameters): it must be a UUID, and is quoted by pg's escapeLiteral.
  */
+import { escapeLiteral } from 'pg';
+import { isUuid } from '../../tenancy/tenant-context.ts';
 
 export const SERVICES = ['districts', 'students', 'staff'] as const;
 export type Service = (typeof SERVICES)[number];
@@ -22,8 +24,8 @@ export interface ColumnMapping {
   name: string;
   /** Target type as `format_type()` prints it; also the cast that makes both sides print values alike. */
   type: string;
-  /** Expression over the legacy row that yields the target value. */
-  source: string;
+  /** Expression over the legacy row that yields the target value, given the tenant id as a quoted SQL literal. */
+  source: (tenant: string) => string;
 }
 
 export interface TableMapping {
@@ -42,14 +44,14 @@ export interface TableMapping {
   legacyIdColumn?: string;
 }
 
-/** The deterministic legacy id → UUID text (see the file comment); `%1$L` is the tenant id. */
-const mappedId = (legacyTable: string, column: string) => {
-  const digest = `md5(%1$L || ':${legacyTable}')`;
+/** The deterministic legacy id → UUID text (see the file comment). */
+const mappedId = (legacyTable: string, column: string) => (tenant: string) => {
+  const digest = `md5(${tenant} || ':${legacyTable}')`;
   return `(substr(${digest}, 1, 8) || '-' || substr(${digest}, 9, 4) || '-8' || substr(${digest}, 14, 3) || '-a' || substr(${digest}, 18, 3) || '-' || lpad(to_hex(${column}), 12, '0'))`;
 };
 const uuid = (name: string, legacyTable: string, column: string): ColumnMapping => ({ name, type: 'uuid', source: mappedId(legacyTable, column) });
-const same = (name: string, type: string): ColumnMapping => ({ name, type, source: name });
-const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: 'id' };
+const same = (name: string, type: string): ColumnMapping => ({ name, type, source: () => name });
+const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: () => 'id' };
 
 /**
  * A table with a serial id: the mapped id first, its business columns, and `legacy_id` (the id as it was),
@@ -80,12 +82,20 @@ export const TABLES: TableMapping[] = [
 
 export const tableName = (table: TableMapping) => `${table.service}.${table.target}`;
 
+/** The district's tenant id as a SQL literal; anything but a UUID is refused. */
+function tenantLiteral(tenantId: string): string {
+  if (!isUuid(tenantId)) throw new Error(`not a district UUID: ${JSON.stringify(tenantId)}`);
+  return escapeLiteral(tenantId);
+}
+
 /**
  * `COPY (this) TO STDOUT` on the source: tenant id first, then the business columns in target order, rows
  * in target key order, so the primary-key index only ever appends (PostgreSQL's rightmost-leaf fast path).
  */
-export const copySourceSql = (table: TableMapping) =>
-  `select %1$L::uuid, ${table.columns.map((c) => c.source).join(', ')} from public.${table.legacy} order by ${table.legacyKeyColumns.join(', ')}`;
+export function copySourceSql(table: TableMapping, tenantId: string): string {
+  const tenant = tenantLiteral(tenantId);
+  return `select ${tenant}::uuid, ${table.columns.map((c) => c.source(tenant)).join(', ')} from public.${table.legacy} order by ${table.legacyKeyColumns.join(', ')}`;
+}
 
 export const copyTargetColumns = (table: TableMapping) => ['tenant_id', ...table.columns.map((c) => c.name)];
 
@@ -100,19 +110,20 @@ const joinKey = (parts: string[]) => parts.join(` || '/' || `);
 
 /**
  * Per-row `k` (target key as text), `t` (canonical text) and `legacy` (the legacy name of the row) of one
- * district on the legacy side, computing the target ids. Template: `%1$L` = tenant id.
+ * district on the legacy side, computing the target ids.
  */
-export function sourceRowsSql(table: TableMapping): string {
-  const byName = new Map(table.columns.map((c) => [c.name, c.source]));
+export function sourceRowsSql(table: TableMapping, tenantId: string): string {
+  const tenant = tenantLiteral(tenantId);
+  const byName = new Map(table.columns.map((c) => [c.name, c.source(tenant)]));
   const key = joinKey(table.key.map((k) => byName.get(k)!));
-  return `select ${key} as k, ${canonicalRow(table.columns.map((c) => c.source))} as t, ${table.legacyKey} as legacy from public.${table.legacy}`;
+  return `select ${key} as k, ${canonicalRow(table.columns.map((c) => c.source(tenant)))} as t, ${table.legacyKey} as legacy from public.${table.legacy}`;
 }
 
 /** The same three columns on the target side, for one tenant. */
-export function targetRowsSql(table: TableMapping): string {
+export function targetRowsSql(table: TableMapping, tenantId: string): string {
   const key = joinKey(table.key.map((k) => `${k}::text`));
   const legacy = table.legacyIdColumn ? `${table.legacyIdColumn}::text` : 'null::text';
-  return `select ${key} as k, ${canonicalRow(table.columns.map((c) => c.name))} as t, ${legacy} as legacy from public.${table.target} where tenant_id = %1$L::uuid`;
+  return `select ${key} as k, ${canonicalRow(table.columns.map((c) => c.name))} as t, ${legacy} as legacy from public.${table.target} where tenant_id = ${tenantLiteral(tenantId)}::uuid`;
 }
 
 /** Which tenant holds rows with these keys, across every tenant (finds rows filed under another district). */

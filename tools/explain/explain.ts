@@ -4,7 +4,7 @@
  * policies apply, and what each evaluates to for the asking district. Never reachable through the graph.
  */
 import pg from 'pg';
-import { formatSql } from '../../database/format-sql.ts';
+import { escapeIdentifier } from 'pg';
 import type { ServiceDatabase } from '../../database/database.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 
@@ -102,12 +102,14 @@ export async function explainRow(databases: ServiceDatabase[], request: { tenant
   const match = await findTable(databases, request.table);
 
   const found = await withClient(match.database.ownerUrl, async (client) => {
-    const sql = (template: string, ...identifiers: string[]) => formatSql(client, template, ...identifiers);
+    // Names from the catalog (findTable), quoted here; the id is a parameter.
+    const table = `${escapeIdentifier(match.schema)}.${escapeIdentifier(match.name)}`;
+    const key = escapeIdentifier(match.keyColumn);
     const { rows: flags } = await client.query<{ enabled: boolean; forced: boolean }>(
       'select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = $1',
       [match.oid],
     );
-    const owners = (await client.query<{ tenant_id: string }>(await sql('select tenant_id::text from %I.%I where %I = $1 order by 1', match.schema, match.name, match.keyColumn), [id])).rows.map((r) => r.tenant_id);
+    const owners = (await client.query<{ tenant_id: string }>(`select tenant_id::text from ${table} where ${key} = $1 order by 1`, [id])).rows.map((r) => r.tenant_id);
     const { rows: policies } = await client.query<{ name: string; permissive: boolean; command: string; roles: string[]; using: string | null; check: string | null }>(
       `select p.polname as name, p.polpermissive as permissive, p.polcmd as command,
               array(select case when r = 0 then 'public' else pg_get_userbyid(r)::text end from unnest(p.polroles) r) as roles,
@@ -124,7 +126,7 @@ export async function explainRow(databases: ServiceDatabase[], request: { tenant
       for (const policy of policies) {
         const evaluate = async (expression: string | null) => {
           if (!expression || owners.length === 0) return null;
-          const query = await sql(`select bool_or(coalesce((${expression}), false)) as result from %I.%I where %I = $1`, match.schema, match.name, match.keyColumn);
+          const query = `select bool_or(coalesce((${expression}), false)) as result from ${table} where ${key} = $1`;
           return (await client.query<{ result: boolean }>(query, [id])).rows[0]!.result;
         };
         verdicts.push({

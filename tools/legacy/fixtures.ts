@@ -4,7 +4,7 @@
  * through md5, so the same seed always produces the same databases. Ids are serial integers starting at 1
  * in every district, so they collide across districts exactly as the real ones do.
  */
-import { formatSql } from '../../database/format-sql.ts';
+import { escapeIdentifier, escapeLiteral } from 'pg';
 import { connect, SourceTemplate } from './source-url.ts';
 import { LEGACY_DDL } from './schema.ts';
 
@@ -100,8 +100,8 @@ export async function generateLegacyDistrict(options: GenerateOptions, district:
   try {
     const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [database]);
     if (rowCount && !replace) throw new Error(`database ${database} already exists (use --replace to recreate it)`);
-    await admin.query(await formatSql(admin, 'drop database if exists %I with (force)', database));
-    await admin.query(await formatSql(admin, 'create database %I encoding %L template template0', database, 'UTF8'));
+    await admin.query(`drop database if exists ${escapeIdentifier(database)} with (force)`);
+    await admin.query(`create database ${escapeIdentifier(database)} encoding 'UTF8' template template0`);
   } finally {
     await admin.end();
   }
@@ -110,12 +110,11 @@ export async function generateLegacyDistrict(options: GenerateOptions, district:
     await client.query('begin');
     await client.query(LEGACY_DDL);
     await client.query('insert into district_profile (slug, name) values ($1, $2)', [district.slug, district.name]);
-    await client.query(await formatSql(
-      client,
+    // The seed is a constant of the function body (a parameter cannot reach inside $$ … $$).
+    await client.query(
       `create function pg_temp.rnd(key text) returns double precision language sql immutable
-         as $$ select ('x' || substr(md5(%L || ':' || key), 1, 8))::bit(32)::bigint / 4294967296.0 $$`,
-      `${seed}:${district.slug}`,
-    ));
+         as $$ select ('x' || substr(md5(${escapeLiteral(`${seed}:${district.slug}`)} || ':' || key), 1, 8))::bit(32)::bigint / 4294967296.0 $$`,
+    );
     for (const sql of generationSql(students)) {
       if (sql === 'analyze') {
         await client.query('commit');

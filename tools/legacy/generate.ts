@@ -4,15 +4,16 @@
  */
 import '../../config/node-version.ts';
 import { Command } from 'commander';
+import { readConfig } from '../../config/config.ts';
 import cliProgress from 'cli-progress';
+import pLimit from 'p-limit';
 import { fixtureDistricts, generateLegacyDistrict } from './fixtures.ts';
 import { SourceTemplate } from './source-url.ts';
-import { runPool } from '../consolidation/pool.ts';
 import { positiveInt } from '../consolidation/cli-options.ts';
 
 const program = new Command('legacy:generate')
   .description('create N legacy per-district databases with the legacy schema and deterministic data')
-  .option('--source <url>', 'URL template of the district databases, containing {slug}', process.env.LEGACY_SOURCE_URL)
+  .option('--source <url>', 'URL template of the district databases, containing {slug} (env LEGACY_SOURCE_URL)', readConfig().tools.legacySourceUrl)
   .requiredOption('--districts <n>', 'number of districts', positiveInt)
   .requiredOption('--students <n>', 'students per district', positiveInt)
   .option('--seed <seed>', 'seed of every generated value', '1')
@@ -26,8 +27,16 @@ const program = new Command('legacy:generate')
     bar.start(districts.length, 0);
     const started = performance.now();
     try {
-      await runPool(districts, options.jobs, (district) =>
-        generateLegacyDistrict({ source, students: options.students, seed: options.seed, replace: options.replace }, district).then(() => bar.increment()),
+      // `jobs` at once; after a failure no new district starts.
+      const limit = pLimit(options.jobs);
+      await limit.map(districts, (district) =>
+        generateLegacyDistrict({ source, students: options.students, seed: options.seed, replace: options.replace }, district).then(
+          () => bar.increment(),
+          (error: unknown) => {
+            limit.clearQueue();
+            throw error;
+          },
+        ),
       );
     } finally {
       bar.stop();
