@@ -11,6 +11,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { initOrm } from './orm.ts';
 import { runFormatted } from './format-sql.ts';
+import { APP_ROLE_SETTINGS } from './app-role-settings.ts';
 import { readRegistry } from '../config/registry.ts';
 import type { PlatformConfig } from '../config/config.ts';
 
@@ -162,8 +163,8 @@ async function ensureRole(client: pg.Client, role: string, password: string, att
 
 /**
  * Creates (or brings up to date) the owner role, one application role per service and one database per
- * service. The application roles are NOSUPERUSER, NOBYPASSRLS, own nothing, and get DML grants only
- * after migration (see grantApplicationRole).
+ * service. The application roles are NOSUPERUSER, NOBYPASSRLS, own nothing, have their session defaults
+ * pinned (pinApplicationRoleSettings), and get DML grants only after migration (see grantApplicationRole).
  */
 export async function provisionDatabases({ adminUrl, dataDir, prefix, services }: ProvisionOptions): Promise<ServiceDatabase[]> {
   const client = new pg.Client({ connectionString: adminUrl });
@@ -183,6 +184,7 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
       if (!rowCount) await runFormatted(client, 'create database %I owner %I encoding %L template template0', database, owner, 'UTF8');
       await runFormatted(client, 'revoke all on database %I from public', database);
       await runFormatted(client, 'grant connect on database %I to %I', database, appRole);
+      await pinApplicationRoleSettings(client, appRole, database);
       result.push({
         service,
         database,
@@ -194,6 +196,23 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
     return result;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Sets the application role's session defaults to exactly APP_ROLE_SETTINGS (role-wide) and removes every
+ * other default of the role, role-wide and in its database: the application role may have overwritten its
+ * own user-settable defaults since the last run (PostgreSQL allows every role that), and this restores them.
+ * Needs a superuser admin (track_activities is superuser-only).
+ */
+async function pinApplicationRoleSettings(client: pg.Client, appRole: string, database: string): Promise<void> {
+  await runFormatted(client, 'alter role %I reset all', appRole);
+  await runFormatted(client, 'alter role %I in database %I reset all', appRole, database);
+  for (const [name, value] of Object.entries(APP_ROLE_SETTINGS)) {
+    await runFormatted(client, 'alter role %I set %I = %L', appRole, name, value).catch((error: { code?: string }) => {
+      if (error.code !== '42501') throw error;
+      throw new Error(`pinning ${name} for ${appRole} needs a superuser DATABASE_URL (or GRANT SET ON PARAMETER ${name} to its role)`);
+    });
   }
 }
 
@@ -210,20 +229,34 @@ export async function migrateService(target: ServiceDatabase): Promise<string[]>
 }
 
 /**
- * The application role gets SELECT, INSERT, UPDATE, DELETE on tables whose RLS is forced, and nothing on
- * anything else (not even the migrations table); no TRUNCATE, no REFERENCES.
+ * The application role gets SELECT and INSERT on tables whose RLS is forced, UPDATE only on their columns
+ * outside the primary key, and nothing on anything else (not even the migrations table); no DELETE (nothing
+ * deletes), no TRUNCATE, no REFERENCES. Holding no table-level UPDATE or DELETE caps what `LOCK TABLE` allows
+ * it at ROW EXCLUSIVE, which blocks no other district's reads or writes (ACCESS EXCLUSIVE would block all).
+ * Grants of earlier versions (table-level UPDATE, DELETE) are revoked first, so a rerun converges.
  */
 async function grantApplicationRole({ ownerUrl, appRole }: ServiceDatabase): Promise<void> {
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {
     const { rows } = await client.query<{ sql: string }>(
-    `select format('grant usage on schema %I to %I', n.nspname, $1::text) as sql
-       from pg_namespace n where n.nspname in ('public', 'app')
-     union all
-     select format('grant select, insert, update, delete on %I.%I to %I', n.nspname, c.relname, $1::text)
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind in ('r', 'p') and c.relrowsecurity and c.relforcerowsecurity and n.nspname = 'public'`,
+      `with tables as (
+         select c.oid, n.nspname, c.relname
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where c.relkind in ('r', 'p') and c.relrowsecurity and c.relforcerowsecurity and n.nspname = 'public'
+       )
+       select 1 as step, format('grant usage on schema %I to %I', n.nspname, $1::text) as sql
+         from pg_namespace n where n.nspname in ('public', 'app')
+       union all
+       select 2, format('revoke update, delete on %I.%I from %I', t.nspname, t.relname, $1::text) from tables t
+       union all
+       select 3, format('grant select, insert on %I.%I to %I', t.nspname, t.relname, $1::text) from tables t
+       union all
+       select 4, format('grant update (%s) on %I.%I to %I', string_agg(quote_ident(a.attname), ', ' order by a.attnum), t.nspname, t.relname, $1::text)
+         from tables t join pg_attribute a on a.attrelid = t.oid and a.attnum > 0 and not a.attisdropped
+        where not exists (select 1 from pg_index i where i.indrelid = t.oid and i.indisprimary and a.attnum = any(i.indkey))
+        group by t.nspname, t.relname
+       order by 1`,
       [appRole],
     );
     for (const { sql } of rows) await client.query(sql);
