@@ -7,7 +7,8 @@
  * [IN DATABASE …] SET statement_timeout = 0`, and the role-in-database entry wins over the role-wide one), so
  * the three timeouts can be overwritten by an application-role session; the linter reports that, and the
  * next provisioning restores them. `track_activities` is superuser-only: the application role can neither
- * SET it, nor change or RESET the pinned default, nor pass it as a startup option.
+ * SET it, nor change or RESET the pinned default, nor pass it as a startup option. Values are written as
+ * PostgreSQL displays them (SHOW), so the catalog entry and a session's value read the same.
  */
 export const APP_ROLE_SETTINGS = {
   /** The gateway waits 30 s for a subgraph; a statement running longer serves no one. */
@@ -15,7 +16,7 @@ export const APP_ROLE_SETTINGS = {
   /** A statement queued behind a lock fails after 10 s rather than piling up connections. */
   lock_timeout: '10s',
   /** A request's transaction is never idle for long (its longest wait is a reference lookup, ≤ 5 s). */
-  idle_in_transaction_session_timeout: '60s',
+  idle_in_transaction_session_timeout: '1min',
   /**
    * Off: the role's sessions publish no query text. MikroORM interpolates every value into the SQL text, and
    * pg_stat_activity shows a session's text to every other session of the same role, in any database.

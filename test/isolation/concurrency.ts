@@ -42,7 +42,8 @@ export function concurrencyAttacks(battery: Battery): void {
       let cancelled = 0;
       for (let attempt = 0; attempt < 100 && !cancelled; attempt++) {
         const { rows } = await admin.query(
-          `select pid, pg_cancel_backend(pid) as sent from pg_stat_activity where usename = $1 and query like '%pg_sleep(30)%' and state = 'active'`,
+          // The application role's sessions publish no query text (track_activities is off for it): found by wait event.
+          `select pid, pg_cancel_backend(pid) as sent from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'`,
           [appRole],
         );
         cancelled = rows[0]?.pid ?? 0;
