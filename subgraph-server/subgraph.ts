@@ -127,6 +127,9 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
     ...lean,
+    // The gateway never sends a subgraph persisted queries, and a shared hash cache would tell one district what
+    // text another sent: off.
+    persistedQueries: false,
     plugins: [
       ...lean.plugins,
       // Traces would describe the operation to whoever asks for them; the gateway needs none.
