@@ -143,6 +143,8 @@ export interface ProvisionOptions {
   prefix: string;
   /** From the service registry: each service's name and database (without the prefix). */
   services: { name: string; database: string }[];
+  /** Restore the application roles' pinned session defaults (default true; the operator CLIs report them as they are). */
+  pinSettings?: boolean;
 }
 
 export const ownerRoleName = (prefix: string) => `${prefix}_owner`;
@@ -166,7 +168,7 @@ async function ensureRole(client: pg.Client, role: string, password: string, att
  * service. The application roles are NOSUPERUSER, NOBYPASSRLS, own nothing, have their session defaults
  * pinned (pinApplicationRoleSettings), and get DML grants only after migration (see grantApplicationRole).
  */
-export async function provisionDatabases({ adminUrl, dataDir, prefix, services }: ProvisionOptions): Promise<ServiceDatabase[]> {
+export async function provisionDatabases({ adminUrl, dataDir, prefix, services, pinSettings = true }: ProvisionOptions): Promise<ServiceDatabase[]> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
@@ -184,7 +186,7 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
       if (!rowCount) await runFormatted(client, 'create database %I owner %I encoding %L template template0', database, owner, 'UTF8');
       await runFormatted(client, 'revoke all on database %I from public', database);
       await runFormatted(client, 'grant connect on database %I to %I', database, appRole);
-      await pinApplicationRoleSettings(client, appRole, database);
+      if (pinSettings) await pinApplicationRoleSettings(client, appRole, database);
       result.push({
         service,
         database,
@@ -282,11 +284,17 @@ export interface PlatformDatabases {
 export async function openPlatformDatabases(
   config: PlatformConfig,
   logger: Logger,
-  options: { migrate?: boolean; attach?: boolean } = {},
+  options: { migrate?: boolean; attach?: boolean; pinSettings?: boolean } = {},
 ): Promise<PlatformDatabases> {
   const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger, attach: options.attach });
   try {
-    const databases = await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: readRegistry() });
+    const databases = await provisionDatabases({
+      adminUrl: server.adminUrl,
+      dataDir: config.dataDir,
+      prefix: config.prefix,
+      services: readRegistry(),
+      pinSettings: options.pinSettings,
+    });
     const byService = Object.fromEntries(databases.map((db) => [db.service, db]));
     const applied: Record<string, string[]> = {};
     if (options.migrate) for (const database of databases) applied[database.service] = await migrateService(database);
