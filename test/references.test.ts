@@ -130,6 +130,20 @@ describe('createSection: studentIds are looked up in the students service before
   });
 });
 
+describe('the gateway signs the reference contexts itself', () => {
+  it('ignores a client-sent x-tenant-context-districts (here a valid one of another district): the enrolment goes through', async () => {
+    const captured = await sign({ tenantId: SOUTH, subject: 'captured', requestId: randomUUID() }, 'districts');
+    const before = await rowCounts();
+    const { body } = await platform.graphql(
+      { query: ENROLL, variables: { input: enrolment(ids.northSchool) } },
+      { token: await platform.token('north-valley'), headers: { [referenceContextHeader('districts')]: captured } },
+    );
+    // Had it reached the students service, that context (another district, another request) would be refused.
+    expect(body.errors).toBeUndefined();
+    expect(await rowCounts()).toEqual({ ...before, student: before.student + 1, enrollment: before.enrollment + 1 });
+  });
+});
+
 describe('straight to the students subgraph, the forwarded context must be this request of this district', () => {
   const requestId = randomUUID();
   const own = { tenantId: NORTH, subject: 'references-test', requestId };
