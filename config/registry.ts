@@ -1,6 +1,7 @@
 /**
  * The registry of services (schema/subgraphs.json): every subgraph's name, routing URL, port variable and
- * default, database, SDL file and migrations folder. The only list of subgraphs in the code.
+ * default, database, SDL file, migrations folder and the services whose ids it takes as input. The only list
+ * of subgraphs in the code.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -22,6 +23,12 @@ const SubgraphEntry = z.object({
   database: identifier,
   schema: z.string().endsWith('.graphql'),
   migrations: z.string().startsWith('migrations/'),
+  /**
+   * Services whose entity ids this subgraph's mutations take as input (e.g. students' `schoolId` names a School
+   * of districts). For a mutation the gateway signs one extra tenant context per service listed here, and the
+   * subgraph looks the ids up through that service before it commits (subgraph-server/references.ts).
+   */
+  references: z.array(identifier).optional(),
 });
 export type SubgraphEntry = z.infer<typeof SubgraphEntry>;
 
@@ -35,7 +42,38 @@ const Registry = z
     }
     const ports = registry.subgraphs.map((s) => s.port.default);
     if (new Set(ports).size !== ports.length) context.addIssue({ code: 'custom', message: 'default ports repeated' });
+    const names = new Set(registry.subgraphs.map((s) => s.name));
+    for (const { name, references = [] } of registry.subgraphs) {
+      const unknown = references.filter((service) => !names.has(service) || service === name);
+      if (unknown.length) context.addIssue({ code: 'custom', message: `${name} references ${unknown.join(', ')}: not another registered subgraph` });
+    }
+    const cycle = referenceCycle(registry.subgraphs);
+    if (cycle) context.addIssue({ code: 'custom', message: `references form a cycle (${cycle.join(' → ')})` });
   });
+
+/**
+ * A subgraph holds its request's database connection while it waits on the services it references; a cycle
+ * could leave every connection of two pools waiting on the other. Returns one cycle, or undefined.
+ */
+function referenceCycle(subgraphs: { name: string; references?: string[] }[]): string[] | undefined {
+  const edges = new Map(subgraphs.map((s) => [s.name, s.references ?? []]));
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): string[] | undefined => {
+    if (path.includes(name)) return [...path.slice(path.indexOf(name)), name];
+    if (done.has(name)) return undefined;
+    for (const next of edges.get(name) ?? []) {
+      const cycle = visit(next, [...path, name]);
+      if (cycle) return cycle;
+    }
+    done.add(name);
+    return undefined;
+  };
+  for (const name of edges.keys()) {
+    const cycle = visit(name, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
 
 /** The registered subgraphs, in the order they are migrated and started. */
 export function readRegistry(path = REGISTRY_PATH): SubgraphEntry[] {

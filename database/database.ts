@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import pg, { escapeIdentifier, escapeLiteral } from 'pg';
 import type { Logger } from 'pino';
 import { initOrm } from './orm.ts';
+import { APP_ROLE_SETTINGS } from './app-role-settings.ts';
 import { readRegistry } from '../config/registry.ts';
 import type { PlatformConfig } from '../config/config.ts';
 
@@ -141,6 +142,8 @@ export interface ProvisionOptions {
   prefix: string;
   /** From the service registry: each service's name and database (without the prefix). */
   services: { name: string; database: string }[];
+  /** Restore the application roles' pinned session defaults (default true; the operator CLIs report them as they are). */
+  pinSettings?: boolean;
 }
 
 export const ownerRoleName = (prefix: string) => `${prefix}_owner`;
@@ -161,10 +164,10 @@ async function ensureRole(client: pg.Client, role: string, password: string, att
 
 /**
  * Creates (or brings up to date) the owner role, one application role per service and one database per
- * service. The application roles are NOSUPERUSER, NOBYPASSRLS, own nothing, and get DML grants only
- * after migration (see grantApplicationRole).
+ * service. The application roles are NOSUPERUSER, NOBYPASSRLS, own nothing, have their session defaults
+ * pinned (pinApplicationRoleSettings), and get DML grants only after migration (see grantApplicationRole).
  */
-export async function provisionDatabases({ adminUrl, dataDir, prefix, services }: ProvisionOptions): Promise<ServiceDatabase[]> {
+export async function provisionDatabases({ adminUrl, dataDir, prefix, services, pinSettings = true }: ProvisionOptions): Promise<ServiceDatabase[]> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
@@ -182,6 +185,7 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
       if (!rowCount) await client.query(`create database ${escapeIdentifier(database)} owner ${escapeIdentifier(owner)} encoding 'UTF8' template template0`);
       await client.query(`revoke all on database ${escapeIdentifier(database)} from public`);
       await client.query(`grant connect on database ${escapeIdentifier(database)} to ${escapeIdentifier(appRole)}`);
+      if (pinSettings) await pinApplicationRoleSettings(client, appRole, database);
       result.push({
         service,
         database,
@@ -193,6 +197,24 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services }
     return result;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Sets the application role's session defaults to exactly APP_ROLE_SETTINGS (role-wide) and removes every
+ * other default of the role, role-wide and in its database: the application role may have overwritten its
+ * own user-settable defaults since the last run (PostgreSQL allows every role that), and this restores them.
+ * Needs a superuser admin (track_activities is superuser-only).
+ */
+async function pinApplicationRoleSettings(client: pg.Client, appRole: string, database: string): Promise<void> {
+  const role = escapeIdentifier(appRole);
+  await client.query(`alter role ${role} reset all`);
+  await client.query(`alter role ${role} in database ${escapeIdentifier(database)} reset all`);
+  for (const [name, value] of Object.entries(APP_ROLE_SETTINGS)) {
+    await client.query(`alter role ${role} set ${escapeIdentifier(name)} = ${escapeLiteral(value)}`).catch((error: { code?: string }) => {
+      if (error.code !== '42501') throw error;
+      throw new Error(`pinning ${name} for ${appRole} needs a superuser DATABASE_URL (or GRANT SET ON PARAMETER ${name} to its role)`);
+    });
   }
 }
 
@@ -209,8 +231,11 @@ export async function migrateService(target: ServiceDatabase): Promise<string[]>
 }
 
 /**
- * The application role gets SELECT, INSERT, UPDATE, DELETE on tables whose RLS is forced, and nothing on
- * anything else (not even the migrations table); no TRUNCATE, no REFERENCES.
+ * The application role gets SELECT and INSERT on tables whose RLS is forced, UPDATE only on their columns
+ * outside the primary key, and nothing on anything else (not even the migrations table); no DELETE (nothing
+ * deletes), no TRUNCATE, no REFERENCES. Holding no table-level UPDATE or DELETE caps what `LOCK TABLE` allows
+ * it at ROW EXCLUSIVE, which blocks no other district's reads or writes (ACCESS EXCLUSIVE would block all).
+ * Grants of earlier versions (table-level UPDATE, DELETE) are revoked first, so a rerun converges.
  */
 async function grantApplicationRole({ ownerUrl, appRole }: ServiceDatabase): Promise<void> {
   const client = new pg.Client({ connectionString: ownerUrl });
@@ -221,11 +246,21 @@ async function grantApplicationRole({ ownerUrl, appRole }: ServiceDatabase): Pro
       const { rowCount } = await client.query('select 1 from pg_namespace where nspname = $1', [schema]);
       if (rowCount) await client.query(`grant usage on schema ${escapeIdentifier(schema)} to ${role}`);
     }
-    const { rows: tables } = await client.query<{ name: string }>(
-      `select c.relname as name from pg_class c
+    const { rows: tables } = await client.query<{ name: string; updatable: string[] }>(
+      `select c.relname as name,
+              array(select a.attname::text from pg_attribute a
+                     where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+                       and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary and a.attnum = any(i.indkey))
+                     order by a.attnum) as updatable
+         from pg_class c
         where c.relkind in ('r', 'p') and c.relrowsecurity and c.relforcerowsecurity and c.relnamespace = 'public'::regnamespace`,
     );
-    for (const { name } of tables) await client.query(`grant select, insert, update, delete on public.${escapeIdentifier(name)} to ${role}`);
+    for (const { name, updatable } of tables) {
+      const table = `public.${escapeIdentifier(name)}`;
+      await client.query(`revoke update, delete on ${table} from ${role}`);
+      await client.query(`grant select, insert on ${table} to ${role}`);
+      if (updatable.length) await client.query(`grant update (${updatable.map(escapeIdentifier).join(', ')}) on ${table} to ${role}`);
+    }
   } finally {
     await client.end();
   }
@@ -248,11 +283,17 @@ export interface PlatformDatabases {
 export async function openPlatformDatabases(
   config: PlatformConfig,
   logger: Logger,
-  options: { migrate?: boolean; attach?: boolean } = {},
+  options: { migrate?: boolean; attach?: boolean; pinSettings?: boolean } = {},
 ): Promise<PlatformDatabases> {
   const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger, attach: options.attach });
   try {
-    const databases = await provisionDatabases({ adminUrl: server.adminUrl, dataDir: config.dataDir, prefix: config.prefix, services: readRegistry() });
+    const databases = await provisionDatabases({
+      adminUrl: server.adminUrl,
+      dataDir: config.dataDir,
+      prefix: config.prefix,
+      services: readRegistry(),
+      pinSettings: options.pinSettings,
+    });
     const byService = Object.fromEntries(databases.map((db) => [db.service, db]));
     const applied: Record<string, string[]> = {};
     if (options.migrate) for (const database of databases) applied[database.service] = await migrateService(database);

@@ -52,6 +52,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         poolSize: config.poolSize,
         logger,
         onQuery: options.onQuery && ((sql) => options.onQuery!(definition.name, sql)),
+        // Ports are chosen at start (0 in tests): a referenced service is looked up where it actually listens.
+        serviceUrl: (service) => running[service]?.url,
       });
       running[definition.name] = subgraph;
       started.push(subgraph);

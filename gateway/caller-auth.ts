@@ -1,6 +1,6 @@
 /**
  * Verifies the caller's bearer JWT before any GraphQL work: signature against the JWKS, algorithm
- * allow-list (asymmetric only), issuer, audience, exp/nbf with a small clock skew, and a tenant claim
+ * allow-list (asymmetric only), issuer, audience, exp/nbf/iat with a small clock skew, and a tenant claim
  * that must be exactly one UUID. Every failure is a short reason for a 401; never the token, never a stack.
  */
 import { readFile } from 'node:fs/promises';
@@ -44,7 +44,6 @@ function reasonFor(error: unknown): string {
     if (error.claim === 'nbf') return 'token not yet valid';
     if (error.claim === 'iss') return 'token issuer not accepted';
     if (error.claim === 'aud') return 'token audience not accepted';
-    if (error.claim === 'iat') return 'token issued in the future';
     return `token claim ${error.claim} invalid`;
   }
   if (error instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
@@ -86,6 +85,11 @@ export function createCallerVerifier(config: CallerAuthConfig) {
       }));
     } catch (error) {
       throw unauthenticated(reasonFor(error));
+    }
+    // jose checks `iat` only against maxTokenAge (which would also make `iat` mandatory): a token claiming to be
+    // issued later than now, past the clock tolerance, comes from a wrong clock or was minted ahead of its use.
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + config.clockToleranceSeconds) {
+      throw unauthenticated('token issued in the future');
     }
     const caller = { tenantId: tenantFrom(payload, config.tenantClaim), subject: typeof payload.sub === 'string' ? payload.sub : 'unknown' };
     // Never past `exp` (without the clock tolerance). A token accepted only thanks to the tolerance is not

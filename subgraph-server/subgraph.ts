@@ -1,6 +1,7 @@
 /**
  * Builds and serves one subgraph. Every request: verify the gateway's signed tenant context, open one
- * tenant transaction (tenancy.ts), run the whole operation inside it, commit — or roll back when the
+ * tenant transaction (tenant-transaction.ts), look up the other services' ids a mutation takes
+ * (references.ts), run the whole operation inside the transaction, commit — or roll back when the
  * operation produced any error.
  */
 import { readFileSync } from 'node:fs';
@@ -9,21 +10,25 @@ import { ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresql';
-import { OperationTypeNode, parse, type DocumentNode } from 'graphql';
+import { GraphQLError, OperationTypeNode, parse, type DocumentNode } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
 import { listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
+import { ReferenceChecks, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
 import { rootLogger } from '../config/logger.ts';
+import { readRegistry } from '../config/registry.ts';
 import { initOrm } from '../database/orm.ts';
 import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
 import {
   TENANT_CONTEXT_HEADER,
   TENANT_ID_HEADER,
   TenantContextError,
+  createForwardedContextVerifier,
   createTenantContextVerifier,
+  referenceContextHeader,
   type TenantContext,
 } from '../tenancy/tenant-context.ts';
 
@@ -32,10 +37,18 @@ export interface RequestContext {
   em: EntityManager;
   tenant: TenantContext;
   loaders: Loaders;
-  /** Set when the operation produced an error, so its transaction is rolled back. */
-  failed?: boolean;
-  /** Set when the operation is a query: nothing to flush at commit. */
-  readOnly?: boolean;
+  /** Ids of other services' entities this request's mutation takes, looked up before execution. */
+  references: ReferenceChecks;
+  /**
+   * What the operation turned out to be, read after it ran. An object because Apollo Server runs each operation
+   * with a shallow copy of the context: flags set on the copy itself would never reach the request handler.
+   */
+  outcome: {
+    /** Set when the operation produced an error, so its transaction is rolled back. */
+    failed?: boolean;
+    /** Set when the operation is a query: nothing to flush at commit. */
+    readOnly?: boolean;
+  };
 }
 
 /**
@@ -49,6 +62,8 @@ export interface SubgraphDefinition {
   typeDefs: DocumentNode;
   resolvers: SubgraphResolvers;
   entities: EntitySchema[];
+  /** Mutation arguments that name other services' entities (each service listed in the registry's `references`). */
+  references?: ReferenceDeclarations;
 }
 
 /** Each subgraph keeps its SDL in `schema.graphql` beside its resolvers. */
@@ -64,6 +79,8 @@ export interface SubgraphOptions {
   poolSize?: number;
   logger?: Logger;
   onQuery?: (sql: string) => void;
+  /** GraphQL URL of a referenced service; defaults to its registry routing URL. */
+  serviceUrl?: (service: string) => string | undefined;
 }
 
 export interface RunningSubgraph extends RunningServer {
@@ -72,6 +89,27 @@ export interface RunningSubgraph extends RunningServer {
 }
 
 class RollbackSignal extends Error {}
+
+/** The reference lookups of a subgraph whose mutations take other services' ids; undefined for one without. */
+async function referenceSetup(definition: SubgraphDefinition, options: SubgraphOptions): Promise<ReferenceSetup | undefined> {
+  const declared = [...new Set(Object.values(definition.references ?? {}).flatMap((list) => list.map((d) => d.service)))];
+  if (!declared.length) return undefined;
+  const registry = readRegistry();
+  const allowed = registry.find((entry) => entry.name === definition.name)?.references ?? [];
+  const unlisted = declared.filter((service) => !allowed.includes(service));
+  // The gateway signs contexts only for the services the registry lists: anything else could never be checked.
+  if (unlisted.length) throw new Error(`${definition.name} references ${unlisted.join(', ')}, which its registry entry does not list under "references"`);
+  return {
+    declarations: definition.references!,
+    client: createReferenceClient(),
+    serviceUrl(service) {
+      const url = options.serviceUrl?.(service) ?? registry.find((entry) => entry.name === service)?.routingUrl;
+      if (!url) throw new Error(`no URL for referenced service ${service}`);
+      return url;
+    },
+    verifyForwarded: await createForwardedContextVerifier(options.contextPublicKey),
+  };
+}
 
 export async function startSubgraph(definition: SubgraphDefinition, options: SubgraphOptions): Promise<RunningSubgraph> {
   const logger = (options.logger ?? rootLogger).child({ service: definition.name });
@@ -83,6 +121,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     onQuery: options.onQuery,
   });
   const verifyContext = await createTenantContextVerifier(options.contextPublicKey, definition.name);
+  const references = await referenceSetup(definition, options);
   const lean = leanApolloOptions();
   const apollo = new ApolloServer<RequestContext>({
     // The generated resolver types are stricter than @apollo/subgraph's GraphQLResolverMap (typed parents and
@@ -91,6 +130,9 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
     ...lean,
+    // The gateway never sends a subgraph persisted queries, and a shared hash cache would tell one district what
+    // text another sent: off.
+    persistedQueries: false,
     plugins: [
       ...lean.plugins,
       // Traces would describe the operation to whoever asks for them; the gateway needs none.
@@ -98,11 +140,17 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       {
         async requestDidStart() {
           return {
-            async didResolveOperation({ operation, contextValue }) {
-              contextValue.readOnly = operation?.operation === OperationTypeNode.QUERY;
+            async didResolveOperation({ operation, contextValue, schema, document, request }) {
+              contextValue.outcome.readOnly = operation?.operation === OperationTypeNode.QUERY;
+              try {
+                if (operation) await contextValue.references.lookUp(schema, document, operation, request.variables);
+              } catch (error) {
+                if (error instanceof TenantContextError) throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED' } });
+                throw error;
+              }
             },
             async didEncounterErrors({ contextValue }) {
-              contextValue.failed = true;
+              contextValue.outcome.failed = true;
             },
           };
         },
@@ -132,12 +180,13 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       let response: HTTPGraphQLResponse | undefined;
       try {
         await inTenantTransaction(orm, tenant.tenantId, async (em) => {
-          const context: RequestContext = { em, tenant, loaders: new Loaders(em) };
+          const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
+          const context: RequestContext = { em, tenant, loaders: new Loaders(em), references: checks, outcome: {} };
           response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
-          if (context.failed) throw new RollbackSignal();
+          if (context.outcome.failed) throw new RollbackSignal();
           // A query changed nothing: forget its entities so the commit's flush has no change sets to compute
           // (~0.3-0.5 ms of CPU per request). Mutations flush explicitly in their resolvers.
-          if (context.readOnly) em.clear();
+          if (context.outcome.readOnly) em.clear();
         });
       } catch (error) {
         if (!(error instanceof RollbackSignal)) throw error;
@@ -154,6 +203,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     async close() {
       await server.close();
       await apollo.stop();
+      await references?.client.close();
       await orm.close();
     },
   };

@@ -11,6 +11,11 @@ import { jwtVerify, exportJWK, generateKeyPair, importJWK, errors, type JWK, typ
 
 export const TENANT_CONTEXT_HEADER = 'x-tenant-context';
 export const TENANT_ID_HEADER = 'x-tenant-id';
+/**
+ * For a mutation, the gateway also signs a context for each service the subgraph references (audience = that
+ * service), sent in this header; the subgraph forwards it to that service to look ids up (references.ts).
+ */
+export const referenceContextHeader = (service: string) => `${TENANT_CONTEXT_HEADER}-${service}`;
 const ISSUER = 'k12-gateway';
 const ALGORITHM = 'EdDSA';
 /** Upper bound the issue sets; a context only has to live for one subgraph fetch. */
@@ -88,35 +93,58 @@ export class ReplayGuard {
   }
 }
 
+/** Signature, issuer, audience, age and claim shapes of a context; `what` names it in the error. */
+async function verifyContextToken(key: CryptoKey, token: string, audience: string, what: string) {
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(token, key, {
+      algorithms: [ALGORITHM],
+      issuer: ISSUER,
+      audience,
+      maxTokenAge: TENANT_CONTEXT_TTL_SECONDS + 5,
+      requiredClaims: ['exp', 'iat', 'sub', 'tid', 'rid'],
+    }));
+  } catch (error) {
+    if (error instanceof errors.JWTExpired) throw new TenantContextError(`expired ${what}`);
+    throw new TenantContextError(`invalid ${what}`);
+  }
+  const { tid, rid, sub, jti, exp } = payload;
+  if (!isUuid(tid) || typeof rid !== 'string' || typeof sub !== 'string' || typeof jti !== 'string') {
+    throw new TenantContextError(`invalid ${what}`);
+  }
+  return { tid, rid, sub, jti, exp: exp! };
+}
+
 /** Returns a verifier bound to one subgraph; it throws TenantContextError with a short, safe reason. */
 export async function createTenantContextVerifier(publicJwk: JWK, audience: string, replays = new ReplayGuard()) {
   const key = (await importJWK(publicJwk, ALGORITHM)) as CryptoKey;
   return async (token: string | undefined, claimedTenantId: string | undefined): Promise<TenantContext> => {
     if (!token) throw new TenantContextError('missing tenant context');
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(token, key, {
-        algorithms: [ALGORITHM],
-        issuer: ISSUER,
-        audience,
-        maxTokenAge: TENANT_CONTEXT_TTL_SECONDS + 5,
-        requiredClaims: ['exp', 'iat', 'sub', 'tid', 'rid'],
-      }));
-    } catch (error) {
-      if (error instanceof errors.JWTExpired) throw new TenantContextError('expired tenant context');
-      throw new TenantContextError('invalid tenant context');
-    }
-    const { tid, rid, sub, jti, exp } = payload;
-    if (!isUuid(tid) || typeof rid !== 'string' || typeof sub !== 'string' || typeof jti !== 'string') {
-      throw new TenantContextError('invalid tenant context');
-    }
+    const { tid, rid, sub, jti, exp } = await verifyContextToken(key, token, audience, 'tenant context');
     if (claimedTenantId !== undefined && claimedTenantId !== tid) {
       throw new TenantContextError('tenant header does not match tenant context');
     }
     // Last, so a refused request does not use up the context of a legitimate one.
-    const replay = replays.accept(jti, exp! * 1000);
+    const replay = replays.accept(jti, exp * 1000);
     if (replay === 'replayed') throw new TenantContextError('replayed tenant context');
     if (replay === 'full') throw new TenantContextError('too many tenant contexts in flight');
     return { tenantId: tid, subject: sub, requestId: rid };
+  };
+}
+
+/**
+ * Checks a context the gateway signed for ANOTHER service (`audience`), which a subgraph forwards to that
+ * service within the same request: valid, and for the same district and the same gateway request as the
+ * subgraph's own verified context, so a subgraph never looks ids up for anyone else. It does not use up the
+ * context's `jti`: the owning service does, when it verifies the context as its own.
+ */
+export async function createForwardedContextVerifier(publicJwk: JWK) {
+  const key = (await importJWK(publicJwk, ALGORITHM)) as CryptoKey;
+  return async (token: string | undefined, audience: string, own: TenantContext): Promise<string> => {
+    const what = `tenant context for ${audience}`;
+    if (!token) throw new TenantContextError(`missing ${what}`);
+    const { tid, rid } = await verifyContextToken(key, token, audience, what);
+    if (tid !== own.tenantId || rid !== own.requestId) throw new TenantContextError(`${what} is not this request's`);
+    return token;
   };
 }

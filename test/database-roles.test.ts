@@ -1,7 +1,10 @@
 /** At the database: the application roles are plain, and RLS alone keeps them inside one tenant. */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
-import { migrateService } from '../database/database.ts';
+import pg from 'pg';
+import { APP_ROLE_SETTINGS } from '../database/app-role-settings.ts';
+import { migrateService, provisionDatabases } from '../database/database.ts';
+import { lintDatabase } from '../tools/policy-lint/lint.ts';
 import { readRegistry } from '../config/registry.ts';
 import { demo, startTestPlatform, type TestPlatform } from './support/platform.ts';
 
@@ -44,7 +47,7 @@ describe.each(services)('%s database', (service) => {
     expect(tenantTables.length).toBeGreaterThan(0);
   });
 
-  it('the application role is not superuser, not BYPASSRLS, owns nothing, and holds no TRUNCATE or REFERENCES', async () => {
+  it('the application role is not superuser, not BYPASSRLS, owns nothing, and holds no TRUNCATE, REFERENCES, DELETE or table-level UPDATE', async () => {
     const role = platform.databases[service]!.appRole;
     const { rows } = await owner.query('select rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles where rolname = $1', [role]);
     expect(rows).toEqual([{ rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false }]);
@@ -53,10 +56,20 @@ describe.each(services)('%s database', (service) => {
     for (const table of tenantTables) {
       const { rows: privileges } = await owner.query(
         `select has_table_privilege($1, $2, 'TRUNCATE') as truncate, has_table_privilege($1, $2, 'REFERENCES') as references,
-                has_table_privilege($1, $2, 'SELECT') as select`,
+                has_table_privilege($1, $2, 'DELETE') as delete, has_table_privilege($1, $2, 'UPDATE') as update,
+                has_table_privilege($1, $2, 'SELECT') as select, has_table_privilege($1, $2, 'INSERT') as insert,
+                has_column_privilege($1, $2, 'tenant_id', 'UPDATE') as update_tenant_id`,
         [role, `public.${table}`],
       );
-      expect(privileges[0]).toEqual({ truncate: false, references: false, select: true });
+      expect(privileges[0]).toEqual({
+        truncate: false,
+        references: false,
+        delete: false,
+        update: false,
+        select: true,
+        insert: true,
+        update_tenant_id: false,
+      });
     }
     expect((await app.query('select current_user')).rows[0].current_user).toBe(role);
   });
@@ -97,19 +110,42 @@ describe.each(services)('%s database', (service) => {
     }
   });
 
-  it("cannot write a row for another tenant, nor move one there", async () => {
+  it("cannot move a row to another tenant, change another tenant's rows, or delete anything", async () => {
     const table = tenantTables[0]!;
     const southRows = async () => (await owner.query(`select count(*)::int as n from ${table} where tenant_id = $1`, [south])).rows[0].n;
     const before = await southRows();
     expect(before, `${table} holds rows of South Ridge`).toBeGreaterThan(0);
+    // A column outside the key, which the application role may update.
+    const { rows } = await owner.query<{ column: string }>(
+      `select attname as column from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped
+          and has_column_privilege($2, attrelid, attnum, 'UPDATE') order by attnum limit 1`,
+      [`public.${table}`, platform.databases[service]!.appRole],
+    );
+    expect(rows).toHaveLength(1);
+    const column = rows[0]!.column;
     await inTenant(app, north, async () => {
-      await expect(app.query(`update ${table} set tenant_id = $1`, [south])).rejects.toThrow(/row-level security/);
+      await expect(app.query(`update ${table} set tenant_id = $1`, [south])).rejects.toThrow(`permission denied for table ${table}`);
     });
     await inTenant(app, north, async () => {
-      // Another tenant's rows are invisible to UPDATE and DELETE: nothing happens.
-      expect((await app.query(`delete from ${table} where tenant_id = $1`, [south])).rowCount).toBe(0);
+      // Another tenant's rows are invisible to UPDATE: nothing happens.
+      expect((await app.query(`update ${table} set ${column} = ${column} where tenant_id = $1`, [south])).rowCount).toBe(0);
     }, 'commit');
     expect(await southRows()).toBe(before);
+    await inTenant(app, north, async () => {
+      await expect(app.query(`delete from ${table} where tenant_id = $1`, [north])).rejects.toThrow(`permission denied for table ${table}`);
+    });
+  });
+
+  it('cannot LOCK a tenant table in any mode that blocks other districts (ROW EXCLUSIVE is the most it gets)', async () => {
+    for (const table of tenantTables) {
+      for (const mode of ['share', 'share row exclusive', 'exclusive', 'access exclusive']) {
+        await inTenant(app, north, async () => {
+          await expect(app.query(`lock table ${table} in ${mode} mode nowait`)).rejects.toThrow(`permission denied for table ${table}`);
+        });
+      }
+      // What INSERT allows: ROW EXCLUSIVE conflicts only with SHARE and stronger modes (DDL, owners), not with DML.
+      await inTenant(app, north, () => app.query(`lock table ${table} in row exclusive mode nowait`));
+    }
   });
 
   it('a second migration run changes nothing', async () => {
@@ -122,5 +158,99 @@ describe.each(services)('%s database', (service) => {
     const before = await schemaOf();
     expect(await migrateService(platform.databases[service]!)).toEqual([]);
     expect(await schemaOf()).toBe(before);
+  });
+});
+
+describe("the application role's session settings and what it sees of other sessions", () => {
+  const students = () => platform.databases.students!;
+  const urlFor = (database: string) => Object.assign(new URL(students().appUrl), { pathname: `/${database}` }).toString();
+  /** What every `npm start` and `npm run migrate` runs first. */
+  const reprovision = () =>
+    provisionDatabases({ adminUrl: platform.adminUrl, dataDir: platform.config.dataDir, prefix: platform.config.prefix, services: readRegistry() });
+  const show = async (client: pg.Client, name: string) => (await client.query(`select current_setting($1) as value`, [name])).rows[0].value as string;
+
+  it('every session starts with the pinned timeouts and track_activities off', async () => {
+    const app = await platform.connect(students().appUrl);
+    for (const [name, value] of Object.entries(APP_ROLE_SETTINGS)) expect(await show(app, name)).toBe(value);
+  });
+
+  it('cannot turn track_activities back on: not by SET, not by ALTER ROLE, not by RESET ALL, not as a startup option', async () => {
+    const app = await platform.connect(students().appUrl);
+    const denied = 'permission denied to set parameter "track_activities"';
+    try {
+      await expect(app.query('set track_activities = on')).rejects.toThrow(denied);
+      await expect(app.query('alter role current_user set track_activities = on')).rejects.toThrow(denied);
+      await expect(app.query('alter role current_user reset track_activities')).rejects.toThrow(denied);
+      // A non-superuser's RESET ALL silently keeps the superuser-only entries.
+      await app.query('alter role current_user reset all');
+      await app
+        .query(`select format('alter role current_user in database %I reset all', current_database())`)
+        .then(({ rows }) => app.query(rows[0].format));
+      expect(await show(await platform.connect(students().appUrl), 'track_activities')).toBe('off');
+      const withOption = new pg.Client({ connectionString: students().appUrl, options: '-c track_activities=on' });
+      await expect(withOption.connect()).rejects.toThrow(denied);
+      await withOption.end().catch(() => {});
+    } finally {
+      // Restore what RESET ALL removed (the timeouts), as every start does.
+      await reprovision();
+    }
+  });
+
+  it("another session's query text (and its interpolated values) is hidden from the role's sessions in any database, and from the admin", async () => {
+    const marker = `marker_${randomUUID().replaceAll('-', '')}`;
+    const sleeper = await platform.connect(students().appUrl);
+    const pid = (await sleeper.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+    const sleeping = sleeper.query(`select pg_sleep(3), '${marker}' as marker`);
+    const observers = {
+      'an application-role session in its database': await platform.connect(students().appUrl),
+      'an application-role session in the postgres database': await platform.connect(urlFor('postgres')),
+      admin: await platform.connect(platform.adminUrl),
+    };
+    for (const [who, observer] of Object.entries(observers)) {
+      // Wait until the sleeper is visibly inside pg_sleep, so "no text" cannot mean "not started yet".
+      let row: { state: string; query: string } | undefined;
+      for (const deadline = Date.now() + 2500; !row;) {
+        row = (await observer.query(`select state, query from pg_stat_activity where pid = $1 and wait_event = 'PgSleep'`, [pid])).rows[0];
+        if (!row && Date.now() > deadline) throw new Error(`${who}: the sleeping session never showed up in pg_stat_activity`);
+      }
+      expect({ who, ...row }).toEqual({ who, state: 'disabled', query: '' });
+    }
+    await sleeping;
+    // The control: a session of a role without the pin (the owner) does publish its text, read the same way.
+    const owner = await platform.connect(students().ownerUrl);
+    const ownerPid = (await owner.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+    const ownerSleeping = owner.query(`select pg_sleep(1), '${marker}' as marker`);
+    let text: string | undefined;
+    for (const deadline = Date.now() + 900; !text;) {
+      text = (await observers.admin.query(`select query from pg_stat_activity where pid = $1 and wait_event = 'PgSleep'`, [ownerPid])).rows[0]?.query;
+      if (!text && Date.now() > deadline) throw new Error('the owner session never showed up in pg_stat_activity');
+    }
+    expect(text).toContain(marker);
+    await ownerSleeping;
+  });
+
+  it('what remains: it can rewrite its own timeouts for its future sessions; the linter reports that and the next provisioning restores them', async () => {
+    const app = await platform.connect(students().appUrl);
+    const database = students().database;
+    try {
+      await app
+        .query(`select format('alter role current_user in database %I set statement_timeout = 0', current_database())`)
+        .then(({ rows }) => app.query(rows[0].format));
+      expect(await show(await platform.connect(students().appUrl), 'statement_timeout')).toBe('0');
+      const owner = await platform.connect(students().ownerUrl);
+      expect(await lintDatabase(owner, { appRoles: [students().appRole] })).toEqual([
+        {
+          rule: 'app-role-settings-not-pinned',
+          database,
+          object: students().appRole,
+          detail: `statement_timeout is 0 for its sessions here, not the pinned ${APP_ROLE_SETTINGS.statement_timeout}`,
+        },
+      ]);
+      await reprovision();
+      expect(await show(await platform.connect(students().appUrl), 'statement_timeout')).toBe(APP_ROLE_SETTINGS.statement_timeout);
+      expect(await lintDatabase(owner, { appRoles: [students().appRole] })).toEqual([]);
+    } finally {
+      await reprovision();
+    }
   });
 });

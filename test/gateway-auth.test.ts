@@ -93,6 +93,8 @@ const refusals: [string, () => Promise<string | undefined>, string][] = [
   ['no exp claim', () => bearer(craft({ claims: { exp: undefined } })), 'token claim exp invalid'],
   ['exp well past the clock tolerance', () => bearer(craft({ claims: { iat: now() - 7200, exp: now() - 300 } })), 'token expired'],
   ['nbf beyond the clock tolerance', () => bearer(craft({ claims: { nbf: now() + 300 } })), 'token not yet valid'],
+  ['iat beyond the clock tolerance', () => bearer(craft({ claims: { iat: now() + 300 } })), 'token issued in the future'],
+  ['a non-numeric iat', () => bearer(craft({ claims: { iat: 'yesterday' } })), 'token claim iat invalid'],
   ['a wrong issuer', () => bearer(craft({ claims: { iss: 'https://evil.example/' } })), 'token issuer not accepted'],
   ['a wrong audience', () => bearer(craft({ claims: { aud: 'another-api' } })), 'token audience not accepted'],
   ['no tenant claim', () => bearer(craft(tenant(undefined))), NO_TENANT],
@@ -128,6 +130,8 @@ describe('the gateway accepts a good caller', () => {
     ['a correctly signed token', () => ({})],
     ['a token expired 10 s ago (inside the clock tolerance)', () => ({ claims: { iat: now() - 3600, exp: now() - 10 } })],
     ['a token with nbf 10 s ahead (inside the clock tolerance)', () => ({ claims: { nbf: now() + 10 } })],
+    ['a token with iat 10 s ahead (inside the clock tolerance)', () => ({ claims: { iat: now() + 10 } })],
+    ['a token without iat', () => ({ claims: { iat: undefined } })],
     ['an upper-case tenant UUID', () => tenant(NORTH.toUpperCase())],
   ] as [string, () => Craft][])('%s → 200', async (_name, options) => {
     const { status, body } = await send(await bearer(craft(options())));

@@ -143,3 +143,26 @@ describe('_entities', () => {
     expect(sqls.filter((sql) => /from "/.test(sql)).length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('one request, one transaction', () => {
+  it('a request whose later field fails rolls back what an earlier field already flushed', async () => {
+    const owner = await platform.connect(platform.databases.students!.ownerUrl);
+    const [first, second] = (await idsOf('north-valley')).students;
+    const nameOf = async (id: string) => (await owner.query('select first_name from student where id = $1', [id])).rows[0].first_name as string;
+    const before = await nameOf(first!);
+    statements.length = 0;
+    const { body } = await direct(
+      'students',
+      `mutation ($a: ID!, $b: ID!) { a: updateStudent(id: $a, input: { firstName: "Renamed" }) { id } b: updateStudent(id: $b, input: { grade: 99 }) { id } }`,
+      { [TENANT_CONTEXT_HEADER]: await sign(contextFor(north), 'students') },
+      { a: first, b: second },
+    );
+    expect(body.data.a).toEqual({ id: first });
+    expect(body.errors).toEqual([expect.objectContaining({ path: ['b'], extensions: { code: 'BAD_USER_INPUT' } })]);
+    // `a` was flushed inside the request's transaction, which the error then rolled back.
+    const sqls = statements.filter((s) => s.service === 'students').map((s) => s.sql);
+    expect(sqls.some((sql) => /^\[query\] update "student"/.test(sql))).toBe(true);
+    expect(sqls.at(-1)).toMatch(/^\[query\] rollback/);
+    expect(await nameOf(first!)).toBe(before);
+  });
+});

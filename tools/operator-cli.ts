@@ -10,7 +10,9 @@ import { openPlatformDatabases, type ServiceDatabase } from '../database/databas
 
 /** Runs `work` with every service database of the configured platform, then stops an embedded server. */
 export async function withServiceDatabases<T>(work: (databases: ServiceDatabase[]) => Promise<T>): Promise<T> {
-  const platform = await openPlatformDatabases(readConfig(), rootLogger, { attach: true });
+  // Leaves the application roles' session defaults as they are, so check:policies reports a role that changed
+  // its own (npm start and npm run migrate restore them).
+  const platform = await openPlatformDatabases(readConfig(), rootLogger, { attach: true, pinSettings: false });
   try {
     return await work(platform.databases);
   } finally {

@@ -1,6 +1,7 @@
 import type { InferEntity } from '@mikro-orm/core';
 import type { RequestContext } from '../../subgraph-server/subgraph.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
+import type { ReferenceDeclaration, ReferenceDeclarations } from '../../subgraph-server/references.ts';
 import { badInput } from '../../http/errors.ts';
 import { requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { graphqlEnumValue } from '../../subgraph-server/graphql-enum.ts';
@@ -13,6 +14,15 @@ type RosterRow = InferEntity<typeof SectionStudent>;
 const MAX_ROSTER = 200;
 const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
 
+/** `studentIds` name Students of the students service: looked up there before the section commits. */
+const ROSTER_STUDENTS: ReferenceDeclaration = {
+  service: 'students',
+  type: 'Student',
+  field: 'studentIds',
+  ids: (args) => (args.input as { studentIds?: unknown[] } | undefined)?.studentIds ?? [],
+};
+export const references: ReferenceDeclarations = { createSection: [ROSTER_STUDENTS] };
+
 export const resolvers: Resolvers = {
   Query: {
     staff: (_root, _args, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' } }),
@@ -20,13 +30,14 @@ export const resolvers: Resolvers = {
     section: (_root, { id }, { loaders }) => loaders.one<SectionRow>(Section).load(id),
   },
   Mutation: {
-    async createSection(_root, { input }, { em, loaders }) {
+    async createSection(_root, { input }, { em, loaders, references }) {
       const teacherId = requiredId(input.teacherId, 'teacherId');
       const studentIds: string[] = [...new Set<string>(input.studentIds.map((id: unknown) => requiredId(id, 'studentIds')))];
       if (studentIds.length > MAX_ROSTER) throw badInput(`a section holds at most ${MAX_ROSTER} students`);
       // Only this district's staff are visible, so another district's teacher reads as unknown.
       const teacher = await loaders.one<StaffRow>(StaffMember).load(teacherId);
       if (!teacher) throw badInput('teacherId does not name a staff member of this district');
+      references.assertExist(ROSTER_STUDENTS, studentIds);
       const section = em.create(Section, {
         name: requiredText(input.name, 'name', 200),
         subject: requiredText(input.subject, 'subject', 100),

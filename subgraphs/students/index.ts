@@ -1,11 +1,12 @@
 import type { SubgraphDefinition } from '../../subgraph-server/subgraph.ts';
 import { loadSchema } from '../../subgraph-server/subgraph.ts';
 import { entities } from './entities.ts';
-import { resolvers } from './resolvers.ts';
+import { references, resolvers } from './resolvers.ts';
 
 export const subgraph: SubgraphDefinition = {
   name: 'students',
   typeDefs: loadSchema(import.meta.dirname),
   resolvers,
   entities,
+  references,
 };

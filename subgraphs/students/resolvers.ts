@@ -1,6 +1,7 @@
 import type { InferEntity } from '@mikro-orm/core';
 import type { RequestContext } from '../../subgraph-server/subgraph.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
+import type { ReferenceDeclaration, ReferenceDeclarations } from '../../subgraph-server/references.ts';
 import { badInput } from '../../http/errors.ts';
 import { gradeLevel, isoDate, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
@@ -11,6 +12,15 @@ type EnrollmentRow = InferEntity<typeof Enrollment>;
 
 const MAX_PAGE = 100;
 const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
+
+/** `schoolId` names a School of the districts service: looked up there before the enrolment commits. */
+const ENROLLMENT_SCHOOL: ReferenceDeclaration = {
+  service: 'districts',
+  type: 'School',
+  field: 'schoolId',
+  ids: (args) => [(args.input as { schoolId?: unknown } | undefined)?.schoolId],
+};
+export const references: ReferenceDeclarations = { enrollStudent: [ENROLLMENT_SCHOOL] };
 
 export const resolvers: Resolvers = {
   Query: {
@@ -38,19 +48,18 @@ export const resolvers: Resolvers = {
     student: (_root, { id }, { loaders }) => loaders.one<StudentRow>(Student).load(id),
   },
   Mutation: {
-    async enrollStudent(_root, { input }, { em }) {
-      const student = em.create(Student, {
+    async enrollStudent(_root, { input }, { em, references }) {
+      const fields = {
         firstName: requiredText(input.firstName, 'firstName', 100),
         lastName: requiredText(input.lastName, 'lastName', 100),
         grade: gradeLevel(input.grade),
         dateOfBirth: input.dateOfBirth == null ? null : isoDate(input.dateOfBirth, 'dateOfBirth'),
         schoolId: requiredId(input.schoolId, 'schoolId'),
-      });
-      em.create(Enrollment, {
-        studentId: student.id,
-        schoolId: student.schoolId,
-        startDate: input.startDate == null ? new Date().toISOString().slice(0, 10) : isoDate(input.startDate, 'startDate'),
-      });
+      };
+      const startDate = input.startDate == null ? new Date().toISOString().slice(0, 10) : isoDate(input.startDate, 'startDate');
+      references.assertExist(ENROLLMENT_SCHOOL, [fields.schoolId]);
+      const student = em.create(Student, fields);
+      em.create(Enrollment, { studentId: student.id, schoolId: student.schoolId, startDate });
       await em.flush();
       return student;
     },

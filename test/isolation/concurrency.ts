@@ -39,9 +39,10 @@ export function concurrencyAttacks(battery: Battery): void {
         () => expect.unreachable('the sleep should have been cancelled'),
         (error: { code: string; message: string }) => error,
       );
-      const cancelled = await waitFor('the sleeping statement to show in pg_stat_activity (and be cancelled)', async () => {
+      const cancelled = await waitFor('the sleeping statement to show in pg_stat_activity by its wait event (and be cancelled)', async () => {
         const { rows } = await admin.query<{ pid: number; sent: boolean }>(
-          `select pid, pg_cancel_backend(pid) as sent from pg_stat_activity where usename = $1 and query like '%pg_sleep(30)%' and state = 'active'`,
+          // The application role's sessions publish no query text (track_activities is off for it): found by wait event.
+          `select pid, pg_cancel_backend(pid) as sent from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'`,
           [appRole],
         );
         return rows[0]?.sent ? rows[0].pid : undefined;

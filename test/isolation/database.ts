@@ -74,10 +74,8 @@ export function databaseAttacks(battery: Battery): void {
       expect(result.rowCount).toBe(0);
     });
 
-    attack("RETURNING from a DELETE of every row returns only the caller's (and is rolled back)", async () => {
-      const result = await inTenant(NORTH, (c) => c.query('delete from student returning tenant_id, id'));
-      expectOnlyTenant(result.rows);
-      expect(result.rowCount).toBe(battery.rows[NORTH]!.students.length);
+    attack('DELETE … RETURNING is refused: the application role holds no DELETE (it would allow LOCK … ACCESS EXCLUSIVE)', async () => {
+      expect(await failure(inTenant(NORTH, (c) => c.query('delete from student returning tenant_id, id')))).toEqual({ code: '42501', message: 'permission denied for table student', detail: undefined });
     });
 
     attack("INSERT … ON CONFLICT DO UPDATE against another district's key is refused", async () => {
@@ -107,6 +105,25 @@ export function databaseAttacks(battery: Battery): void {
 
     attack('TRUNCATE is refused', async () => {
       expect(await failure(inTenant(NORTH, (c) => c.query('truncate student')))).toEqual({ code: '42501', message: 'permission denied for table student', detail: undefined });
+    });
+
+    attack('LOCK TABLE … ACCESS EXCLUSIVE (which would stall every district) is refused', async () => {
+      expect(await failure(inTenant(NORTH, (c) => c.query('lock table student in access exclusive mode nowait')))).toEqual({ code: '42501', message: 'permission denied for table student', detail: undefined });
+    });
+
+    attack("pg_stat_activity shows no text of another district's statement in flight (its values are interpolated into it)", async () => {
+      const { orm } = battery.platform.subgraphs.students!;
+      const appRole = battery.platform.databases.students!.appRole;
+      // South Ridge's request, with its tenant id in the statement text as the ORM sends every value.
+      const sleeping = inTenantTransaction(orm, SOUTH, (em) => em.execute('select pg_sleep(2), ? as probe', [SOUTH]));
+      const client = await appClient();
+      let seen: { state: string; query: string } | undefined;
+      for (const deadline = Date.now() + 1800; !seen; ) {
+        seen = (await client.query(`select state, query from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'`, [appRole])).rows[0];
+        if (!seen && Date.now() > deadline) throw new Error("South Ridge's statement never showed up in pg_stat_activity");
+      }
+      await sleeping;
+      expect(seen).toEqual({ state: 'disabled', query: '' });
     });
 
     attack('turning row_security off makes queries fail instead of bypassing policies', async () => {

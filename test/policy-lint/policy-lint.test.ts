@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { APP_ROLE_SETTINGS } from '../../database/app-role-settings.ts';
 import { lintDatabase } from '../../tools/policy-lint/lint.ts';
 import { rules } from '../../tools/policy-lint/rules/index.ts';
 import { outsideSubselects } from '../../tools/policy-lint/rules/per-row-setting.ts';
@@ -119,8 +120,8 @@ const plants: Plant[] = [
     flaw: 'an application role that owns a tenant table',
     rule: 'privileged-app-role',
     sql: ['alter table public.enrollment owner to $APP'],
-    // An owner holds every privilege on its table, so the TRUNCATE/REFERENCES rule rightly fires too.
-    also: ['app-role-truncate-references'],
+    // An owner holds every privilege on its table, so the TRUNCATE/REFERENCES and LOCK rules rightly fire too.
+    also: ['app-role-truncate-references', 'app-role-can-lock-tables'],
     expected: [['$APP', 'owns tenant table public.enrollment']],
   },
   {
@@ -178,6 +179,46 @@ const plants: Plant[] = [
       ['$APP', 'holds REFERENCES on public.student'],
       ['$APP', 'holds TRUNCATE on public.student'],
     ],
+  },
+  {
+    flaw: 'table-level DELETE and UPDATE granted to the application role',
+    rule: 'app-role-can-lock-tables',
+    sql: ['grant delete on public.student to $APP', 'grant update on public.enrollment to $APP'],
+    expected: [
+      ['$APP', 'holds table-level DELETE on public.student, so it may LOCK it in ACCESS EXCLUSIVE mode (grant UPDATE per column instead)'],
+      ['$APP', 'holds table-level UPDATE on public.enrollment, so it may LOCK it in ACCESS EXCLUSIVE mode (grant UPDATE per column instead)'],
+    ],
+  },
+  {
+    flaw: 'the application role overriding its pinned timeouts in this database and adding a default of its own',
+    rule: 'app-role-settings-not-pinned',
+    sql: [
+      // What an application-role session can do to itself: the database-specific entry wins over the role-wide pin.
+      `do $$ begin execute format('alter role %I in database %I set statement_timeout = 0', '$APP', current_database()); end $$`,
+      `alter role $APP set work_mem = '2GB'`,
+    ],
+    expected: [
+      ['$APP', `statement_timeout is 0 for its sessions here, not the pinned ${APP_ROLE_SETTINGS.statement_timeout}`],
+      ['$APP', 'sets work_mem=2GB for its own sessions (only the pinned settings belong there)'],
+    ],
+  },
+  {
+    flaw: 'a pinned timeout reset',
+    rule: 'app-role-settings-not-pinned',
+    sql: ['alter role $APP reset lock_timeout'],
+    expected: [['$APP', `lock_timeout is not pinned (provisioning sets ${APP_ROLE_SETTINGS.lock_timeout})`]],
+  },
+  {
+    flaw: 'track_activities not pinned off',
+    rule: 'app-role-sees-other-sessions',
+    sql: ['alter role $APP reset track_activities'],
+    expected: [['$APP', "track_activities is not pinned off: every session of the role reads the others' query text in pg_stat_activity"]],
+  },
+  {
+    flaw: 'an application role in pg_read_all_stats',
+    rule: 'app-role-sees-other-sessions',
+    sql: ['grant pg_read_all_stats to $APP'],
+    expected: [['$APP', 'is a member of pg_read_all_stats: reads the query text of every session']],
   },
 ];
 
@@ -253,7 +294,7 @@ describe('the shipped databases', () => {
       const { code, stdout } = await cli();
       expect(code).toBe(1);
       expect(stdout).toMatch(new RegExp(`${platform.databases.students!.database}\\s+rls-not-forced\\s+public\\.student\\s+row-level security is enabled but not forced`));
-      expect(stdout).toContain('1 finding(s) in 3 database(s), 15 rules');
+      expect(stdout).toContain(`1 finding(s) in 3 database(s), ${rules.length} rules`);
     } finally {
       await owner.query('alter table student force row level security');
     }

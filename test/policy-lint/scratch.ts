@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { APP_ROLE_SETTINGS } from '../../database/app-role-settings.ts';
 import { createTenantFunction } from '../../tenancy/tenant-function.ts';
 
 const POLICY = `using (tenant_id = (select app.current_tenant_id())) with check (tenant_id = (select app.current_tenant_id()))`;
@@ -25,7 +26,11 @@ export const scratchSchema = (appRole: string) => [
   ]),
   `create role ${appRole} login nosuperuser nobypassrls noinherit`,
   `grant usage on schema public, app to ${appRole}`,
-  `grant select, insert, update, delete on public.student, public.enrollment to ${appRole}`,
+  `grant select, insert on public.student, public.enrollment to ${appRole}`,
+  `grant update (name) on public.student to ${appRole}`,
+  `grant update (student_id) on public.enrollment to ${appRole}`,
+  // Constant names and values of our own; ALTER ROLE cannot take parameters.
+  ...Object.entries(APP_ROLE_SETTINGS).map(([name, value]) => `alter role ${appRole} set ${name} = '${value}'`),
 ];
 
 export interface ScratchDatabase {

@@ -68,3 +68,28 @@ export const sqlRule = (name: string, rationale: string, select: string): Policy
   rationale,
   check: (target) => queryCatalog(target, select),
 });
+
+/**
+ * The effective session defaults of each application role that can log in, for sessions in the linted database:
+ * its role-wide entries overridden by its entries for this database (PostgreSQL's precedence). Roles without
+ * any entry map to an empty Map.
+ */
+export async function appRoleSessionDefaults(target: LintTarget): Promise<Map<string, Map<string, string>>> {
+  const rows = await queryCatalog<{ role: string; name: string | null; value: string | null }>(
+    target,
+    `select r.rolname as role, split_part(c.entry, '=', 1) as name, substr(c.entry, strpos(c.entry, '=') + 1) as value
+       from app_roles r
+       join pg_roles pr on pr.oid = r.oid and pr.rolcanlogin
+       left join pg_db_role_setting s
+         on s.setrole = r.oid and s.setdatabase in (0, (select d.oid from pg_database d where d.datname = current_database()))
+       left join lateral unnest(s.setconfig) as c(entry) on true
+      order by r.rolname, s.setdatabase`,
+  );
+  const defaults = new Map<string, Map<string, string>>();
+  for (const { role, name, value } of rows) {
+    if (!defaults.has(role)) defaults.set(role, new Map());
+    // Ordered role-wide (setdatabase 0) first, so this database's entry overwrites it.
+    if (name !== null && value !== null) defaults.get(role)!.set(name, value);
+  }
+  return defaults;
+}

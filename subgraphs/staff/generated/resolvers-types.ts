@@ -56,9 +56,14 @@ export type Section = {
   __typename?: 'Section';
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
-  school: School;
-  /** Resolved by the students service. */
-  students: Array<Student>;
+  /** The section's school; null when the districts service no longer has it (schools live in another database). */
+  school?: Maybe<School>;
+  /**
+   * The roster, resolved by the students service. An entry is null when that service no longer has the student
+   * (deleted after the section was created): students live in another database, so no foreign key keeps them,
+   * and one missing student must not take the rest of the roster down with it.
+   */
+  students: Array<Maybe<Student>>;
   subject: Scalars['String']['output'];
   teacher: StaffMember;
 };
@@ -70,7 +75,8 @@ export type StaffMember = {
   id: Scalars['ID']['output'];
   lastName: Scalars['String']['output'];
   role: StaffRole;
-  school: School;
+  /** The staff member's school; null when the districts service no longer has it (schools live in another database). */
+  school?: Maybe<School>;
   sections: Array<Section>;
 };
 
@@ -227,8 +233,8 @@ export type SectionResolvers<ContextType = RequestContext, ParentType extends Re
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Section']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  school?: Resolver<ResolversTypes['School'], ParentType, ContextType>;
-  students?: Resolver<Array<ResolversTypes['Student']>, ParentType, ContextType>;
+  school?: Resolver<Maybe<ResolversTypes['School']>, ParentType, ContextType>;
+  students?: Resolver<Array<Maybe<ResolversTypes['Student']>>, ParentType, ContextType>;
   subject?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   teacher?: Resolver<ResolversTypes['StaffMember'], ParentType, ContextType>;
 };
@@ -240,7 +246,7 @@ export type StaffMemberResolvers<ContextType = RequestContext, ParentType extend
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lastName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   role?: Resolver<ResolversTypes['StaffRole'], ParentType, ContextType>;
-  school?: Resolver<ResolversTypes['School'], ParentType, ContextType>;
+  school?: Resolver<Maybe<ResolversTypes['School']>, ParentType, ContextType>;
   sections?: Resolver<Array<ResolversTypes['Section']>, ParentType, ContextType>;
 };
 

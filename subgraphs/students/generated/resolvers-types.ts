@@ -31,7 +31,8 @@ export type Enrollment = {
   __typename?: 'Enrollment';
   endDate?: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
-  school: School;
+  /** The school of the enrolment; null when the districts service no longer has it (see Student.school). */
+  school?: Maybe<School>;
   /** YYYY-MM-DD */
   startDate: Scalars['String']['output'];
 };
@@ -95,7 +96,12 @@ export type Student = {
   grade: Scalars['Int']['output'];
   id: Scalars['ID']['output'];
   lastName: Scalars['String']['output'];
-  school: School;
+  /**
+   * The school the student attends. Null when the districts service no longer has it (deleted after the student
+   * was enrolled): schools live in another database, so no foreign key keeps them, and one missing school must not
+   * take the rest of a listing down with it.
+   */
+  school?: Maybe<School>;
 };
 
 export type StudentConnection = {
@@ -252,7 +258,7 @@ export type ResolversParentTypes = {
 export type EnrollmentResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['Enrollment'] = ResolversParentTypes['Enrollment']> = {
   endDate?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  school?: Resolver<ResolversTypes['School'], ParentType, ContextType>;
+  school?: Resolver<Maybe<ResolversTypes['School']>, ParentType, ContextType>;
   startDate?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
@@ -285,7 +291,7 @@ export type StudentResolvers<ContextType = RequestContext, ParentType extends Re
   grade?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lastName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  school?: Resolver<ResolversTypes['School'], ParentType, ContextType>;
+  school?: Resolver<Maybe<ResolversTypes['School']>, ParentType, ContextType>;
 };
 
 export type StudentConnectionResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['StudentConnection'] = ResolversParentTypes['StudentConnection']> = {

@@ -1,4 +1,4 @@
-/** Every policy rule, in the order the issue lists them. */
+/** Every policy rule, in the order the issues list them. */
 import type { PolicyRule } from '../catalog.ts';
 import { rlsNotEnabled } from './rls-not-enabled.ts';
 import { rlsNotForced } from './rls-not-forced.ts';
@@ -14,6 +14,9 @@ import { noTenantIndex } from './no-tenant-index.ts';
 import { viewNotSecurityInvoker } from './view-not-security-invoker.ts';
 import { unsafeFunction } from './unsafe-function.ts';
 import { appRoleTruncateReferences } from './app-role-truncate-references.ts';
+import { appRoleCanLockTables } from './app-role-can-lock-tables.ts';
+import { appRoleSettingsNotPinned } from './app-role-settings-not-pinned.ts';
+import { appRoleSeesOtherSessions } from './app-role-sees-other-sessions.ts';
 import { serverBelowPatchFloor } from './server-below-patch-floor.ts';
 
 export const rules: PolicyRule[] = [
@@ -31,5 +34,8 @@ export const rules: PolicyRule[] = [
   viewNotSecurityInvoker,
   unsafeFunction,
   appRoleTruncateReferences,
+  appRoleCanLockTables,
+  appRoleSettingsNotPinned,
+  appRoleSeesOtherSessions,
   serverBelowPatchFloor,
 ];
