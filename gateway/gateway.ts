@@ -1,13 +1,14 @@
 /**
- * The gateway: verifies the caller, plans over the static supergraph, and sends each subgraph the
- * caller's district as a signed tenant context. It forwards no header the client sent.
+ * The gateway: verifies the caller, plans over the supergraph (followed from its file or URL, see
+ * supergraph-source.ts), and sends each subgraph the caller's district as a signed tenant context. It
+ * forwards no header the client sent.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
 import { ApolloServer } from '@apollo/server';
-import type { JWK } from 'jose';
+import { decodeJwt, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
@@ -16,7 +17,9 @@ import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner } fr
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
 import { createDistrictGate } from './district-status.ts';
 import { createSubgraphHttp } from './subgraph-http.ts';
+import { createSupergraphManager, type SupergraphSource } from './supergraph-source.ts';
 
+/** The committed supergraph (`npm run compose`), the default SUPERGRAPH_PATH. */
 export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.meta.url);
 
 interface GatewayContext {
@@ -33,6 +36,9 @@ export interface GatewayOptions {
   contextPrivateKey: JWK;
   /** How long a district's status is remembered; 0 asks the districts subgraph on every request. */
   districtStatusTtlMs: number;
+  /** Where the supergraph comes from (default: the committed file, checked every second). */
+  supergraph?: SupergraphSource;
+  reusePort?: boolean;
   logger: Logger;
 }
 
@@ -41,7 +47,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const verifyCaller = createCallerVerifier(options.auth);
   const signContext = await createTenantContextSigner(options.contextPrivateKey);
   const routingUrls = new Map<string, string>();
-  const subgraphHttp = createSubgraphHttp();
+  const subgraphHttp = createSubgraphHttp({
+    // A retried fetch carries a context of its own: the first may have reached the subgraph and used up its jti.
+    async renewHeaders(headers) {
+      const context = headers[TENANT_CONTEXT_HEADER];
+      if (!context) return headers;
+      const { tid, sub, rid, aud } = decodeJwt(context) as { tid: string; sub: string; rid: string; aud: string };
+      return { ...headers, [TENANT_CONTEXT_HEADER]: await signContext({ tenantId: tid, subject: sub, requestId: rid }, aud) };
+    },
+    onRetry: (details) => logger.warn(details, 'subgraph fetch retried after a connection error'),
+  });
   const assertDistrictActive = createDistrictGate({
     districtsUrl: () => routingUrls.get('districts')!,
     post: subgraphHttp.post,
@@ -50,7 +65,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   });
 
   const gateway = new ApolloGateway({
-    supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
+    supergraphSdl: createSupergraphManager(options.supergraph ?? { path: fileURLToPath(SUPERGRAPH_PATH), pollMs: 1000 }, logger),
+    // Every version is validated before it replaces the served one (Apollo skips this when NODE_ENV=production).
+    validateSupergraph: true,
     logger,
     buildService({ name, url }) {
       const routingUrl = options.subgraphUrls[name] ?? url!;
@@ -83,6 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     name: 'gateway',
     port: options.port,
     host: options.host,
+    reusePort: options.reusePort,
     logger,
     async ready() {
       const answers = await Promise.all(
@@ -102,8 +120,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   logger.info({ url: server.url }, 'gateway ready');
   return {
     ...server,
-    async close() {
-      await server.close();
+    async close(graceMs) {
+      await server.close(graceMs);
       await apollo.stop();
       await subgraphHttp.close();
     },

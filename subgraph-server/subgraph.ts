@@ -61,6 +61,8 @@ export interface SubgraphOptions {
   /** The gateway's public key for tenant contexts. */
   contextPublicKey: JWK;
   poolSize?: number;
+  /** SO_REUSEPORT, so a replacement replica can start on the same port before this one drains. */
+  reusePort?: boolean;
   logger?: Logger;
   onQuery?: (sql: string) => void;
 }
@@ -112,6 +114,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     name: definition.name,
     port: options.port,
     host: options.host,
+    reusePort: options.reusePort,
     logger,
     ready: async () => {
       await orm.em.getConnection().execute('select 1');
@@ -148,8 +151,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     ...server,
     name: definition.name,
     orm,
-    async close() {
-      await server.close();
+    async close(graceMs) {
+      await server.close(graceMs);
       await apollo.stop();
       await orm.close();
     },
