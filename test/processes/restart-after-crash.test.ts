@@ -34,7 +34,7 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-it('comes up again with the same data after npm start was killed with SIGKILL, and leaves nothing running when stopped', { timeout: 90_000 }, async () => {
+it('comes up again with the same data after npm start was killed with SIGKILL, and leaves nothing running when stopped', { timeout: 120_000 }, async () => {
   const startedAt = Date.now();
   dataDir = await mkdtemp(join(tmpdir(), 'k12-crash-'));
   // Run as root, PostgreSQL runs as its own user, which must be able to enter the folder.
