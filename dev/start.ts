@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readConfig, subgraphVariable, type PlatformConfig } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
+import { readRegistry } from '../config/registry.ts';
 import { releaseSignalHandlers } from '../database/database.ts';
-import { keyFiles } from './keys.ts';
+import { DEV_AUDIENCE, DEV_ISSUER, keyFiles } from './keys.ts';
 import { preparePlatform, startPlatform, welcomeText, type PreparedPlatform } from './platform.ts';
-import { DEV_AUDIENCE, DEV_ISSUER } from './keys.ts';
 import { superviseChildren, type ChildSpec, type Supervisor } from './supervisor.ts';
 
 const GATEWAY_MAIN = fileURLToPath(new URL('../gateway/main.ts', import.meta.url));
@@ -83,6 +83,9 @@ function onStopSignal(stop: () => Promise<void>) {
 }
 
 async function startChildren(config: PlatformConfig): Promise<{ gatewayUrl: string; keys: PreparedPlatform['keys'] }> {
+  // The gateway is told where each subgraph listens, so no service may take a random port.
+  const randomPorts = [['GATEWAY_PORT', config.gatewayPort] as const, ...readRegistry().map((e) => [e.port.env, config.subgraphPorts[e.name]] as const)].filter(([, port]) => port === 0);
+  if (randomPorts.length) throw new Error(`a port of 0 works only with --in-process: ${randomPorts.map(([name]) => name).join(', ')}`);
   const prepared = await preparePlatform({ config });
   const supervisor: Supervisor = superviseChildren(childSpecs(prepared), { logger: rootLogger, graceMs: config.shutdownGraceMs });
   onStopSignal(async () => {
