@@ -106,6 +106,28 @@ afterAll(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
+/**
+ * Probes every 50 ms without waiting for earlier probes (on a busy machine one answer can take longer than the
+ * swap), until one succeeds; returns the earliest-sent probe that succeeded, in ms after `since`.
+ */
+async function firstAnswer(probe: () => Promise<unknown>, since: number): Promise<{ sentMs: number; answeredMs: number }> {
+  let first: { sentMs: number; answeredMs: number } | undefined;
+  const probes: Promise<void>[] = [];
+  const deadline = since + 15_000;
+  while (!first) {
+    if (performance.now() > deadline) throw new Error('the new field did not answer within 15 s of the file changing');
+    const sentMs = performance.now() - since;
+    probes.push(
+      probe().then((answer) => {
+        if (answer && (!first || sentMs < first.sentMs)) first = { sentMs, answeredMs: performance.now() - since };
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await Promise.all(probes);
+  return first;
+}
+
 const newFieldAnswer = async (url: string) => {
   const { status, body } = await postGraphQL(url, token, NEW_QUERY, { id: studentId });
   return status === 200 && body.data?.student?.legacyId === LEGACY_ID ? body : undefined;
@@ -170,8 +192,8 @@ describe('supergraph reload', () => {
       await replaceFile(path, nextSupergraph);
       const changedAt = performance.now();
       const changedAtEpoch = Date.now();
-      await waitFor('the new field to answer', () => newFieldAnswer(gateway.url), 10_000, 25);
-      const answeredAfterMs = Math.round(performance.now() - changedAt);
+      const live = await firstAnswer(() => newFieldAnswer(gateway.url), changedAt);
+      const answeredAfterMs = Math.round(live.sentMs);
       newFieldLive = true;
       await new Promise((r) => setTimeout(r, 3000));
       done = true;
@@ -184,7 +206,8 @@ describe('supergraph reload', () => {
       const failed = outcomes.filter((o) => o.error !== null);
       console.log(
         `supergraph reload: ${outcomes.length} requests at ${RATE}/s (${withNewField.length} asking for the new field), ${failed.length} failed; ` +
-          `gateway swapped ${updates[0]!.time - changedAtEpoch} ms and the new field answered ${answeredAfterMs} ms after the file changed; 2 invalid versions refused, old supergraph kept`,
+          `after the file changed the gateway logged the swap at ${updates[0]!.time - changedAtEpoch} ms, a request sent at ${answeredAfterMs} ms got the new field ` +
+          `(its answer back at ${Math.round(live.answeredMs)} ms); 2 invalid versions refused, old supergraph kept`,
       );
       expect(failed).toEqual([]);
       expect(answeredAfterMs).toBeLessThan(2000);
