@@ -2,7 +2,9 @@
  * Every setting of the platform, read from the environment once and validated here (the README's
  * configuration table lists them). No other module reads `process.env`.
  */
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { JWK } from 'jose';
 import { z } from 'zod';
 import { PROJECT_ROOT, readRegistry } from './registry.ts';
 
@@ -17,6 +19,21 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (va
 const count = (fallback: number) => optional(z.coerce.number().int().min(0)).transform((v) => v ?? fallback);
 const port = (fallback: number) => optional(z.coerce.number().int().min(0).max(65535)).transform((v) => v ?? fallback);
 const text = (fallback: string) => optional(z.string()).transform((v) => v ?? fallback);
+const flag = (fallback: boolean) =>
+  optional(z.enum(['true', 'false', '1', '0'], { message: 'true or false' })).transform((v) => (v === undefined ? fallback : v === 'true' || v === '1'));
+/** An inline JWK (JSON text): parsed here, so a malformed key fails the configuration, not the first request. */
+const inlineJwk = optional(
+  z.string().transform((raw, context) => {
+    try {
+      const jwk = JSON.parse(raw) as unknown;
+      if (typeof jwk === 'object' && jwk !== null && typeof (jwk as JWK).kty === 'string') return jwk as JWK;
+    } catch {
+      // reported below
+    }
+    context.addIssue({ code: 'custom', message: 'must be one JWK as JSON (an object with "kty")' });
+    return z.NEVER;
+  }),
+);
 
 const EnvSchema = z.object({
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
@@ -44,7 +61,19 @@ const EnvSchema = z.object({
   LEGACY_SOURCE_URL: optional(z.string().includes('{slug}', { message: 'must contain {slug}' })),
   CONSOLIDATION_TARGET_URL: optional(z.string().includes('{service}', { message: 'must contain {service}' })),
   BENCH_DATABASE_URL: text('postgres://postgres@127.0.0.1:5432/postgres').pipe(z.url({ protocol: /^postgres(ql)?$/ })),
+  SUPERGRAPH_PATH: text('schema/supergraph.graphql'),
+  SUPERGRAPH_URL: optional(z.url({ protocol: /^https?$/ })),
+  SUPERGRAPH_POLL_MS: count(1000).pipe(z.number().min(100)),
+  TENANT_CONTEXT_PRIVATE_KEY: inlineJwk,
+  TENANT_CONTEXT_PRIVATE_KEY_FILE: optional(z.string()),
+  TENANT_CONTEXT_PUBLIC_KEY: inlineJwk,
+  TENANT_CONTEXT_PUBLIC_KEY_FILE: optional(z.string()),
+  SHUTDOWN_GRACE_MS: count(10_000),
+  REUSE_PORT: flag(false),
 });
+
+/** A key given inline (`…_KEY`, JSON) or as a file (`…_KEY_FILE`); read with readJwk. */
+export type JwkSource = { jwk: JWK; variable: string } | { file: string; variable: string };
 
 export interface PlatformConfig {
   databaseUrl?: string;
@@ -58,6 +87,18 @@ export interface PlatformConfig {
   poolSize: number;
   districtStatusTtlMs: number;
   logLevel: string;
+  /** Where the gateway reads its supergraph: SUPERGRAPH_URL when set, else the file; checked every `pollMs`. */
+  supergraph: { path: string; url?: string; pollMs: number };
+  /** The tenant-context keys: the gateway signs with the private one, every subgraph verifies with the public one. */
+  tenantContext: { privateKey?: JwkSource; publicKey?: JwkSource };
+  /** By subgraph name, `<NAME>_DATABASE_URL`: the URL of its application role (what a subgraph process connects with). */
+  subgraphDatabaseUrls: Record<string, string | undefined>;
+  /** By subgraph name, where the gateway sends its fetches: `<NAME>_ROUTING_URL`, or HOST and the subgraph's port. */
+  subgraphRoutingUrls: Record<string, string>;
+  /** How long a stopping service waits for in-flight requests before closing their connections. */
+  shutdownGraceMs: number;
+  /** Listen with SO_REUSEPORT, so a replacement replica can bind the same port before the old one stops (Linux). */
+  reusePort: boolean;
   jwt: {
     issuer?: string;
     audience?: string;
@@ -92,11 +133,26 @@ export function readConfig(env: Env = process.env): PlatformConfig {
   }
   const e = parsed.data;
   const subgraphPorts: Record<string, number> = {};
+  const subgraphDatabaseUrls: Record<string, string | undefined> = {};
+  const subgraphRoutingUrls: Record<string, string> = {};
+  const localHost = e.HOST === '0.0.0.0' ? '127.0.0.1' : e.HOST;
   for (const entry of readRegistry()) {
     const value = port(entry.port.default).safeParse(env[entry.port.env]);
     if (!value.success) throw new Error(`invalid configuration: ${entry.port.env} must be a port number`);
     subgraphPorts[entry.name] = value.data;
+    const variable = subgraphVariable(entry.name);
+    const databaseUrl = optional(z.url({ protocol: /^postgres(ql)?$/ })).safeParse(env[`${variable}_DATABASE_URL`]);
+    if (!databaseUrl.success) throw new Error(`invalid configuration: ${variable}_DATABASE_URL must be a postgres:// URL`);
+    subgraphDatabaseUrls[entry.name] = databaseUrl.data;
+    const routingUrl = optional(z.url({ protocol: /^https?$/ })).safeParse(env[`${variable}_ROUTING_URL`]);
+    if (!routingUrl.success) throw new Error(`invalid configuration: ${variable}_ROUTING_URL must be an http(s) URL`);
+    subgraphRoutingUrls[entry.name] = routingUrl.data ?? `http://${localHost}:${value.data}/graphql`;
   }
+  const keySource = (inline: JWK | undefined, file: string | undefined, variable: string): JwkSource | undefined => {
+    if (inline && file) throw new Error(`invalid configuration: set ${variable} or ${variable}_FILE, not both`);
+    if (inline) return { jwk: inline, variable };
+    return file ? { file: resolve(PROJECT_ROOT, file), variable: `${variable}_FILE` } : undefined;
+  };
   return {
     databaseUrl: e.DATABASE_URL,
     dataDir: resolve(PROJECT_ROOT, e.DATA_DIR),
@@ -108,6 +164,15 @@ export function readConfig(env: Env = process.env): PlatformConfig {
     poolSize: e.DB_POOL_SIZE,
     districtStatusTtlMs: e.DISTRICT_STATUS_TTL_MS,
     logLevel: e.LOG_LEVEL,
+    supergraph: { path: resolve(PROJECT_ROOT, e.SUPERGRAPH_PATH), url: e.SUPERGRAPH_URL, pollMs: e.SUPERGRAPH_POLL_MS },
+    tenantContext: {
+      privateKey: keySource(e.TENANT_CONTEXT_PRIVATE_KEY, e.TENANT_CONTEXT_PRIVATE_KEY_FILE, 'TENANT_CONTEXT_PRIVATE_KEY'),
+      publicKey: keySource(e.TENANT_CONTEXT_PUBLIC_KEY, e.TENANT_CONTEXT_PUBLIC_KEY_FILE, 'TENANT_CONTEXT_PUBLIC_KEY'),
+    },
+    subgraphDatabaseUrls,
+    subgraphRoutingUrls,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    reusePort: e.REUSE_PORT,
     jwt: {
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
@@ -123,4 +188,18 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       benchDatabaseUrl: e.BENCH_DATABASE_URL,
     },
   };
+}
+
+/** The prefix of a subgraph's own variables: `students` → `STUDENTS` (`STUDENTS_DATABASE_URL`, `STUDENTS_ROUTING_URL`). */
+export const subgraphVariable = (name: string) => name.toUpperCase();
+
+/** The JWK a key source names; a missing or malformed key throws naming the variable. */
+export async function readJwk(source: JwkSource): Promise<JWK> {
+  if ('jwk' in source) return source.jwk;
+  const text = await readFile(source.file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`${source.variable}: cannot read ${source.file} (${error.code ?? error.message})`);
+  });
+  const jwk = inlineJwk.safeParse(text);
+  if (!jwk.success || !jwk.data) throw new Error(`${source.variable}: ${source.file} must hold one JWK as JSON`);
+  return jwk.data;
 }

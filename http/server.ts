@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const GRAPHQL_PATH = '/graphql';
+/** How long close() lets in-flight requests finish unless told otherwise. */
+export const DEFAULT_GRACE_MS = 10_000;
 
 /** A refusal before any GraphQL work: its message is shown to the caller, so it must be short and safe. */
 export class HttpError extends Error {
@@ -32,17 +34,32 @@ export interface GraphQLHttpOptions {
   handle(request: HTTPGraphQLRequest, incoming: IncomingMessage): Promise<HTTPGraphQLResponse>;
   /** True when this process can serve traffic (its dependencies answer). */
   ready(): Promise<boolean>;
+  /** SO_REUSEPORT: another process may listen on the same port (a replacement replica; Linux). */
+  reusePort?: boolean;
 }
 
 export interface RunningServer {
   url: string;
   port: number;
-  close(): Promise<void>;
+  /**
+   * Drains: stops accepting connections, answers 503 on /health/ready, lets in-flight requests finish (their
+   * responses close the connection), closes idle keep-alive connections, and after `graceMs` cuts what is left.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function listen(options: GraphQLHttpOptions): Promise<RunningServer> {
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
   const server = createServer((req, res) => {
-    route(options, req, res).catch((error: unknown) => {
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      // A drained connection that kept its keep-alive (headers already sent when draining began) is idle now.
+      if (draining) server.closeIdleConnections();
+    });
+    if (draining) res.setHeader('connection', 'close');
+    route(options, () => draining, req, res).catch((error: unknown) => {
       options.logger.error({ err: error }, 'unhandled request error');
       if (!res.headersSent) sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
       else res.destroy();
@@ -55,25 +72,36 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
       reject(error.code === 'EADDRINUSE' ? new Error(`${options.name}: port ${options.port} is already in use; choose another in the environment (see README, Configuration)`) : error),
     );
     // A deep accept queue: bursts of a thousand new connections must queue, not be reset.
-    server.listen({ port: options.port, host: options.host ?? '127.0.0.1', backlog: 4096 }, () => resolve());
+    server.listen({ port: options.port, host: options.host ?? '127.0.0.1', backlog: 4096, reusePort: options.reusePort ?? false }, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
   return {
     url: `http://${host}:${port}${GRAPHQL_PATH}`,
     port,
-    close: () =>
+    close: (graceMs = DEFAULT_GRACE_MS) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        draining = true;
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+        const cut = setTimeout(() => {
+          if (inFlight.size) options.logger.warn({ requests: inFlight.size, graceMs }, 'grace period over: closing connections with requests in flight');
+          server.closeAllConnections();
+        }, graceMs);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        // server.close() stops accepting and closes the connections idle now; busy ones close after their response.
+        server.closeIdleConnections();
       }),
   };
 }
 
-async function route(options: GraphQLHttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(options: GraphQLHttpOptions, draining: () => boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', service: options.name });
   if (url.pathname === '/health/ready') {
+    if (draining()) return sendJson(res, 503, { status: 'draining', service: options.name });
     const ready = await options.ready().catch(() => false);
     return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', service: options.name });
   }

@@ -77,6 +77,8 @@ export interface SubgraphOptions {
   /** The gateway's public key for tenant contexts. */
   contextPublicKey: JWK;
   poolSize?: number;
+  /** SO_REUSEPORT, so a replacement replica can start on the same port before this one drains. */
+  reusePort?: boolean;
   logger?: Logger;
   onQuery?: (sql: string) => void;
   /** GraphQL URL of a referenced service; defaults to its registry routing URL. */
@@ -163,6 +165,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     name: definition.name,
     port: options.port,
     host: options.host,
+    reusePort: options.reusePort,
     logger,
     ready: async () => {
       await orm.em.getConnection().execute('select 1');
@@ -200,8 +203,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     ...server,
     name: definition.name,
     orm,
-    async close() {
-      await server.close();
+    async close(graceMs) {
+      await server.close(graceMs);
       await apollo.stop();
       await references?.client.close();
       await orm.close();

@@ -20,7 +20,7 @@ import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
 import { buildTokensFile } from '../seed/tokens.ts';
 import { measureContextOverhead, measureRlsThroughput, openDatabasePaths } from './database.ts';
 import { HOP_SUBGRAPH, measureGatewayHop } from './hop.ts';
-import { startPlatformProcess, startSplitPlatform } from './platform-process.ts';
+import { startPlatformProcess } from './platform-process.ts';
 import { formatSpread, spread, summarize } from './stats.ts';
 
 interface Figure {
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     .option('--noisy-seconds <n>', 'duration of each noisy-neighbour run, baseline and hot (figure 5)', positiveInt, 30)
     .option('--connections <n>', 'connections per path for figure 1', positiveInt, 4)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
-    .option('--split', 'the gateway and each subgraph in a process of their own (as deployed), not all in one (npm start)')
+    .option('--split', 'the gateway and each subgraph in a process of their own (npm start, as deployed), not all in one (npm start -- --in-process)')
     .option('--out <dir>', 'output folder (default load/out/bench-<time>)')
     .parse();
   const options = program.opts<{ parts: number[]; runs: number; e2eSeconds: number; e2eRate: number; noisySeconds: number; connections: number; cpuProf?: boolean; split?: boolean; out?: string }>();
@@ -66,9 +66,9 @@ async function main(): Promise<number> {
   if (config.jwt.jwksUrl || config.jwt.jwksFile) throw new Error('bench signs development tokens: unset JWKS_URL / JWKS_FILE');
 
   console.log(`bench: ${cpus().length} cores (${cpus()[0]?.model.trim()}), load average ${load()}; output ${outDir}`);
-  const profiling = options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(outDir, 'profiles')] : [];
-  const platform = options.split ? await startSplitPlatform({}, join(outDir, 'split'), profiling) : await startPlatformProcess({}, join(outDir, 'platform.log'), profiling);
-  const topology = options.split ? 'one process per service' : 'one process (npm start)';
+  const profiling = options.cpuProf ? [`--cpu-prof`, `--cpu-prof-dir=${join(outDir, 'profiles')}`] : [];
+  const platform = await startPlatformProcess({}, join(outDir, 'platform.log'), { inProcess: !options.split, nodeOptions: profiling });
+  const topology = options.split ? 'one process per service (npm start)' : 'one process (npm start -- --in-process)';
   const databases = await openServiceDatabases(config);
   const figures: Figure[] = [];
   const owners = {} as Record<ServiceName, pg.Client>;

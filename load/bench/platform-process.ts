@@ -1,10 +1,8 @@
 /**
  * The platform in processes of its own, so the load generator never shares the event loop it measures:
- * - single: `node dev/start.ts`, everything in one process, as `npm start` runs it;
- * - split: that process still owns PostgreSQL, migrations and the demo seed, and the gateway and each
- *   subgraph also run in a process of their own on other ports (load/bench/service.ts), as deployed; the
- *   runners then talk to the split gateway.
- * Ports and folders come from the environment given.
+ * `node dev/start.ts` as `npm start` runs it (one process per service: the gateway and each subgraph as
+ * children of the launcher, which owns PostgreSQL, migrations and the demo seed), or with `--in-process`
+ * (every service in the launcher's one process). Ports and folders come from the environment given.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -14,8 +12,6 @@ import { fileURLToPath } from 'node:url';
 import { environmentWith, readConfig, type PlatformConfig } from '../../config/config.ts';
 
 const START_SCRIPT = fileURLToPath(new URL('../../dev/start.ts', import.meta.url));
-const SERVICE_SCRIPT = fileURLToPath(new URL('./service.ts', import.meta.url));
-const SUBGRAPHS = ['districts', 'students', 'staff'] as const;
 
 export interface PlatformProcess {
   config: PlatformConfig;
@@ -55,7 +51,7 @@ async function startChild(args: string[], env: Env, logFile: string, readyUrl: s
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
-      throw new Error(`${args.at(-1)} did not become ready (log ${logFile}):\n${tail}`);
+      throw new Error(`the platform did not become ready (log ${logFile}):\n${tail}`);
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -70,34 +66,20 @@ const urlsOf = (config: PlatformConfig) => {
   };
 };
 
-/** Starts the platform with `env` (merged over this process's environment) and waits until the gateway is ready. */
-export async function startPlatformProcess(env: Env, logFile: string, extraNodeArgs: string[] = []): Promise<PlatformProcess> {
-  const fullEnv = environmentWith({ LOG_LEVEL: 'warn', ...env });
-  const config = readConfig(fullEnv);
-  const urls = urlsOf(config);
-  const stop = await startChild([...extraNodeArgs, START_SCRIPT], fullEnv, logFile, urls.ready(config.gatewayPort));
-  return { config, gatewayUrl: urls.gatewayUrl, subgraphUrl: urls.subgraphUrl, stop };
+export interface PlatformProcessOptions {
+  /** Every service in the launcher's one process (`npm start -- --in-process`) rather than one process per service. */
+  inProcess?: boolean;
+  /** Node options for the launcher and every service process (e.g. --cpu-prof), through NODE_OPTIONS. */
+  nodeOptions?: string[];
 }
 
-/** The split topology: the single-process platform (for PostgreSQL), then one process per service on free ports. */
-export async function startSplitPlatform(env: Env, logPrefix: string, extraNodeArgs: string[] = []): Promise<PlatformProcess> {
-  const owner = await startPlatformProcess(env, `${logPrefix}-platform.log`, []);
-  const stops: (() => Promise<void>)[] = [owner.stop];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop();
-  };
-  try {
-    const ports = { GATEWAY_PORT: await freePort(), DISTRICTS_PORT: await freePort(), STUDENTS_PORT: await freePort(), STAFF_PORT: await freePort() };
-    const splitEnv = environmentWith({ LOG_LEVEL: 'warn', ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) });
-    const config = readConfig(splitEnv);
-    const urls = urlsOf(config);
-    for (const name of SUBGRAPHS) {
-      stops.push(await startChild([...extraNodeArgs, SERVICE_SCRIPT, name], splitEnv, `${logPrefix}-${name}.log`, urls.ready(config.subgraphPorts[name]!)));
-    }
-    stops.push(await startChild([...extraNodeArgs, SERVICE_SCRIPT, 'gateway'], splitEnv, `${logPrefix}-gateway.log`, urls.ready(config.gatewayPort)));
-    return { config, gatewayUrl: urls.gatewayUrl, subgraphUrl: urls.subgraphUrl, stop: stopAll };
-  } catch (error) {
-    await stopAll();
-    throw error;
-  }
+/** Starts the platform with `env` (merged over this process's environment) and waits until the gateway is ready. */
+export async function startPlatformProcess(env: Env, logFile: string, options: PlatformProcessOptions = {}): Promise<PlatformProcess> {
+  const inherited = environmentWith();
+  const nodeOptions = [inherited.NODE_OPTIONS, ...(options.nodeOptions ?? [])].filter(Boolean).join(' ');
+  const fullEnv = environmentWith({ LOG_LEVEL: 'warn', ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
+  const config = readConfig(fullEnv);
+  const urls = urlsOf(config);
+  const stop = await startChild([START_SCRIPT, ...(options.inProcess ? ['--in-process'] : [])], fullEnv, logFile, urls.ready(config.gatewayPort));
+  return { config, gatewayUrl: urls.gatewayUrl, subgraphUrl: urls.subgraphUrl, stop };
 }

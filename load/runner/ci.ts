@@ -1,8 +1,8 @@
 /**
  * `npm run load:ci`: the CI-sized load run, self-contained. A throw-away platform (embedded PostgreSQL in a
- * temporary folder, free ports) in its own process, the `ci` seed preset through the real seed path, a
- * tokens file, then the `ci` scenario (5 s unrecorded warm-up, 25 s measured, loose thresholds). Exits 1
- * when a threshold fails; everything it started is stopped and removed.
+ * temporary folder, free ports) started as `npm start` runs it (one process per service), the `ci` seed
+ * preset through the real seed path, a tokens file, then the `ci` scenario (5 s unrecorded warm-up, 25 s
+ * measured, loose thresholds). Exits 1 when a threshold fails; everything it started is stopped and removed.
  */
 import '../../config/node-version.ts';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
