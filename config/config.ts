@@ -26,7 +26,7 @@ const inlineJwk = optional(
   z.string().transform((raw, context) => {
     try {
       const jwk = JSON.parse(raw) as unknown;
-      if (typeof jwk === 'object' && jwk !== null && typeof (jwk as JWK).kty === 'string') return jwk as JWK;
+      if (typeof jwk === 'object' && jwk !== null && typeof (jwk as JWK).kty === 'string') return jwk;
     } catch {
       // reported below
     }

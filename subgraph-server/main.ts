@@ -33,6 +33,8 @@ await runService(
       contextPublicKey: await readJwk(publicKey),
       poolSize: config.poolSize,
       reusePort: config.reusePort,
+      // Referenced services (registry `references`) are reached where the gateway reaches them.
+      serviceUrl: (service) => config.subgraphRoutingUrls[service],
       logger: rootLogger,
     });
   },

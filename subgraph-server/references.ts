@@ -8,6 +8,8 @@
  */
 import {
   GraphQLIncludeDirective,
+  Kind,
+  OperationTypeNode,
   GraphQLSkipDirective,
   getArgumentValues,
   getDirectiveValues,
@@ -96,11 +98,11 @@ function rootFields(selectionSet: SelectionSetNode, document: DocumentNode, vari
   for (const selection of selectionSet.selections) {
     if (getDirectiveValues(GraphQLSkipDirective, selection, variables)?.if === true) continue;
     if (getDirectiveValues(GraphQLIncludeDirective, selection, variables)?.if === false) continue;
-    if (selection.kind === 'Field') fields.push(selection);
-    else if (selection.kind === 'InlineFragment') fields.push(...rootFields(selection.selectionSet, document, variables));
+    if (selection.kind === Kind.FIELD) fields.push(selection);
+    else if (selection.kind === Kind.INLINE_FRAGMENT) fields.push(...rootFields(selection.selectionSet, document, variables));
     else {
-      const fragment = document.definitions.find((d) => d.kind === 'FragmentDefinition' && d.name.value === selection.name.value);
-      if (fragment?.kind === 'FragmentDefinition') fields.push(...rootFields(fragment.selectionSet, document, variables));
+      const fragment = document.definitions.find((d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value);
+      if (fragment?.kind === Kind.FRAGMENT_DEFINITION) fields.push(...rootFields(fragment.selectionSet, document, variables));
     }
   }
   return fields;
@@ -132,7 +134,7 @@ export class ReferenceChecks {
     rawVariables: Record<string, unknown> = {},
   ): Promise<void> {
     const setup = this.#setup;
-    if (!setup || operation.operation !== 'mutation') return;
+    if (!setup || operation.operation !== OperationTypeNode.MUTATION) return;
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables);
     if (coerced.errors) return;
     const mutationType = schema.getMutationType();
@@ -148,7 +150,7 @@ export class ReferenceChecks {
         continue;
       }
       for (const declaration of declarations) {
-        const byKey = wanted.get(declaration.service) ?? new Map();
+        const byKey = wanted.get(declaration.service) ?? new Map<string, { __typename: string; id: string }>();
         wanted.set(declaration.service, byKey);
         for (const id of declaration.ids(args).filter(isUuid))
           byKey.set(keyOf(declaration.type, id), { __typename: declaration.type, id: id.toLowerCase() });

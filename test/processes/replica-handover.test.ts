@@ -69,6 +69,7 @@ it('replaces a subgraph replica under load without a failed request at the gatew
   const token = await platform.token('north-valley');
   // Warm: connections open, district status cached, plan cached, code compiled, before the clock starts.
   for (let i = 0; i < 20; i++) expect((await postGraphQL(gatewayUrl, token, QUERY)).body.data.students.edges.length).toBeGreaterThan(0);
+  // eslint-disable-next-line prefer-const -- assigned once, after the load (which reads it) has started
   let handoverDoneAt: number | undefined;
   const loadStartedAt = performance.now();
   const load = steadyLoad({
