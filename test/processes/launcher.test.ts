@@ -65,11 +65,11 @@ it('runs each service as its own child process, restarts one that dies, and leav
   const restarted = await waitFor('a new students process', () => {
     const found = serviceProcess('subgraph-server/main.ts students');
     return found && found.pid !== students.pid ? found : undefined;
-  }, 30_000);
+  }, { timeoutMs: 30_000 });
   expect(restarted.parentPid).toBe(launcher.pid);
-  await waitFor('the gateway to serve students again', async () => (await postGraphQL(url!, token!, query)).body.data?.students?.edges.length === 1, 60_000, 250);
+  await waitFor('the gateway to serve students again', async () => (await postGraphQL(url!, token!, query)).body.data?.students?.edges.length === 1, { timeoutMs: 60_000, intervalMs: 250 });
 
   // SIGTERM stops everything and exits 0.
   expect(await launcher.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  await waitFor('every process of this platform to be gone', () => ours().length === 0, 15_000);
+  await waitFor('every process of this platform to be gone', () => ours().length === 0, { timeoutMs: 15_000 });
 });

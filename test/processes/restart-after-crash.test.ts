@@ -64,7 +64,7 @@ it('comes up again with the same data after npm start was killed with SIGKILL, a
   const postgres = ours().find((p) => p.command.includes('postgres -D'));
   expect(postgres, 'the embedded PostgreSQL').toBeDefined();
   expect(await first.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
-  await waitFor('the service processes to exit after their launcher died', () => ours().every((p) => !p.command.includes('main.ts')), 20_000);
+  await waitFor('the service processes to exit after their launcher died', () => ours().every((p) => !p.command.includes('main.ts')), { timeoutMs: 20_000 });
   const orphans = ours();
   expect(orphans.map((p) => p.pid)).toContain(postgres!.pid);
   expect(await acceptsConnections(embeddedPort)).toBe(true);
@@ -76,6 +76,6 @@ it('comes up again with the same data after npm start was killed with SIGKILL, a
   expect(ours().map((p) => p.pid)).not.toContain(postgres!.pid);
 
   expect(await second.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  await waitFor('every process of this platform to be gone', () => ours().length === 0, 15_000);
+  await waitFor('every process of this platform to be gone', () => ours().length === 0, { timeoutMs: 15_000 });
   console.log(`restart after crash: first start, SIGKILL, start on the same data, stop: ${Math.round((Date.now() - startedAt) / 1000)} s`);
 });

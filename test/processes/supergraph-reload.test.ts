@@ -179,9 +179,9 @@ describe('supergraph reload', () => {
 
       // Invalid versions mid-run: a truncated file (not GraphQL), then GraphQL that is no valid supergraph.
       await replaceFile(path, currentSupergraph.slice(0, Math.floor(currentSupergraph.length / 2)));
-      await waitFor('the truncated supergraph to be refused', () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 1, 10_000);
+      await waitFor('the truncated supergraph to be refused', () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 1, { timeoutMs: 10_000 });
       await replaceFile(path, nextSupergraph.replace('legacyId: Int', 'legacyId: NoSuchType'));
-      await waitFor('the second invalid supergraph to be refused', () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 2, 10_000);
+      await waitFor('the second invalid supergraph to be refused', () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 2, { timeoutMs: 10_000 });
       const refusals = lines.filter((l) => l.msg.startsWith('supergraph refused'));
       expect(refusals[1]!.reason).toMatch(/NoSuchType/);
       expect((await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId })).status).toBe(400);
@@ -229,10 +229,10 @@ describe('supergraph reload', () => {
     try {
       expect((await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId })).status).toBe(400);
       served = { status: 200, body: nextSupergraph };
-      await waitFor('the new field to answer through the URL source', () => newFieldAnswer(gateway.url), 5000, 50);
+      await waitFor('the new field to answer through the URL source', () => newFieldAnswer(gateway.url), { timeoutMs: 5000, intervalMs: 50 });
 
       served = { status: 503, body: 'unavailable' };
-      await waitFor('the failing URL to be logged', () => lines.find((l) => l.msg.startsWith('supergraph unreadable')), 5000);
+      await waitFor('the failing URL to be logged', () => lines.find((l) => l.msg.startsWith('supergraph unreadable')), { timeoutMs: 5000 });
       expect(await newFieldAnswer(gateway.url)).toBeDefined();
     } finally {
       await gateway.close();

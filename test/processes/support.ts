@@ -11,16 +11,8 @@ import { readRegistry } from '../../config/registry.ts';
 export const projectFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 export { freePort } from '../../load/bench/platform-process.ts';
 
-/** Polls `check` until it returns a value other than undefined/false; past the deadline it throws, naming `what`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { waitFor } from '../support/wait.ts';
+import { waitFor } from '../support/wait.ts';
 
 export interface NodeProcess {
   child: ChildProcess;
@@ -62,8 +54,7 @@ export function spawnNode(args: string[], env: Record<string, string>): NodeProc
           if (!found && hasExited()) throw new Error(`${args.join(' ')} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${lines.slice(-20).join('\n')}`);
           return found;
         },
-        timeoutMs,
-        50,
+        { timeoutMs, intervalMs: 50 },
       ),
     async stop(signal = 'SIGTERM') {
       if (!hasExited()) child.kill(signal);

@@ -4,11 +4,11 @@
  */
 import '../../config/node-version.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
+import { freePort } from '../../load/bench/platform-process.ts';
 import { openDatabaseServer } from '../../database/database.ts';
 
 declare module 'vitest' {
@@ -17,12 +17,6 @@ declare module 'vitest' {
   }
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
     server.once('error', reject);
   });
 
