@@ -17,9 +17,6 @@ declare module 'vitest' {
   }
 }
 
-    server.once('error', reject);
-  });
-
 export default async function setup(project: TestProject) {
   const dataDir = await mkdtemp(join(tmpdir(), 'k12-test-pg-'));
   const server = await openDatabaseServer({
