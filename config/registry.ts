@@ -1,8 +1,10 @@
 /**
  * The registry of services (schema/subgraphs.json): every subgraph's name, routing URL, port variable and
- * default, database, SDL file and migrations folder. The only list of subgraphs in the code.
+ * default, database, SDL file, migrations folder and roles. The only list of subgraphs in the code: nothing
+ * else names a service; code that needs one by its role (the district directory) or by the tables it holds
+ * asks here.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -22,6 +24,8 @@ const SubgraphEntry = z.object({
   database: identifier,
   schema: z.string().endsWith('.graphql'),
   migrations: z.string().startsWith('migrations/'),
+  /** The service holding the district (tenant) directory: its `district` table and `{ district { status } }`, which the gateway and onboarding use. */
+  directory: z.boolean().optional(),
 });
 export type SubgraphEntry = z.infer<typeof SubgraphEntry>;
 
@@ -35,6 +39,10 @@ const Registry = z
     }
     const ports = registry.subgraphs.map((s) => s.port.default);
     if (new Set(ports).size !== ports.length) context.addIssue({ code: 'custom', message: 'default ports repeated' });
+    const envs = registry.subgraphs.map((s) => s.port.env);
+    if (new Set(envs).size !== envs.length) context.addIssue({ code: 'custom', message: 'port variables repeated' });
+    const directories = registry.subgraphs.filter((s) => s.directory).map((s) => s.name);
+    if (directories.length !== 1) context.addIssue({ code: 'custom', message: `exactly one subgraph must be the district directory ("directory": true); found ${directories.length ? directories.join(', ') : 'none'}` });
   });
 
 /** The registered subgraphs, in the order they are migrated and started. */
@@ -46,3 +54,32 @@ export function readRegistry(path = REGISTRY_PATH): SubgraphEntry[] {
 
 /** Absolute path of a registry path (SDL file, migrations folder). */
 export const projectPath = (relativePath: string) => resolve(PROJECT_ROOT, relativePath);
+
+/** The service that holds the district directory (the tenants and their status). */
+export function directoryService(entries = readRegistry()): SubgraphEntry {
+  return entries.find((s) => s.directory)!;
+}
+
+/** The MikroORM schema snapshot of a service's migrations: the tables its migrations create. */
+export const snapshotName = (entry: Pick<SubgraphEntry, 'name'>) => `.snapshot-${entry.name}`;
+export const snapshotPath = (entry: Pick<SubgraphEntry, 'name' | 'migrations'>) => projectPath(`${entry.migrations}/${snapshotName(entry)}.json`);
+
+/** The tables a service's migrations create (from its migration snapshot; none before its first migration). */
+export function tablesOf(entry: SubgraphEntry): string[] {
+  const path = snapshotPath(entry);
+  if (!existsSync(path)) return [];
+  const snapshot = JSON.parse(readFileSync(path, 'utf8')) as { tables: { name: string; schema?: string }[] };
+  return snapshot.tables.map((table) => table.name);
+}
+
+/**
+ * The registered service whose migrations create `table`. Tools that work on specific tables (the load
+ * seed, consolidation, the bench) find their database this way instead of naming a service.
+ */
+export function serviceOwning(table: string, entries = readRegistry()): SubgraphEntry {
+  const owners = entries.filter((entry) => tablesOf(entry).includes(table));
+  if (owners.length === 1) return owners[0]!;
+  const registered = entries.map((s) => s.name).join(', ');
+  if (owners.length === 0) throw new Error(`no registered service (${registered}) has a table "${table}": register the service that holds it in schema/subgraphs.json`);
+  throw new Error(`table "${table}" exists in several services (${owners.map((s) => s.name).join(', ')}); name the table unambiguously`);
+}

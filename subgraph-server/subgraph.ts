@@ -19,6 +19,7 @@ import { Loaders } from './loaders.ts';
 import { rootLogger } from '../config/logger.ts';
 import { initOrm } from '../database/orm.ts';
 import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
+import type { TenantForeignKey } from '../tenancy/tenant-table.ts';
 import {
   TENANT_CONTEXT_HEADER,
   TENANT_ID_HEADER,
@@ -48,6 +49,8 @@ export interface SubgraphDefinition {
   typeDefs: DocumentNode;
   resolvers: Resolvers;
   entities: EntitySchema[];
+  /** Composite foreign keys between its tenant tables, declared for the schema generator (migration:create). */
+  foreignKeys?: TenantForeignKey[];
 }
 
 /** Each subgraph keeps its SDL in `schema.graphql` beside its resolvers. */

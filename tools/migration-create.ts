@@ -1,37 +1,60 @@
 /**
- * `npm run migration:create -- <service> [name]`: writes a new migration for the service from the
- * difference between its entities and its last snapshot, against a scratch database on the admin server.
+ * `npm run migration:create -- <service> [name]`: writes a new migration for a registered service from the
+ * difference between its entities (with their declared composite foreign keys) and its last snapshot, or,
+ * for a service without migrations yet, its whole initial schema. The configured server is used the way
+ * `npm run migrate` uses it (DATABASE_URL, or the embedded PostgreSQL in DATA_DIR, attached to when
+ * running), for a scratch database that is dropped afterwards. Prints `wrote <file>` or `no changes`.
  */
+import '../config/node-version.ts';
 import { Command } from 'commander';
 import pg from 'pg';
+import { pino } from 'pino';
+import { readConfig } from '../config/config.ts';
+import { readRegistry } from '../config/registry.ts';
+import { openDatabaseServer } from '../database/database.ts';
+import { runFormatted } from '../database/format-sql.ts';
 import { initOrm } from '../database/orm.ts';
-import { loadSubgraphs } from '../subgraph-server/registry.ts';
-import '../config/node-version.ts';
+import { loadSubgraphByName } from '../subgraph-server/registry.ts';
+import { withTenantForeignKeys } from '../tenancy/tenant-table.ts';
+import { runCli } from './operator-cli.ts';
 
-const subgraphs = await loadSubgraphs();
-
-const program = new Command()
-  .argument('<service>', `one of ${subgraphs.map((s) => s.name).join(', ')}`)
-  .argument('[name]', 'suffix of the migration file name')
-  .requiredOption('--database-url <url>', 'admin URL of a PostgreSQL server for a scratch database', process.env.DATABASE_URL)
-  .action(async (service: string, name: string | undefined, options: { databaseUrl: string }) => {
-    const definition = subgraphs.find((s) => s.name === service);
-    if (!definition) program.error(`unknown service ${service}`);
-    const scratch = `migration_scratch_${service}`;
-    const admin = new pg.Client({ connectionString: options.databaseUrl });
+/** Creates the migration (or none); returns the file name written, or undefined when nothing changed. */
+export async function createMigration(service: string, name?: string): Promise<string | undefined> {
+  const definition = await loadSubgraphByName(service);
+  const config = readConfig();
+  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger: pino({ level: 'warn' }), attach: true });
+  const scratch = `${config.prefix}_migration_scratch_${service}`;
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  try {
     await admin.connect();
-    await admin.query(`drop database if exists ${scratch}`);
-    await admin.query(`create database ${scratch}`);
-    const url = new URL(options.databaseUrl);
+    await runFormatted(admin, 'drop database if exists %I with (force)', scratch);
+    await runFormatted(admin, 'create database %I', scratch);
+    const url = new URL(server.adminUrl);
     url.pathname = `/${scratch}`;
-    const orm = await initOrm({ service, entities: definition!.entities, clientUrl: url.toString() });
+    const orm = await initOrm({ service, entities: withTenantForeignKeys(definition.entities, definition.foreignKeys ?? []), clientUrl: url.toString(), poolSize: 1 });
     try {
       const result = await orm.migrator.create(undefined, false, false, name);
-      console.log(result.fileName ? `wrote ${result.fileName}` : 'no changes');
+      return result.fileName || undefined;
     } finally {
       await orm.close();
-      await admin.query(`drop database if exists ${scratch}`);
-      await admin.end();
     }
+  } finally {
+    await runFormatted(admin, 'drop database if exists %I with (force)', scratch).catch(() => {});
+    await admin.end().catch(() => {});
+    await server.stop();
+  }
+}
+
+if (import.meta.main) {
+  const program = new Command('migration:create')
+    .argument('<service>', `a registered service: ${readRegistry().map((s) => s.name).join(', ')}`)
+    .argument('[name]', 'suffix of the migration file name')
+    .parse();
+  const [service, name] = program.processedArgs as [string, string | undefined];
+  if (name !== undefined && !/^[a-z0-9_]+$/i.test(name)) program.error('name may only hold letters, digits and _');
+  await runCli('migration:create', async () => {
+    const file = await createMigration(service, name);
+    console.log(file ? `wrote ${file}` : 'no changes');
+    return 0;
   });
-await program.parseAsync();
+}

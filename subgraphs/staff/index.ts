@@ -1,6 +1,6 @@
 import type { SubgraphDefinition } from '../../subgraph-server/subgraph.ts';
 import { loadSchema } from '../../subgraph-server/subgraph.ts';
-import { entities } from './entities.ts';
+import { entities, foreignKeys } from './entities.ts';
 import { resolvers } from './resolvers.ts';
 
 export const subgraph: SubgraphDefinition = {
@@ -8,4 +8,5 @@ export const subgraph: SubgraphDefinition = {
   typeDefs: loadSchema(import.meta.dirname),
   resolvers,
   entities,
+  foreignKeys,
 };
