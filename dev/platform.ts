@@ -1,6 +1,6 @@
 /**
  * Starts the whole platform in one process: PostgreSQL (embedded or DATABASE_URL), roles and databases,
- * migrations, demo seed, the three subgraphs and the gateway. `npm start` and every test use this.
+ * migrations, demo seed, every registered subgraph and the gateway. `npm start` and every test use this.
  */
 import type { Logger } from 'pino';
 import type { RunningServer } from '../http/server.ts';
@@ -8,7 +8,7 @@ import { rootLogger } from '../config/logger.ts';
 import { startSubgraph, type RunningSubgraph } from '../subgraph-server/subgraph.ts';
 import { loadSubgraphs } from '../subgraph-server/registry.ts';
 import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../database/database.ts';
-import { seedDemoDistricts, type ServiceOrms } from './seed.ts';
+import { seedDemoDistricts } from './seed.ts';
 import { resolveCallerAuth, type CallerAuthConfig } from '../gateway/caller-auth.ts';
 import { readConfig, type PlatformConfig } from '../config/config.ts';
 import { startGateway } from '../gateway/gateway.ts';
@@ -57,7 +57,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       started.push(subgraph);
     }
     if (options.seed ?? true) {
-      await seedDemoDistricts(Object.fromEntries(Object.entries(running).map(([name, s]) => [name, s.orm])) as unknown as ServiceOrms);
+      await seedDemoDistricts(Object.fromEntries(Object.entries(running).map(([name, s]) => [name, s.orm])));
     }
     const auth = await resolveCallerAuth(config, devIssuerOf(keys));
     const gateway = await startGateway({

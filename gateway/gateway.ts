@@ -16,6 +16,7 @@ import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner } fr
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
 import { createDistrictGate } from './district-status.ts';
 import { createSubgraphHttp } from './subgraph-http.ts';
+import { directoryService } from '../config/registry.ts';
 
 export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.meta.url);
 
@@ -31,7 +32,7 @@ export interface GatewayOptions {
   /** Overrides the routing URLs of the supergraph, by subgraph name. */
   subgraphUrls: Record<string, string>;
   contextPrivateKey: JWK;
-  /** How long a district's status is remembered; 0 asks the districts subgraph on every request. */
+  /** How long a district's status is remembered; 0 asks the directory subgraph on every request. */
   districtStatusTtlMs: number;
   logger: Logger;
 }
@@ -42,8 +43,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const signContext = await createTenantContextSigner(options.contextPrivateKey);
   const routingUrls = new Map<string, string>();
   const subgraphHttp = createSubgraphHttp();
+  const directory = directoryService().name;
   const assertDistrictActive = createDistrictGate({
-    districtsUrl: () => routingUrls.get('districts')!,
+    directory,
+    directoryUrl: () => routingUrls.get(directory)!,
     post: subgraphHttp.post,
     sign: signContext,
     ttlMs: options.districtStatusTtlMs,
