@@ -8,22 +8,21 @@ import { parseScenario, requestPlanner, type Scenario, type TokensFile } from '.
 import { planDistricts } from '../load/seed/plan.ts';
 import { seedScaleData } from '../load/seed/seed.ts';
 import { buildTokensFile } from '../load/seed/tokens.ts';
-import type { ServiceName } from '../load/seed/databases.ts';
 import { renderChart } from '../load/runner/chart.ts';
 import { SCENARIOS_DIR, runScenario } from '../load/runner/run.ts';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 const SHAPE = { districts: 4, students: 400, seed: 'harness-test' };
 let platform: TestPlatform;
-let pools: Record<ServiceName, pg.Pool>;
+let pools: Record<string, pg.Pool>;
 let tokens: TokensFile;
 
-const count = async (service: ServiceName, table: string, tenantId: string) =>
-  Number((await pools[service].query<{ n: string }>(`select count(*) as n from ${table} where tenant_id = $1`, [tenantId])).rows[0]!.n);
+const count = async (service: string, table: string, tenantId: string) =>
+  Number((await pools[service]!.query<{ n: string }>(`select count(*) as n from ${table} where tenant_id = $1`, [tenantId])).rows[0]!.n);
 
 beforeAll(async () => {
   platform = await startTestPlatform();
-  pools = Object.fromEntries(Object.entries(platform.databases).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })])) as Record<ServiceName, pg.Pool>;
+  pools = Object.fromEntries(Object.entries(platform.databases).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })]));
 });
 afterAll(async () => {
   await Promise.all(Object.values(pools ?? {}).map((p) => p.end()));
@@ -44,7 +43,7 @@ describe('scale seed', () => {
     const first = await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false });
     expect(first).toMatchObject({ districts: 4, skipped: 0 });
     const big = plans[0]!;
-    const { rows } = await pools.districts.query('select slug, name, status from district where tenant_id = $1', [big.tenantId]);
+    const { rows } = await pools.districts!.query('select slug, name, status from district where tenant_id = $1', [big.tenantId]);
     expect(rows).toEqual([{ slug: big.slug, name: big.name, status: 'active' }]);
     expect(await count('students', 'student', big.tenantId)).toBe(big.students);
     expect(await count('students', 'enrollment', big.tenantId)).toBe(big.students);
@@ -54,7 +53,7 @@ describe('scale seed', () => {
 
     // A second run finds everything there; after losing one district's students it redoes only those.
     expect(await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false })).toMatchObject({ skipped: 4, rows: 0 });
-    await pools.students.query('delete from student where tenant_id = $1', [big.tenantId]);
+    await pools.students!.query('delete from student where tenant_id = $1', [big.tenantId]);
     const resumed = await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false });
     expect(resumed).toMatchObject({ skipped: 3, rows: 2 * big.students });
     expect(await count('students', 'student', big.tenantId)).toBe(big.students);

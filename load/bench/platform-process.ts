@@ -12,10 +12,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readConfig, type PlatformConfig } from '../../config/config.ts';
+import { readRegistry } from '../../config/registry.ts';
 
 const START_SCRIPT = fileURLToPath(new URL('../../dev/start.ts', import.meta.url));
 const SERVICE_SCRIPT = fileURLToPath(new URL('./service.ts', import.meta.url));
-const SUBGRAPHS = ['districts', 'students', 'staff'] as const;
 
 export interface PlatformProcess {
   config: PlatformConfig;
@@ -32,6 +32,13 @@ export const freePort = () =>
     });
     server.once('error', reject);
   });
+
+/** GATEWAY_PORT and every registered subgraph's port variable, each set to a free port. */
+export async function freeServicePorts(): Promise<Record<string, string>> {
+  const ports: Record<string, string> = { GATEWAY_PORT: String(await freePort()) };
+  for (const entry of readRegistry()) ports[entry.port.env] = String(await freePort());
+  return ports;
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -87,11 +94,10 @@ export async function startSplitPlatform(env: Env, logPrefix: string, extraNodeA
     for (const stop of stops.reverse()) await stop();
   };
   try {
-    const ports = { GATEWAY_PORT: await freePort(), DISTRICTS_PORT: await freePort(), STUDENTS_PORT: await freePort(), STAFF_PORT: await freePort() };
-    const splitEnv = { ...process.env, LOG_LEVEL: 'warn', ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
+    const splitEnv = { ...process.env, LOG_LEVEL: 'warn', ...env, ...(await freeServicePorts()) };
     const config = readConfig(splitEnv);
     const urls = urlsOf(config);
-    for (const name of SUBGRAPHS) {
+    for (const { name } of readRegistry()) {
       stops.push(await startChild([...extraNodeArgs, SERVICE_SCRIPT, name], splitEnv, `${logPrefix}-${name}.log`, urls.ready(config.subgraphPorts[name]!)));
     }
     stops.push(await startChild([...extraNodeArgs, SERVICE_SCRIPT, 'gateway'], splitEnv, `${logPrefix}-gateway.log`, urls.ready(config.gatewayPort)));

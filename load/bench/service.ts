@@ -1,5 +1,5 @@
 /**
- * `node load/bench/service.ts <gateway|districts|students|staff>`: one service of the configured platform
+ * `node load/bench/service.ts <gateway|subgraph name>`: one service of the configured platform
  * in a process of its own, as deployed (one deployment per service), on the ports of the environment. The
  * database must already be provisioned and migrated (a running `npm start` on the same DATA_DIR owns it);
  * the bench starts the split topology with this (`npm run bench -- --split`).
@@ -12,7 +12,7 @@ import { devIssuerOf, loadOrCreateKeys } from '../../dev/keys.ts';
 import { resolveCallerAuth } from '../../gateway/caller-auth.ts';
 import { startSubgraph } from '../../subgraph-server/subgraph.ts';
 import { loadSubgraphs } from '../../subgraph-server/registry.ts';
-import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
+import { openServiceDatabases } from '../seed/databases.ts';
 
 const subgraphs = await loadSubgraphs();
 const name = process.argv[2];
@@ -31,7 +31,7 @@ if (definition) {
   running = await startSubgraph(definition, {
     port: config.subgraphPorts[definition.name]!,
     host: config.host,
-    databaseUrl: databases.byService[definition.name as ServiceName].appUrl,
+    databaseUrl: databases.byService[definition.name]!.appUrl,
     contextPublicKey: keys.context.publicJwk,
     poolSize: config.poolSize,
     logger,
