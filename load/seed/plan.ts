@@ -1,7 +1,7 @@
 /**
  * The shape of the scale data, computed and never stored: which districts exist, how large each is, and
  * every row of each, generated deterministically from (seed, district, kind, n). A resumed seed, the
- * students service and the staff service's rosters therefore agree on every id without reading each other.
+ * student rows and the roster rows (held by different services) therefore agree on every id without reading each other.
  */
 
 export interface SeedShape {
