@@ -4,7 +4,7 @@
  * else names a service; code that needs one by its role (the district directory) or by the tables it holds
  * asks here.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -45,12 +45,36 @@ const Registry = z
     if (directories.length !== 1) context.addIssue({ code: 'custom', message: `exactly one subgraph must be the district directory ("directory": true); found ${directories.length ? directories.join(', ') : 'none'}` });
   });
 
+function parseRegistry(path: string, json: unknown): z.infer<typeof Registry> {
+  const parsed = Registry.safeParse(json);
+  if (!parsed.success) throw new Error(`${path} is not a valid service registry: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
 /** The registered subgraphs, in the order they are migrated and started. */
 export function readRegistry(path = REGISTRY_PATH): SubgraphEntry[] {
-  const parsed = Registry.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  if (!parsed.success) throw new Error(`${path} is not a valid service registry: ${z.prettifyError(parsed.error)}`);
-  return parsed.data.subgraphs;
+  return parseRegistry(path, JSON.parse(readFileSync(path, 'utf8'))).subgraphs;
 }
+
+/** One entry per block, its port on one line: the layout of the committed file, so an append diffs as one block. */
+function formatRegistry(registry: z.infer<typeof Registry>): string {
+  const entry = (s: SubgraphEntry) => {
+    const lines = Object.entries(s).map(([key, value]) => `      ${JSON.stringify(key)}: ${key === 'port' ? `{ "env": ${JSON.stringify(s.port.env)}, "default": ${s.port.default} }` : JSON.stringify(value)}`);
+    return `    {\n${lines.join(',\n')}\n    }`;
+  };
+  const head = registry.$comment === undefined ? '' : `  "$comment": ${JSON.stringify(registry.$comment)},\n`;
+  return `{\n${head}  "subgraphs": [\n${registry.subgraphs.map(entry).join(',\n')}\n  ]\n}\n`;
+}
+
+/** Appends a subgraph to the registry file (validated as a whole first; `npm run subgraph:new` uses it). */
+export function appendToRegistry(added: SubgraphEntry, path = REGISTRY_PATH): void {
+  const current = parseRegistry(path, JSON.parse(readFileSync(path, 'utf8')));
+  const next = parseRegistry(path, { ...current, subgraphs: [...current.subgraphs, added] });
+  writeFileSync(path, formatRegistry(next));
+}
+
+/** Rewrites the registry file in its committed layout (a test checks the committed file is in it). */
+export const formattedRegistry = (path = REGISTRY_PATH) => formatRegistry(parseRegistry(path, JSON.parse(readFileSync(path, 'utf8'))));
 
 /** Absolute path of a registry path (SDL file, migrations folder). */
 export const projectPath = (relativePath: string) => resolve(PROJECT_ROOT, relativePath);
