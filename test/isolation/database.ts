@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { to as copyTo, from as copyFrom } from 'pg-copy-streams';
 import { describe, expect } from 'vitest';
 import { inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
-import { qualified, quote, type TenantTable } from '../support/tenant-tables.ts';
+import { ownerClient, qualified, quote, type TenantTable } from '../support/tenant-tables.ts';
 import { attack, expectOnlyTenant, NORTH, SOUTH, EAST, type Battery } from './harness.ts';
 
 interface PgError {
@@ -35,7 +35,7 @@ export function databaseAttacks(battery: Battery): void {
     if (!appClients.has(service)) appClients.set(service, await battery.platform.connect(battery.platform.databases[service]!.appUrl));
     return appClients.get(service)!;
   };
-  const owner = (service: string) => battery.platform.connect(battery.platform.databases[service]!.ownerUrl);
+  const owner = (service: string) => ownerClient(battery.platform, service);
 
   /** Runs `work` as the service's application role in a transaction for `tenantId` (as tenancy does), then commits or rolls back. */
   async function inTenant<T>(service: string, tenantId: string | null, work: (client: pg.Client) => Promise<T>, end: 'commit' | 'rollback' = 'rollback'): Promise<T> {

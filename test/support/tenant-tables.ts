@@ -4,7 +4,23 @@
  * so the isolation battery and the feature steps attack and check every table a subgraph has, a newly
  * generated one included, without naming any.
  */
+import type pg from 'pg';
 import type { TestPlatform } from './platform.ts';
+
+const owners = new WeakMap<TestPlatform, Map<string, Promise<pg.Client>>>();
+
+/** One owner connection per service database of a platform, opened once (the platform closes it on stop). */
+export function ownerClient(platform: TestPlatform, service: string): Promise<pg.Client> {
+  let clients = owners.get(platform);
+  if (!clients) owners.set(platform, (clients = new Map()));
+  let client = clients.get(service);
+  if (!client) {
+    const database = platform.databases[service];
+    if (!database) throw new Error(`no ${service} database on this platform`);
+    clients.set(service, (client = platform.connect(database.ownerUrl)));
+  }
+  return client;
+}
 
 export interface TenantTable {
   service: string;
@@ -30,8 +46,8 @@ export interface TenantForeignKey {
 
 export async function discoverTenantTables(platform: TestPlatform): Promise<TenantTable[]> {
   const tables: TenantTable[] = [];
-  for (const [service, database] of Object.entries(platform.databases)) {
-    const owner = await platform.connect(database.ownerUrl);
+  for (const service of Object.keys(platform.databases)) {
+    const owner = await ownerClient(platform, service);
     const { rows } = await owner.query<Omit<TenantTable, 'service'>>(
       `select c.relname as name,
               array(select a.attname::text from unnest(i.indkey::int2[]) with ordinality k(attnum, n)
@@ -54,8 +70,8 @@ export async function discoverTenantTables(platform: TestPlatform): Promise<Tena
 
 export async function discoverForeignKeys(platform: TestPlatform): Promise<TenantForeignKey[]> {
   const keys: TenantForeignKey[] = [];
-  for (const [service, database] of Object.entries(platform.databases)) {
-    const owner = await platform.connect(database.ownerUrl);
+  for (const service of Object.keys(platform.databases)) {
+    const owner = await ownerClient(platform, service);
     const { rows } = await owner.query<Omit<TenantForeignKey, 'service'>>(
       `select con.conname as name, child.relname as table, parent.relname as references,
               array(select a.attname::text from unnest(con.conkey) with ordinality k(attnum, n) join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum order by k.n) as columns,
@@ -82,7 +98,7 @@ export const quote = (identifier: string) => `"${identifier.replaceAll('"', '""'
 export async function readTenantRows(platform: TestPlatform, tables: TenantTable[]): Promise<Record<string, Record<string, string[]>>> {
   const rows: Record<string, Record<string, string[]>> = {};
   for (const table of tables) {
-    const owner = await platform.connect(platform.databases[table.service]!.ownerUrl);
+    const owner = await ownerClient(platform, table.service);
     // Identifiers from the catalog, quoted.
     const { rows: found } = await owner.query<{ tenant_id: string; key: string }>(`select tenant_id::text, ${rowKeySql(table)} as key from ${quote(table.name)} order by 2`);
     for (const row of found) ((rows[row.tenant_id] ??= {})[table.name] ??= []).push(row.key);
