@@ -1,10 +1,11 @@
 /**
  * `npm run subgraph:new` end to end, in a scratch copy of the project (its files as checked out, node_modules
- * linked): the generator writes a working `attendance` subgraph, and with no hand edit the copy type-checks,
+ * linked): the generator writes a working subgraph (`attendance`, or the first free name of a short list, so
+ * the test also passes in a project that already has one), and with no hand edit the copy type-checks,
  * `migration:create` finds nothing left to generate, `migrate` + `check:policies` report 0 findings on the new
  * database, and the composition test, the isolation battery and the Gherkin scenarios pass with the new
- * subgraph's table among the ones they attack. Nothing outside subgraphs/attendance/ changes but the registry,
- * the supergraph and migrations/attendance/.
+ * subgraph's table among the ones they attack. Nothing outside subgraphs/<name>/ changes but the registry,
+ * the supergraph and migrations/<name>/.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -18,10 +19,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT, readRegistry } from '../config/registry.ts';
 import { ownerRoleName } from '../database/database.ts';
 import { runFormatted } from '../database/format-sql.ts';
+import { namesOf, problemsWithName } from '../tools/subgraph-new/subgraph-new.ts';
 
 const run = promisify(execFile);
 const NODE = join(PROJECT_ROOT, 'node_modules/.bin/node');
-const NAME = 'attendance';
+const NAME = ['attendance', 'field_trips', 'library_loans'].find((name) => problemsWithName(name).length === 0)!;
+const N = namesOf(NAME);
 /** Each child process gets a deadline and fails the test loudly when it passes it. */
 const CHILD_TIMEOUT_MS = 5 * 60_000;
 
@@ -107,31 +110,27 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
     expect(result, result.stderr).toMatchObject({ code: 0 });
     const after = await tree(copy);
     const changed = [...after.keys()].filter((path) => original.get(path) !== after.get(path)).sort();
-    const migration = changed.find((path) => /^migrations\/attendance\/Migration\d+_initial\.ts$/.test(path));
+    const migration = changed.find((path) => new RegExp(`^migrations/${NAME}/Migration\\d+_initial\\.ts$`).test(path));
     expect(changed).toEqual(
       [
-        'migrations/attendance/.snapshot-attendance.json',
+        `migrations/${NAME}/.snapshot-${NAME}.json`,
         migration,
         'schema/subgraphs.json',
         'schema/supergraph.graphql',
-        'subgraphs/attendance/demo.ts',
-        'subgraphs/attendance/entities.ts',
-        'subgraphs/attendance/index.ts',
-        'subgraphs/attendance/resolvers.ts',
-        'subgraphs/attendance/schema.graphql',
+        ...['demo.ts', 'entities.ts', 'index.ts', 'resolvers.ts', 'schema.graphql'].map((file) => `subgraphs/${NAME}/${file}`),
       ].sort(),
     );
     expect([...original.keys()].filter((path) => !after.has(path))).toEqual([]);
     const sql = await readFile(join(copy, migration!), 'utf8');
     expect(sql).toContain('for (const sql of createTenantFunction) this.addSql(sql);');
-    expect(sql).toContain('alter table "attendance" force row level security;');
-    expect(sql).toContain('create policy "tenant_isolation" on "attendance" using (tenant_id = (select app.current_tenant_id())) with check (tenant_id = (select app.current_tenant_id()));');
+    expect(sql).toContain(`alter table "${N.table}" force row level security;`);
+    expect(sql).toContain(`create policy "tenant_isolation" on "${N.table}" using (tenant_id = (select app.current_tenant_id())) with check (tenant_id = (select app.current_tenant_id()));`);
     const registry = JSON.parse(await readFile(join(copy, 'schema/subgraphs.json'), 'utf8')) as { subgraphs: { name: string; port: { env: string; default: number } }[] };
     const highest = Math.max(4000, ...readRegistry().map((s) => s.port.default));
-    expect(registry.subgraphs.at(-1)).toMatchObject({ name: NAME, port: { env: 'ATTENDANCE_PORT', default: highest + 1 }, database: NAME });
-    const sdl = await readFile(join(copy, 'subgraphs/attendance/schema.graphql'), 'utf8');
-    expect(sdl).toContain('type Attendance @key(fields: "id")');
-    expect(await readFile(join(copy, 'schema/supergraph.graphql'), 'utf8')).toContain('attendances(first: Int = 100): [Attendance!]! @join__field(graph: ATTENDANCE)');
+    expect(registry.subgraphs.at(-1)).toMatchObject({ name: NAME, port: { env: N.envVar, default: highest + 1 }, database: NAME });
+    const sdl = await readFile(join(copy, `subgraphs/${NAME}/schema.graphql`), 'utf8');
+    expect(sdl).toContain(`type ${N.entity} @key(fields: "id")`);
+    expect(await readFile(join(copy, 'schema/supergraph.graphql'), 'utf8')).toContain(`${N.list}(first: Int = 100): [${N.entity}!]! @join__field(graph: ${NAME.toUpperCase()})`);
   });
 
   it('type-checks, and migration:create finds nothing more to generate for any service', { timeout: 6 * 60_000 }, async () => {
@@ -146,18 +145,18 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
   it('migrates, and check:policies reports 0 findings on every database, the new one included', { timeout: 3 * 60_000 }, async () => {
     const migrate = await inCopy(['tools/migrate.ts']);
     expect(migrate, migrate.stderr).toMatchObject({ code: 0 });
-    expect(migrate.stdout).toMatch(new RegExp(`${prefix}_attendance: applied Migration\\d+_initial`));
+    expect(migrate.stdout).toMatch(new RegExp(`${prefix}_${NAME}: applied Migration\\d+_initial`));
     const lint = await inCopy(['tools/policy-lint/cli.ts', '--json']);
     expect(lint, lint.stderr).toMatchObject({ code: 0 });
     const report = JSON.parse(lint.stdout) as { databases: string[]; findings: unknown[] };
-    expect(report.databases).toContain(`${prefix}_attendance`);
+    expect(report.databases).toContain(`${prefix}_${NAME}`);
     expect(report.findings).toEqual([]);
   });
 
   it('passes the composition test, the isolation battery and the Gherkin scenarios, attacking the new table', { timeout: 8 * 60_000 }, async () => {
     const out = join(copy, '.data', 'vitest.json');
     const vitest = await inCopy(
-      ['node_modules/vitest/vitest.mjs', 'run', 'test/composition.test.ts', 'test/isolation/battery.test.ts', 'test/features/district-isolation.steps.test.ts', '--reporter=json', `--outputFile=${out}`],
+      ['node_modules/vitest/vitest.mjs', 'run', 'test/composition.test.ts', 'test/isolation/battery.test.ts', 'test/features/district-isolation.steps.test.ts', '--maxWorkers=1', '--reporter=json', `--outputFile=${out}`],
       { TEST_LOG_LEVEL: 'silent' },
     );
     const report = JSON.parse(await readFile(out, 'utf8')) as { numFailedTests: number; numPassedTests: number; testResults: { assertionResults: { fullName: string; status: string }[] }[] };
@@ -167,9 +166,9 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
     // Every per-table probe of the battery ran on the new table: as many as on the students' table, also keyed by id.
     const probesOn = (table: string) => results.filter((r) => r.fullName.includes(`${table}:`)).length;
     expect(probesOn('students.student')).toBeGreaterThan(10);
-    expect(probesOn('attendance.attendance')).toBe(probesOn('students.student'));
-    expect(results.some((r) => r.fullName.includes("attendance: _entities with other districts' Attendance keys"))).toBe(true);
-    expect(results.some((r) => r.fullName.includes('attendance: attendance(id) with other districts'))).toBe(true);
+    expect(probesOn(`${NAME}.${N.table}`)).toBe(probesOn('students.student'));
+    expect(results.some((r) => r.fullName.includes(`${NAME}: _entities with other districts' ${N.entity} keys`))).toBe(true);
+    expect(results.some((r) => r.fullName.includes(`${NAME}: ${N.item}(id) with other districts`))).toBe(true);
     expect(results.filter((r) => r.fullName.includes('Reads stay in the district')).length).toBeGreaterThan(0);
     expect(report.numPassedTests).toBe(results.length);
   });
