@@ -1,7 +1,8 @@
 /** MikroORM for one service: the same options for its runtime (application role) and its migrations (owner). */
 import { MikroORM, type EntitySchema, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
-import { projectPath, readRegistry } from '../config/registry.ts';
+import { projectPath, readRegistry, snapshotName } from '../config/registry.ts';
+import { TenantMigrationGenerator } from './migration-generator.ts';
 
 export interface OrmOptions {
   service: string;
@@ -30,8 +31,9 @@ export function ormConfig({ service, entities, clientUrl, poolSize = 10, onQuery
       path,
       pathTs: path,
       glob: 'Migration*.ts',
-      snapshotName: `.snapshot-${service}`,
+      snapshotName: snapshotName(entry),
       emit: 'ts',
+      generator: TenantMigrationGenerator,
       silent: true,
     },
     preferTs: true,

@@ -11,7 +11,7 @@ import { startSubgraph, type RunningSubgraph, type SubgraphDefinition } from '..
 import { loadSubgraphs } from '../subgraph-server/registry.ts';
 import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../database/database.ts';
 import { initOrm } from '../database/orm.ts';
-import { DEMO_DISTRICTS, seedDemoDistricts, type ServiceOrms } from './seed.ts';
+import { DEMO_DISTRICTS, seedDemoDistricts } from './seed.ts';
 import { resolveCallerAuth, type CallerAuthConfig } from '../gateway/caller-auth.ts';
 import { readConfig, type PlatformConfig } from '../config/config.ts';
 import { startGateway } from '../gateway/gateway.ts';
@@ -58,7 +58,7 @@ async function seedThroughApplicationRoles(definitions: SubgraphDefinition[], da
     definitions.map(async (d) => [d.name, await initOrm({ service: d.name, entities: d.entities, clientUrl: databases[d.name]!.appUrl, poolSize: 1 })] as const),
   );
   try {
-    await seedDemoDistricts(Object.fromEntries(orms) as unknown as ServiceOrms);
+    await seedDemoDistricts(Object.fromEntries(orms));
   } finally {
     await Promise.all(orms.map(([, orm]) => orm.close()));
   }

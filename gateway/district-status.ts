@@ -1,6 +1,6 @@
 /**
- * Only ACTIVE districts are served. The gateway asks the districts subgraph for the caller's district
- * status (with a tenant context like any other fetch) and keeps the answer for `ttlMs`. After that, one
+ * Only ACTIVE districts are served. The gateway asks the directory subgraph (the registry entry with
+ * `"directory": true`) for the caller's district status (with a tenant context like any other fetch) and keeps the answer for `ttlMs`. After that, one
  * refresh runs while requests are still answered from the previous status for at most another `ttlMs`,
  * so a burst of traffic never waits on (or times out behind) its own status lookup; past 2 × `ttlMs`
  * requests wait for a fresh answer. A status change therefore takes effect within 2 × `ttlMs`. A failed
@@ -27,13 +27,13 @@ interface CheckedStatus {
   checkedAt: number;
 }
 
-export function createDistrictGate(options: { districtsUrl: () => string; post: SubgraphHttp['post']; sign: Sign; ttlMs: number }) {
+export function createDistrictGate(options: { directory: string; directoryUrl: () => string; post: SubgraphHttp['post']; sign: Sign; ttlMs: number }) {
   const { ttlMs } = options;
 
   async function fetchStatus(tenantId: string): Promise<Status> {
-    const context = await options.sign({ tenantId, subject: 'gateway', requestId: randomUUID() }, 'districts');
+    const context = await options.sign({ tenantId, subject: 'gateway', requestId: randomUUID() }, options.directory);
     const response = await options.post(
-      options.districtsUrl(),
+      options.directoryUrl(),
       { 'content-type': 'application/json', [TENANT_CONTEXT_HEADER]: context },
       JSON.stringify({ query: '{ district { status } }' }),
       5000,

@@ -20,6 +20,7 @@ import { createDistrictGate } from './district-status.ts';
 import { createSubgraphHttp } from './subgraph-http.ts';
 import { createDistrictPersistedQueryCache, withCallerDistrict } from './persisted-queries.ts';
 import { createSupergraphManager, type SupergraphSource } from './supergraph-source.ts';
+import { directoryService } from '../config/registry.ts';
 
 /** The committed supergraph (`npm run compose`), the default SUPERGRAPH_PATH. */
 export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.meta.url);
@@ -38,7 +39,7 @@ export interface GatewayOptions {
   /** Overrides the routing URLs of the supergraph, by subgraph name. */
   subgraphUrls: Record<string, string>;
   contextPrivateKey: JWK;
-  /** How long a district's status is remembered; 0 asks the districts subgraph on every request. */
+  /** How long a district's status is remembered; 0 asks the directory subgraph on every request. */
   districtStatusTtlMs: number;
   /** Where the supergraph comes from (default: the committed file, checked every second). */
   supergraph?: SupergraphSource;
@@ -62,8 +63,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     onRetry: (details) => logger.warn(details, 'subgraph fetch retried after a connection error'),
   });
   const referencesOf = new Map(readRegistry().map((entry) => [entry.name, entry.references ?? []]));
+  const directory = directoryService().name;
   const assertDistrictActive = createDistrictGate({
-    districtsUrl: () => routingUrls.get('districts')!,
+    directory,
+    directoryUrl: () => routingUrls.get(directory)!,
     post: subgraphHttp.post,
     sign: signContext,
     ttlMs: options.districtStatusTtlMs,

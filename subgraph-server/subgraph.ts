@@ -22,6 +22,7 @@ import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { initOrm } from '../database/orm.ts';
 import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
+import type { TenantForeignKey } from '../tenancy/tenant-table.ts';
 import {
   TENANT_CONTEXT_HEADER,
   TENANT_ID_HEADER,
@@ -64,6 +65,8 @@ export interface SubgraphDefinition {
   entities: EntitySchema[];
   /** Mutation arguments that name other services' entities (each service listed in the registry's `references`). */
   references?: ReferenceDeclarations;
+  /** Composite foreign keys between its tenant tables, declared for the schema generator (migration:create). */
+  foreignKeys?: TenantForeignKey[];
 }
 
 /** Each subgraph keeps its SDL in `schema.graphql` beside its resolvers. */

@@ -1,6 +1,7 @@
 /** Through the gateway, each demo district sees and changes only its own rows. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_DISTRICTS, STUDENTS_PER_DEMO_DISTRICT } from '../dev/seed.ts';
+import { DEMO_DISTRICTS } from '../dev/seed.ts';
+import { STUDENTS_PER_DEMO_DISTRICT } from '../subgraphs/students/demo.ts';
 import { demo, startTestPlatform, type DemoSlug, type TestPlatform } from './support/platform.ts';
 
 let platform: TestPlatform;

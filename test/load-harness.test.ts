@@ -8,14 +8,13 @@ import { parseScenario, requestPlanner, type Scenario, type TokensFile } from '.
 import { planDistricts } from '../load/seed/plan.ts';
 import { seedScaleData } from '../load/seed/seed.ts';
 import { buildTokensFile } from '../load/seed/tokens.ts';
-import type { ServiceName } from '../load/seed/databases.ts';
 import { renderChart } from '../load/runner/chart.ts';
 import { SCENARIOS_DIR, runScenario } from '../load/runner/run.ts';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 
 const SHAPE = { districts: 4, students: 400, seed: 'harness-test' };
 let platform: TestPlatform;
-let pools: Record<ServiceName, pg.Pool>;
+let pools: Record<string, pg.Pool>;
 
 /** The seeded SHAPE and its tokens file, made once by whichever test needs them first (the seed is resumable). */
 let tokensReady: Promise<TokensFile> | undefined;
@@ -30,16 +29,16 @@ const seededTokens = () =>
 /** Removes every row of SHAPE's districts (children first), so a test can seed from nothing whatever ran before it. */
 async function unseed(): Promise<void> {
   const tenants = planDistricts(SHAPE).map((d) => d.tenantId);
-  const tables: [ServiceName, string][] = [['staff', 'section_student'], ['staff', 'section'], ['staff', 'staff_member'], ['students', 'enrollment'], ['students', 'student'], ['districts', 'school'], ['districts', 'district']];
-  for (const [service, table] of tables) await pools[service].query(`delete from ${table} where tenant_id = any($1::uuid[])`, [tenants]);
+  const tables: [string, string][] = [['staff', 'section_student'], ['staff', 'section'], ['staff', 'staff_member'], ['students', 'enrollment'], ['students', 'student'], ['districts', 'school'], ['districts', 'district']];
+  for (const [service, table] of tables) await pools[service]!.query(`delete from ${table} where tenant_id = any($1::uuid[])`, [tenants]);
 }
 
-const count = async (service: ServiceName, table: string, tenantId: string) =>
-  Number((await pools[service].query<{ n: string }>(`select count(*) as n from ${table} where tenant_id = $1`, [tenantId])).rows[0]!.n);
+const count = async (service: string, table: string, tenantId: string) =>
+  Number((await pools[service]!.query<{ n: string }>(`select count(*) as n from ${table} where tenant_id = $1`, [tenantId])).rows[0]!.n);
 
 beforeAll(async () => {
   platform = await startTestPlatform();
-  pools = Object.fromEntries(Object.entries(platform.databases).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })])) as Record<ServiceName, pg.Pool>;
+  pools = Object.fromEntries(Object.entries(platform.databases).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })]));
 });
 afterAll(async () => {
   await Promise.all(Object.values(pools ?? {}).map((p) => p.end()));
@@ -61,7 +60,7 @@ describe('scale seed', () => {
     const first = await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false });
     expect(first).toMatchObject({ districts: 4, skipped: 0 });
     const big = plans[0]!;
-    const { rows } = await pools.districts.query('select slug, name, status from district where tenant_id = $1', [big.tenantId]);
+    const { rows } = await pools.districts!.query('select slug, name, status from district where tenant_id = $1', [big.tenantId]);
     expect(rows).toEqual([{ slug: big.slug, name: big.name, status: 'active' }]);
     expect(await count('students', 'student', big.tenantId)).toBe(big.students);
     expect(await count('students', 'enrollment', big.tenantId)).toBe(big.students);
@@ -71,7 +70,7 @@ describe('scale seed', () => {
 
     // A second run finds everything there; after losing one district's students it redoes only those.
     expect(await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false })).toMatchObject({ skipped: 4, rows: 0 });
-    await pools.students.query('delete from student where tenant_id = $1', [big.tenantId]);
+    await pools.students!.query('delete from student where tenant_id = $1', [big.tenantId]);
     const resumed = await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false });
     expect(resumed).toMatchObject({ skipped: 3, rows: 2 * big.students });
     expect(await count('students', 'student', big.tenantId)).toBe(big.students);

@@ -1,13 +1,13 @@
 /**
- * Registering a district (the tenant) in the districts service: the one onboarding path used by
- * consolidation and by the load seeder. Runs as the owner role (it creates the tenant row itself,
- * which no tenant context may do for another district).
+ * Registering a district (the tenant) in the directory service (the registry entry with `"directory": true`):
+ * the one onboarding path used by consolidation and by the load seeder. Runs as the owner role of the
+ * directory database (it creates the tenant row itself, which no tenant context may do for another district).
  */
 import type pg from 'pg';
 import { isUuid } from '../tenancy/tenant-context.ts';
-import { DISTRICT_STATUSES } from '../subgraphs/districts/entities.ts';
+import type { DistrictStatus } from '../tenancy/district-status.ts';
 
-export type DistrictStatus = (typeof DISTRICT_STATUSES)[number];
+export type { DistrictStatus };
 
 export interface DistrictRegistration {
   tenantId: string;
@@ -22,16 +22,16 @@ export class RegistrationConflict extends Error {}
  * match, and throws RegistrationConflict otherwise (never overwrites another registration).
  */
 export async function registerDistrict(
-  districtsOwner: pg.ClientBase,
+  directoryOwner: pg.ClientBase,
   district: DistrictRegistration,
   status: DistrictStatus,
 ): Promise<{ created: boolean; status: DistrictStatus }> {
   if (!isUuid(district.tenantId)) throw new Error(`district id must be a UUID: ${district.tenantId}`);
-  const inserted = await districtsOwner.query(
+  const inserted = await directoryOwner.query(
     `insert into district (tenant_id, slug, name, status) values ($1, $2, $3, $4) on conflict (tenant_id) do nothing`,
     [district.tenantId, district.slug, district.name, status],
   );
-  const { rows } = await districtsOwner.query<{ slug: string; name: string; status: DistrictStatus }>(
+  const { rows } = await directoryOwner.query<{ slug: string; name: string; status: DistrictStatus }>(
     'select slug, name, status from district where tenant_id = $1',
     [district.tenantId],
   );
@@ -44,6 +44,6 @@ export async function registerDistrict(
   return { created: inserted.rowCount === 1, status: existing.status };
 }
 
-export async function setDistrictStatus(districtsOwner: pg.ClientBase, tenantId: string, status: DistrictStatus): Promise<void> {
-  await districtsOwner.query('update district set status = $2 where tenant_id = $1', [tenantId, status]);
+export async function setDistrictStatus(directoryOwner: pg.ClientBase, tenantId: string, status: DistrictStatus): Promise<void> {
+  await directoryOwner.query('update district set status = $2 where tenant_id = $1', [tenantId, status]);
 }

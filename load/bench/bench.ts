@@ -16,9 +16,9 @@ import { loadOrCreateKeys } from '../../dev/keys.ts';
 import { readConfig } from '../../config/config.ts';
 import { districtShares, type Scenario, type TokensFile } from '../scenarios/scenario.ts';
 import { loadScenario, runScenario, writeRunFiles } from '../runner/run.ts';
-import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
+import { openServiceDatabases } from '../seed/databases.ts';
 import { buildTokensFile } from '../seed/tokens.ts';
-import { measureContextOverhead, measureRlsThroughput, openDatabasePaths } from './database.ts';
+import { benchService, measureContextOverhead, measureRlsThroughput, openDatabasePaths } from './database.ts';
 import { HOP_SUBGRAPH, measureGatewayHop } from './hop.ts';
 import { startPlatformProcess } from './platform-process.ts';
 import { formatSpread, spread, summarize } from './stats.ts';
@@ -71,13 +71,13 @@ async function main(): Promise<number> {
   const topology = options.split ? 'one process per service (npm start)' : 'one process (npm start -- --in-process)';
   const databases = await openServiceDatabases(config);
   const figures: Figure[] = [];
-  const owners = {} as Record<ServiceName, pg.Client>;
+  const owners: Record<string, pg.Client> = {};
   try {
     for (const [service, db] of Object.entries(databases.byService)) {
-      owners[service as ServiceName] = new pg.Client({ connectionString: db.ownerUrl });
-      await owners[service as ServiceName].connect();
+      owners[service] = new pg.Client({ connectionString: db.ownerUrl });
+      await owners[service].connect();
     }
-    const { rows } = await owners.students.query<{ server_version: string; students: string }>(`select current_setting('server_version') as server_version, (select count(*) from student) as students`);
+    const { rows } = await owners[benchService().name]!.query<{ server_version: string; students: string }>(`select current_setting('server_version') as server_version, (select count(*) from student) as students`);
     const postgres = `PostgreSQL ${rows[0]!.server_version} (${databases.server.embedded ? 'embedded' : 'DATABASE_URL'})`;
     const machine = { cores: cpus().length, cpu: cpus()[0]?.model.trim(), postgres, topology, districts: 0, students: Number(rows[0]!.students) };
     // Each figure is printed and saved as soon as it is measured, so an interrupted bench keeps what it has.
@@ -95,7 +95,7 @@ async function main(): Promise<number> {
     const largest = tokens.districts.slice(0, 20);
 
     if (options.parts.includes(1) || options.parts.includes(2)) {
-      const paths = await openDatabasePaths(databases.byService.students, options.connections);
+      const paths = await openDatabasePaths(databases.byService[benchService().name]!, options.connections);
       try {
         if (options.parts.includes(1)) {
           const loadBefore = load();
@@ -133,7 +133,7 @@ async function main(): Promise<number> {
       const ratio = spread(runs.map((r) => r.p95Ratio));
       record({
         figure: 3,
-        title: 'Gateway hop: student(id) through the gateway vs straight to the students subgraph (signed context), sequential',
+        title: `Gateway hop: student(id) through the gateway vs straight to the ${HOP_SUBGRAPH} subgraph (signed context), sequential`,
         goal: 'gateway p95 <= 1.5 x direct',
         value: `${formatSpread(ratio, 'x')}; gateway p50/p95 ${spread(runs.map((r) => r.gateway.p50)).median}/${spread(runs.map((r) => r.gateway.p95)).median} ms, direct ${spread(runs.map((r) => r.direct.p50)).median}/${spread(runs.map((r) => r.direct.p95)).median} ms`,
         met: ratio.median <= 1.5,

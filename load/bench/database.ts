@@ -1,23 +1,28 @@
 /**
- * Figures 1 and 2, on the students database with the same MikroORM queries two ways:
+ * Figures 1 and 2, on the database of the service holding the `student` table (the registry says which),
+ * with the same MikroORM queries two ways:
  * - tenant path: the application role, inTenantTransaction (set_config + RLS + the tenant filter), as every request;
  * - explicit path: the owner role (BYPASSRLS, so no policy runs), the same transaction and queries with the
  *   tenant filter's explicit `WHERE tenant_id = …`, and no session context.
  * Both read only, so the owner can run on the live database instead of a copy.
  */
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresql';
 import { initOrm } from '../../database/orm.ts';
 import { forkForTenant, inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
 import { TENANT_FILTER } from '../../tenancy/tenant-table.ts';
-import { Student, entities } from '../../subgraphs/students/entities.ts';
+import { serviceOwning } from '../../config/registry.ts';
+import { loadSubgraph } from '../../subgraph-server/registry.ts';
 import type { ServiceDatabase } from '../../database/database.ts';
 import type { DistrictTarget } from '../scenarios/scenario.ts';
 import { summarize, type Summary } from './stats.ts';
 
 type Work = (em: EntityManager, district: DistrictTarget, random: () => number) => Promise<unknown>;
 
+/** The service whose database the figures measure: the one holding the `student` table. */
+export const benchService = () => serviceOwning('student');
+
 /** A request's worth of reads: a point lookup and a tenant-filtered page, as the API's resolvers issue them. */
-const READS: Work = async (em, district, random) => {
+const reads = (Student: EntitySchema): Work => async (em, district, random) => {
   const ids = district.samples.studentId!;
   await em.findOne(Student, { id: ids[Math.floor(random() * ids.length)]! });
   await em.find(Student, { grade: Math.floor(random() * 14) - 1 }, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: 20 });
@@ -27,6 +32,8 @@ const READS: Work = async (em, district, random) => {
 type Path = (district: DistrictTarget, work: Work) => Promise<unknown>;
 
 export interface DatabasePaths {
+  /** The Student entity of its service. */
+  student: EntitySchema;
   tenant: Path;
   explicit: Path;
   /** The explicit path plus the tenant session's set_config (owner: still no policy), to tell RLS from that round trip. */
@@ -36,7 +43,8 @@ export interface DatabasePaths {
   close(): Promise<void>;
 }
 
-const orm = (url: string, poolSize: number, onQuery?: (sql: string) => void) => initOrm({ service: 'students', entities, clientUrl: url, poolSize, onQuery });
+const orm = (entities: EntitySchema[], url: string, poolSize: number, onQuery?: (sql: string) => void) =>
+  initOrm({ service: benchService().name, entities, clientUrl: url, poolSize, onQuery });
 const tenantPath = (app: MikroORM): Path => (district, work) => inTenantTransaction(app, district.tenantId, (em) => work(em, district, Math.random));
 const explicitPath = (owner: MikroORM, withSession = false): Path => (district, work) => {
   const em = withSession ? forkForTenant(owner, district.tenantId) : owner.em.fork();
@@ -45,17 +53,21 @@ const explicitPath = (owner: MikroORM, withSession = false): Path => (district, 
 };
 
 export async function openDatabasePaths(database: ServiceDatabase, connections: number): Promise<DatabasePaths> {
+  const { entities } = await loadSubgraph(benchService());
+  const student = entities.find((entity) => entity.meta.className === 'Student');
+  if (!student) throw new Error(`the ${benchService().name} subgraph has no Student entity`);
   // Measured without the query log (it costs per statement); a separate pair with the log counts statements.
-  const app = await orm(database.appUrl, connections);
-  const owner = await orm(database.ownerUrl, 2 * connections);
+  const app = await orm(entities, database.appUrl, connections);
+  const owner = await orm(entities, database.ownerUrl, 2 * connections);
   return {
+    student,
     tenant: tenantPath(app),
     explicit: explicitPath(owner),
     explicitWithSession: explicitPath(owner, true),
     async statementsOf(district, work) {
       const logs = { tenant: [] as string[], explicit: [] as string[] };
-      const loggedApp = await orm(database.appUrl, 1, (sql) => logs.tenant.push(sql));
-      const loggedOwner = await orm(database.ownerUrl, 1, (sql) => logs.explicit.push(sql));
+      const loggedApp = await orm(entities, database.appUrl, 1, (sql) => logs.tenant.push(sql));
+      const loggedOwner = await orm(entities, database.ownerUrl, 1, (sql) => logs.explicit.push(sql));
       try {
         await tenantPath(loggedApp)(district, work);
         await explicitPath(loggedOwner)(district, work);
@@ -75,13 +87,13 @@ export async function openDatabasePaths(database: ServiceDatabase, connections: 
 }
 
 /** `workers` closed-loop clients for a fixed time: a load generator with no list of work to share, so no p-limit here. */
-async function throughput(path: Path, districts: DistrictTarget[], workers: number, seconds: number): Promise<number> {
+async function throughput(path: Path, work: Work, districts: DistrictTarget[], workers: number, seconds: number): Promise<number> {
   const until = performance.now() + seconds * 1000;
   let done = 0;
   await Promise.all(
     Array.from({ length: workers }, async () => {
       while (performance.now() < until) {
-        await path(districts[Math.floor(Math.random() * districts.length)]!, READS);
+        await path(districts[Math.floor(Math.random() * districts.length)]!, work);
         done++;
       }
     }),
@@ -104,7 +116,8 @@ export interface RlsThroughput {
  */
 export async function measureRlsThroughput(paths: DatabasePaths, districts: DistrictTarget[], options: { connections: number; seconds: number; rounds: number }): Promise<RlsThroughput> {
   const result: RlsThroughput = { connections: options.connections, tenantPerSecond: [], explicitPerSecond: [], ratios: [], rlsOnlyRatios: [] };
-  const all = (seconds: number) => Promise.all([paths.tenant, paths.explicit, paths.explicitWithSession].map((path) => throughput(path, districts, options.connections, seconds)));
+  const work = reads(paths.student);
+  const all = (seconds: number) => Promise.all([paths.tenant, paths.explicit, paths.explicitWithSession].map((path) => throughput(path, work, districts, options.connections, seconds)));
   await all(2); // warm-up: JIT, pools, caches
   for (let round = 0; round < options.rounds; round++) {
     const [tenant, explicit, explicitWithSession] = await all(options.seconds);
@@ -126,7 +139,7 @@ export interface ContextOverhead {
 
 /** Figure 2: sequential latency of one point lookup in its transaction, with and without the tenant session context. */
 export async function measureContextOverhead(paths: DatabasePaths, districts: DistrictTarget[], iterations: number): Promise<ContextOverhead> {
-  const lookup: Work = (em, district, random) => em.findOne(Student, { id: district.samples.studentId![Math.floor(random() * district.samples.studentId!.length)]! });
+  const lookup: Work = (em, district, random) => em.findOne(paths.student, { id: district.samples.studentId![Math.floor(random() * district.samples.studentId!.length)]! });
   const timings = { tenant: [] as number[], explicit: [] as number[] };
   for (let i = 0; i < iterations + 200; i++) {
     const district = districts[i % districts.length]!;

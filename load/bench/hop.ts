@@ -7,11 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 import type { JWK } from 'jose';
 import { TENANT_CONTEXT_HEADER, createTenantContextSigner } from '../../tenancy/tenant-context.ts';
+import { serviceOwning } from '../../config/registry.ts';
 import { graphqlErrorCode, type DistrictTarget } from '../scenarios/scenario.ts';
 import { summarize, type Summary } from './stats.ts';
 
 export const HOP_QUERY = 'query Student($id: ID!) { student(id: $id) { id firstName lastName grade } }';
-export const HOP_SUBGRAPH = 'students';
+/** The subgraph that answers HOP_QUERY: the one holding the `student` table. */
+export const HOP_SUBGRAPH = serviceOwning('student').name;
 
 export interface HopResult {
   gateway: Summary;

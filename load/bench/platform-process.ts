@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { environmentWith, readConfig, type PlatformConfig } from '../../config/config.ts';
+import { readRegistry } from '../../config/registry.ts';
 
 const START_SCRIPT = fileURLToPath(new URL('../../dev/start.ts', import.meta.url));
 
@@ -28,6 +29,13 @@ export const freePort = () =>
     });
     server.once('error', reject);
   });
+
+/** GATEWAY_PORT and every registered subgraph's port variable, each set to a free port. */
+export async function freeServicePorts(): Promise<Record<string, string>> {
+  const ports: Record<string, string> = { GATEWAY_PORT: String(await freePort()) };
+  for (const entry of readRegistry()) ports[entry.port.env] = String(await freePort());
+  return ports;
+}
 
 type Env = Record<string, string | undefined>;
 

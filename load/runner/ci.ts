@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { environmentWith, readConfig } from '../../config/config.ts';
 import { loadOrCreateKeys } from '../../dev/keys.ts';
-import { freePort, startPlatformProcess } from '../bench/platform-process.ts';
-import { openServiceDatabases, type ServiceName } from '../seed/databases.ts';
+import { freePort, freeServicePorts, startPlatformProcess } from '../bench/platform-process.ts';
+import { openServiceDatabases } from '../seed/databases.ts';
 import { PRESETS, seedScaleData } from '../seed/seed.ts';
 import { buildTokensFile } from '../seed/tokens.ts';
 import { loadScenario, runScenario, writeRunFiles } from './run.ts';
@@ -27,17 +27,14 @@ async function main(): Promise<number> {
     DATABASE_URL: '', // always a fresh embedded server: nothing shared with other runs
     DB_PREFIX: 'k12',
     EMBEDDED_PG_PORT: String(await freePort()),
-    GATEWAY_PORT: String(await freePort()),
-    DISTRICTS_PORT: String(await freePort()),
-    STUDENTS_PORT: String(await freePort()),
-    STAFF_PORT: String(await freePort()),
+    ...(await freeServicePorts()),
   };
   console.log(`load:ci: platform in ${dataDir}`);
   const platform = await startPlatformProcess(env, join(dataDir, 'platform.log'));
   try {
     const config = readConfig(environmentWith(env));
     const databases = await openServiceDatabases(config);
-    const pools = Object.fromEntries(Object.entries(databases.byService).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })])) as Record<ServiceName, pg.Pool>;
+    const pools = Object.fromEntries(Object.entries(databases.byService).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })]));
     let tokens;
     try {
       const seeded = await seedScaleData(pools, { ...PRESETS.ci, seed: 'k12-load', concurrency: 2, progress: false });

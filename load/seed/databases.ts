@@ -1,5 +1,5 @@
 /**
- * The three service databases of the configured platform (same environment as `npm start`: DATA_DIR,
+ * The service databases of the configured platform (every registered service) (same environment as `npm start`: DATA_DIR,
  * DATABASE_URL, DB_PREFIX, EMBEDDED_PG_PORT), provisioned and migrated so the load tools can run before
  * or after the platform itself has ever started.
  */
@@ -8,12 +8,11 @@ import { pino } from 'pino';
 import { readConfig, type PlatformConfig } from '../../config/config.ts';
 import { openPlatformDatabases, type DatabaseServer, type ServiceDatabase } from '../../database/database.ts';
 
-export type ServiceName = 'districts' | 'students' | 'staff';
-
 export interface ServiceDatabases {
   config: PlatformConfig;
   server: DatabaseServer;
-  byService: Record<ServiceName, ServiceDatabase>;
+  /** By registered service name. */
+  byService: Record<string, ServiceDatabase>;
   close(): Promise<void>;
 }
 

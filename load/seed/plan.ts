@@ -1,7 +1,7 @@
 /**
  * The shape of the scale data, computed and never stored: which districts exist, how large each is, and
  * every row of each, generated deterministically from (seed, district, kind, n). A resumed seed, the
- * students service and the staff service's rosters therefore agree on every id without reading each other.
+ * student rows and the roster rows (held by different services) therefore agree on every id without reading each other.
  */
 
 export interface SeedShape {
@@ -178,9 +178,14 @@ export const COLUMNS = {
   section_student: ['tenant_id', 'section_id', 'student_id'],
 } as const;
 
-/** Rows a district puts into each service, for progress totals. */
-export const rowCount = (d: DistrictPlan) => ({
-  districts: 1 + d.schools,
-  students: 2 * d.students,
-  staff: d.staff + d.sections + d.students,
+export type SeedTable = keyof typeof COLUMNS;
+
+/** Rows a district puts into each table, for progress totals. */
+export const rowCount = (d: DistrictPlan): Record<SeedTable, number> => ({
+  school: d.schools,
+  student: d.students,
+  enrollment: d.students,
+  staff_member: d.staff,
+  section: d.sections,
+  section_student: d.students,
 });

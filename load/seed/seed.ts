@@ -1,8 +1,9 @@
 /**
- * `npm run load:seed -- --districts 500 --students 5000000` (or `--preset ci`): scale data in the three
- * service databases. Each district is registered through the onboarding path (registerDistrict, as the
- * districts owner) and its rows go in with COPY as each service's owner, one transaction per district and
- * service, so an interrupted run leaves whole districts only and a re-run with the same arguments resumes.
+ * `npm run load:seed -- --districts 500 --students 5000000` (or `--preset ci`): scale data in the service
+ * databases. Each table goes to the registered service whose migrations create it (schema/subgraphs.json).
+ * Each district is registered through the onboarding path (registerDistrict, as the directory service's
+ * owner) and its rows go in with COPY as each service's owner, one transaction per district and service, so
+ * an interrupted run leaves whole districts only and a re-run with the same arguments resumes.
  */
 import '../../config/node-version.ts';
 import { Readable } from 'node:stream';
@@ -12,9 +13,10 @@ import cliProgress from 'cli-progress';
 import pLimit from 'p-limit';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { directoryService, readRegistry, serviceOwning } from '../../config/registry.ts';
 import { registerDistrict } from '../../tools/onboarding.ts';
-import { openServiceDatabases, type ServiceName } from './databases.ts';
-import { COLUMNS, planDistricts, rowCount, rowsFor, type DistrictPlan, type SeedShape } from './plan.ts';
+import { openServiceDatabases } from './databases.ts';
+import { COLUMNS, planDistricts, rowCount, rowsFor, type DistrictPlan, type SeedShape, type SeedTable } from './plan.ts';
 
 export const PRESETS = {
   ci: { districts: 20, students: 20_000 },
@@ -71,15 +73,47 @@ async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Pro
   }
 }
 
-const DONE_PROBE: Record<ServiceName, string> = {
-  districts: 'select exists (select 1 from school where tenant_id = $1) as done',
-  students: 'select exists (select 1 from student where tenant_id = $1) as done',
-  staff: 'select exists (select 1 from staff_member where tenant_id = $1) as done',
-};
+type DistrictRows = ReturnType<typeof rowsFor>;
 
-async function isSeeded(pool: pg.Pool, service: ServiceName, tenantId: string): Promise<boolean> {
-  const { rows } = await pool.query<{ done: boolean }>(DONE_PROBE[service], [tenantId]);
+/** Every table the seed fills, in foreign-key order, with its rows for one district. */
+const SEED_TABLES: { table: SeedTable; rows: (rows: DistrictRows) => Iterable<string> }[] = [
+  { table: 'school', rows: (r) => r.schools() },
+  { table: 'student', rows: (r) => r.students() },
+  { table: 'enrollment', rows: (r) => r.enrollments() },
+  { table: 'staff_member', rows: (r) => r.staff() },
+  { table: 'section', rows: (r) => r.sections() },
+  { table: 'section_student', rows: (r) => r.roster() },
+];
+
+/** One service's share of a district: its tables (in seed order), and the district registration for the directory. */
+interface ServiceShare {
+  service: string;
+  tables: typeof SEED_TABLES;
+  registersDistrict: boolean;
+}
+
+/** The seed's tables grouped by the registered service whose migrations create each, in registry order. */
+function serviceShares(): ServiceShare[] {
+  const entries = readRegistry();
+  const directory = directoryService(entries).name;
+  const owners = new Map(SEED_TABLES.map(({ table }) => [table, serviceOwning(table, entries).name]));
+  return entries
+    .map((entry) => ({ service: entry.name, tables: SEED_TABLES.filter(({ table }) => owners.get(table) === entry.name), registersDistrict: entry.name === directory }))
+    .filter((share) => share.tables.length > 0 || share.registersDistrict);
+}
+
+/** A share is done when its first table holds rows of the district (each share is one transaction). */
+async function isSeeded(pool: pg.Pool, share: ServiceShare, tenantId: string): Promise<boolean> {
+  // Identifiers are constants of this module (SEED_TABLES), never input.
+  const table = share.tables[0]?.table ?? 'district';
+  const { rows } = await pool.query<{ done: boolean }>(`select exists (select 1 from ${table} where tenant_id = $1) as done`, [tenantId]);
   return rows[0]!.done;
+}
+
+function poolOf(pools: Record<string, pg.Pool>, service: string): pg.Pool {
+  const pool = pools[service];
+  if (!pool) throw new Error(`no connection pool for the ${service} service database`);
+  return pool;
 }
 
 export interface SeedOptions extends SeedShape {
@@ -94,18 +128,20 @@ export interface SeedSummary {
   seconds: number;
 }
 
-export async function seedScaleData(pools: Record<ServiceName, pg.Pool>, options: SeedOptions): Promise<SeedSummary> {
+/** `pools`: an owner-role pool per registered service, by service name. */
+export async function seedScaleData(pools: Record<string, pg.Pool>, options: SeedOptions): Promise<SeedSummary> {
   const plans = planDistricts(options);
+  const shares = serviceShares();
   // Resume: find what is already there before counting the work.
-  const todo: { plan: DistrictPlan; services: ServiceName[] }[] = [];
+  const todo: { plan: DistrictPlan; shares: ServiceShare[] }[] = [];
   for (const plan of plans) {
-    const services: ServiceName[] = [];
-    for (const service of ['districts', 'students', 'staff'] as const) {
-      if (!(await isSeeded(pools[service], service, plan.tenantId))) services.push(service);
-    }
-    if (services.length) todo.push({ plan, services });
+    const missing: ServiceShare[] = [];
+    for (const share of shares) if (!(await isSeeded(poolOf(pools, share.service), share, plan.tenantId))) missing.push(share);
+    if (missing.length) todo.push({ plan, shares: missing });
   }
-  const totalRows = todo.reduce((sum, { plan, services }) => sum + services.reduce((s, service) => s + rowCount(plan)[service], 0), 0);
+  const rowsOfShare = (plan: DistrictPlan, share: ServiceShare) =>
+    (share.registersDistrict ? 1 : 0) + share.tables.reduce((sum, { table }) => sum + rowCount(plan)[table], 0);
+  const totalRows = todo.reduce((sum, { plan, shares: missing }) => sum + missing.reduce((s, share) => s + rowsOfShare(plan, share), 0), 0);
   const bar = new cliProgress.SingleBar(
     {
       format: 'seeding {bar} {percentage}% | {value}/{total} rows | {rate} rows/s | districts {done}/{todo} | ETA {eta_formatted}',
@@ -126,26 +162,15 @@ export async function seedScaleData(pools: Record<ServiceName, pg.Pool>, options
     if (showBar) bar.update(rows, { rate: rate(), done });
   };
 
-  async function seedDistrict({ plan, services }: (typeof todo)[number]): Promise<void> {
+  async function seedDistrict({ plan, shares: missing }: (typeof todo)[number]): Promise<void> {
     const rowsOf = rowsFor(options, plan);
-    if (services.includes('districts')) {
-      await inTransaction(pools.districts, async (client) => {
-        await registerDistrict(client, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'active');
-        onRows(1);
-        await copyRows(client, 'school', rowsOf.schools(), onRows);
-      });
-    }
-    if (services.includes('students')) {
-      await inTransaction(pools.students, async (client) => {
-        await copyRows(client, 'student', rowsOf.students(), onRows);
-        await copyRows(client, 'enrollment', rowsOf.enrollments(), onRows);
-      });
-    }
-    if (services.includes('staff')) {
-      await inTransaction(pools.staff, async (client) => {
-        await copyRows(client, 'staff_member', rowsOf.staff(), onRows);
-        await copyRows(client, 'section', rowsOf.sections(), onRows);
-        await copyRows(client, 'section_student', rowsOf.roster(), onRows);
+    for (const share of missing) {
+      await inTransaction(poolOf(pools, share.service), async (client) => {
+        if (share.registersDistrict) {
+          await registerDistrict(client, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'active');
+          onRows(1);
+        }
+        for (const { table, rows } of share.tables) await copyRows(client, table, rows(rowsOf), onRows);
       });
     }
     done++;
@@ -168,14 +193,14 @@ export async function seedScaleData(pools: Record<ServiceName, pg.Pool>, options
   }
   if (todo.length) {
     // Fresh statistics, and a visibility map so index-only scans work from the first request.
-    for (const service of ['districts', 'students', 'staff'] as const) await pools[service].query('vacuum (analyze)');
+    for (const share of shares) await poolOf(pools, share.service).query('vacuum (analyze)');
   }
   return { districts: plans.length, skipped: plans.length - todo.length, rows, seconds: (performance.now() - started) / 1000 };
 }
 
 async function main() {
   const program = new Command('load:seed')
-    .description('Fill the three service databases with scale data (resumable: re-run with the same arguments)')
+    .description('Fill the service databases with scale data (resumable: re-run with the same arguments)')
     .option('--preset <name>', `a size preset: ${Object.entries(PRESETS).map(([k, v]) => `${k} (${v.districts} districts, ${v.students} students)`).join(', ')}`)
     .option('--districts <n>', 'number of districts', positiveInt)
     .option('--students <n>', 'total students across all districts (skewed: a few very large districts, a long tail)', positiveInt)
@@ -203,7 +228,7 @@ async function main() {
   });
   const pools = Object.fromEntries(
     Object.entries(databases.byService).map(([service, db]) => [service, new pg.Pool({ connectionString: db.ownerUrl, max: options.concurrency + 1 })]),
-  ) as Record<ServiceName, pg.Pool>;
+  );
   try {
     const summary = await seedScaleData(pools, { districts, students, seed: options.seed, concurrency: options.concurrency, progress: options.progress });
     const perSecond = summary.rows / Math.max(0.001, summary.seconds);

@@ -11,19 +11,32 @@ import { Command } from 'commander';
 import pg from 'pg';
 import { issueDevToken, loadOrCreateKeys } from '../../dev/keys.ts';
 import type { DistrictTarget, TokensFile } from '../scenarios/scenario.ts';
-import { openServiceDatabases, type ServiceName } from './databases.ts';
+import { directoryService, serviceOwning } from '../../config/registry.ts';
+import { openServiceDatabases } from './databases.ts';
 import { LOAD_SLUG_PREFIX } from './plan.ts';
 
 export const DEFAULT_TOKENS_FILE = 'load/out/tokens.json';
 const SAMPLES_PER_DISTRICT = 50;
 
-/** Sample queries by variable name; each takes the tenant id as $1 and a limit as $2 (owner role: no RLS). */
-const SAMPLE_QUERIES: Record<string, [ServiceName, string]> = {
-  studentId: ['students', 'select id from student where tenant_id = $1 order by id limit $2'],
-  schoolId: ['districts', 'select id from school where tenant_id = $1 order by id limit $2'],
-  teacherId: ['staff', "select id from staff_member where tenant_id = $1 and role = 'teacher' order by id limit $2"],
-  sectionId: ['staff', 'select id from section where tenant_id = $1 order by id limit $2'],
+/**
+ * Sample queries by variable name, each on a table (run in the database of the service that holds it); each
+ * takes the tenant id as $1 and a limit as $2 (owner role: no RLS).
+ */
+const SAMPLE_QUERIES: Record<string, [table: string, sql: string]> = {
+  studentId: ['student', 'select id from student where tenant_id = $1 order by id limit $2'],
+  schoolId: ['school', 'select id from school where tenant_id = $1 order by id limit $2'],
+  teacherId: ['staff_member', "select id from staff_member where tenant_id = $1 and role = 'teacher' order by id limit $2"],
+  sectionId: ['section', 'select id from section where tenant_id = $1 order by id limit $2'],
 };
+
+type Queryable = pg.ClientBase | pg.Pool;
+
+/** The client of the service that holds `table`. */
+function clientFor(clients: Record<string, Queryable>, service: string): Queryable {
+  const client = clients[service];
+  if (!client) throw new Error(`no connection to the ${service} service database`);
+  return client;
+}
 
 export interface TokensOptions {
   target: string;
@@ -32,13 +45,14 @@ export interface TokensOptions {
   all: boolean;
 }
 
-export async function buildTokensFile(clients: Record<ServiceName, pg.ClientBase | pg.Pool>, keys: Parameters<typeof issueDevToken>[0], tenantClaim: string, options: TokensOptions): Promise<TokensFile> {
-  const { rows: districts } = await clients.districts.query<{ tenant_id: string; slug: string }>(
+/** `clients`: an owner-role connection per registered service, by service name. */
+export async function buildTokensFile(clients: Record<string, Queryable>, keys: Parameters<typeof issueDevToken>[0], tenantClaim: string, options: TokensOptions): Promise<TokensFile> {
+  const { rows: districts } = await clientFor(clients, directoryService().name).query<{ tenant_id: string; slug: string }>(
     `select tenant_id, slug from district where status = 'active' and ($1 or starts_with(slug, $2)) order by slug`,
     [options.all, LOAD_SLUG_PREFIX],
   );
   if (districts.length === 0) throw new Error('no active load districts: run npm run load:seed first (or pass --all)');
-  const { rows: counts } = await clients.students.query<{ tenant_id: string; students: string }>(
+  const { rows: counts } = await clientFor(clients, serviceOwning('student').name).query<{ tenant_id: string; students: string }>(
     'select tenant_id, count(*) as students from student where tenant_id = any($1::uuid[]) group by tenant_id',
     [districts.map((d) => d.tenant_id)],
   );
@@ -46,8 +60,8 @@ export async function buildTokensFile(clients: Record<ServiceName, pg.ClientBase
   const targets: DistrictTarget[] = [];
   for (const district of districts) {
     const samples: Record<string, string[]> = {};
-    for (const [name, [service, sql]] of Object.entries(SAMPLE_QUERIES)) {
-      samples[name] = (await clients[service].query<{ id: string }>(sql, [district.tenant_id, SAMPLES_PER_DISTRICT])).rows.map((r) => r.id);
+    for (const [name, [table, sql]] of Object.entries(SAMPLE_QUERIES)) {
+      samples[name] = (await clientFor(clients, serviceOwning(table).name).query<{ id: string }>(sql, [district.tenant_id, SAMPLES_PER_DISTRICT])).rows.map((r) => r.id);
     }
     const token = await issueDevToken(keys, { tenantId: district.tenant_id, subject: `load-${district.slug}`, tenantClaim, expiresIn: options.expiresIn });
     targets.push({ tenantId: district.tenant_id, slug: district.slug, students: studentsOf.get(district.tenant_id) ?? 0, token, samples });
@@ -72,12 +86,12 @@ async function main() {
   const databases = await openServiceDatabases();
   const { config } = databases;
   if (config.jwt.jwksUrl || config.jwt.jwksFile) program.error('the gateway is configured for an external issuer (JWKS_URL/JWKS_FILE): write the tokens file from that issuer (docs/load-testing.md)');
-  const clients = {} as Record<ServiceName, pg.Client>;
+  const clients: Record<string, pg.Client> = {};
   try {
     for (const [service, db] of Object.entries(databases.byService)) {
       const client = new pg.Client({ connectionString: db.ownerUrl });
       await client.connect();
-      clients[service as ServiceName] = client;
+      clients[service] = client;
     }
     const target = options.target ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.gatewayPort}/graphql`;
     if (!URL.canParse(target)) program.error('--target must be a URL');

@@ -1,7 +1,6 @@
 import { defineEntity, p } from '@mikro-orm/postgresql';
 import { tenantIdProperty, tenantKey, tenantTable } from '../../tenancy/tenant-table.ts';
-
-export const DISTRICT_STATUSES = ['active', 'suspended', 'migrating'] as const;
+import { DISTRICT_STATUSES } from '../../tenancy/district-status.ts';
 
 /** The tenant itself: its key is the tenant id. */
 export const District = defineEntity({

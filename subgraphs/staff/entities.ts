@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/postgresql';
-import { tenantIdProperty, tenantKey, tenantTable } from '../../tenancy/tenant-table.ts';
+import { tenantIdProperty, tenantKey, tenantTable, type TenantForeignKey } from '../../tenancy/tenant-table.ts';
 
 export const STAFF_ROLES = ['teacher', 'counselor', 'administrator'] as const;
 
@@ -27,7 +27,7 @@ export const Section = defineEntity({
     ...tenantKey(),
     name: p.string().length(200),
     subject: p.string().length(100),
-    /** Foreign key (tenant_id, teacher_id) → staff_member, declared in the migration. */
+    /** (tenant_id, teacher_id) → staff_member: see foreignKeys. */
     teacherId: p.uuid(),
     schoolId: p.uuid(),
     /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
@@ -41,10 +41,16 @@ export const SectionStudent = defineEntity({
   ...tenantTable,
   properties: {
     tenantId: tenantIdProperty(),
-    /** Foreign key (tenant_id, section_id) → section, declared in the migration. */
+    /** (tenant_id, section_id) → section: see foreignKeys. */
     sectionId: p.uuid().primary(),
     studentId: p.uuid().primary(),
   },
 });
 
 export const entities = [StaffMember, Section, SectionStudent];
+
+/** Composite foreign keys (for the schema generator only: see withTenantForeignKeys). */
+export const foreignKeys: TenantForeignKey[] = [
+  { entity: Section, property: 'teacherId', references: StaffMember, name: 'section_teacher_fk' },
+  { entity: SectionStudent, property: 'sectionId', references: Section, name: 'section_student_section_fk', onDelete: 'cascade' },
+];

@@ -1,6 +1,6 @@
 import type { SubgraphDefinition } from '../../subgraph-server/subgraph.ts';
 import { loadSchema } from '../../subgraph-server/subgraph.ts';
-import { entities } from './entities.ts';
+import { entities, foreignKeys } from './entities.ts';
 import { references, resolvers } from './resolvers.ts';
 
 export const subgraph: SubgraphDefinition = {
@@ -9,4 +9,5 @@ export const subgraph: SubgraphDefinition = {
   resolvers,
   entities,
   references,
+  foreignKeys,
 };

@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/postgresql';
-import { tenantKey, tenantTable } from '../../tenancy/tenant-table.ts';
+import { tenantKey, tenantTable, type TenantForeignKey } from '../../tenancy/tenant-table.ts';
 
 export const Student = defineEntity({
   name: 'Student',
@@ -31,7 +31,7 @@ export const Enrollment = defineEntity({
   indexes: [{ properties: ['tenantId', 'studentId'] }],
   properties: {
     ...tenantKey(),
-    /** Foreign key (tenant_id, student_id) → student, declared in the migration. */
+    /** (tenant_id, student_id) → student: see foreignKeys. */
     studentId: p.uuid(),
     schoolId: p.uuid(),
     startDate: p.date(),
@@ -42,3 +42,8 @@ export const Enrollment = defineEntity({
 });
 
 export const entities = [Student, Enrollment];
+
+/** Composite foreign keys (for the schema generator only: see withTenantForeignKeys). */
+export const foreignKeys: TenantForeignKey[] = [
+  { entity: Enrollment, property: 'studentId', references: Student, name: 'enrollment_student_fk', onDelete: 'cascade' },
+];

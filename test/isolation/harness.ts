@@ -1,29 +1,30 @@
 /**
- * The attack battery's harness: one platform on a one-connection pool, the attacker (North Valley) and
- * what it must never see (every id and name of the other districts, read as the owner), and `attack()`,
+ * The attack battery's harness: one platform on a one-connection pool, its tenant tables (from the catalog
+ * of every registered service's database), the attacker (North Valley) and what it must never see (every
+ * id and name of the other districts in every table, read as the owner), and `attack()`,
  * which registers a case and counts it. `expectNoForeign*` records a leak before failing, so the closing
  * line `isolation: N attacks, 0 leaks` counts leaks apart from other failures.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { createTenantContextSigner, type TenantContext } from '../../tenancy/tenant-context.ts';
 import { DEMO_DISTRICTS } from '../../dev/seed.ts';
 import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '../support/platform.ts';
+import { discoverForeignKeys, discoverTenantTables, idsOf, readTenantRows, type TenantForeignKey, type TenantTable } from '../support/tenant-tables.ts';
 
 export const NORTH = demo('north-valley').tenantId;
 export const SOUTH = demo('south-ridge').tenantId;
 export const EAST = demo('east-lake').tenantId;
 
-export interface DistrictRows {
-  schools: string[];
-  students: string[];
-  staff: string[];
-  sections: string[];
-}
-
 export interface Battery {
   platform: TestPlatform;
-  rows: Record<string, DistrictRows>;
+  /** Every tenant table of every registered service, from the catalog. */
+  tables: TenantTable[];
+  foreignKeys: TenantForeignKey[];
+  /** Row keys (the `id`, or the key columns joined with '/') by tenant, then table name, read as the owners. */
+  rows: Record<string, Record<string, string[]>>;
+  /** A district's row keys of one table (empty when it has none). */
+  keys(tenantId: string, table: string): string[];
   sign(tenantId: string, audience: string): Promise<string>;
   /** Every SQL statement the subgraphs have sent, by subgraph; a test may empty it first. */
   statements: { service: string; sql: string }[];
@@ -31,49 +32,39 @@ export interface Battery {
 
 const tally = { attacks: 0, leaks: 0, failed: 0 };
 let foreignMarkers: string[] = [];
-const current = {} as Battery;
 
-/** Starts the platform for the whole battery and prints the closing line after the last case. */
-export function useBattery(): Battery {
-  beforeAll(async () => {
-    // One connection per subgraph: every request of every district shares it (the "tiny pool").
-    current.statements = [];
-    current.platform = await startTestPlatform({ poolSize: 1, districtStatusTtlMs: 0 }, (service, sql) => current.statements.push({ service, sql }));
-    const signer = await createTenantContextSigner(current.platform.keys.context.privateJwk);
-    current.sign = (tenantId, audience) => signer({ tenantId, subject: 'battery', requestId: randomUUID() } satisfies TenantContext, audience);
-    current.rows = await readAllRows(current.platform);
-    const others = DEMO_DISTRICTS.filter((d) => d.tenantId !== NORTH);
-    foreignMarkers = [
-      ...others.flatMap((d) => [d.tenantId, d.name, d.slug, d.slug.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join(' ')]),
-      ...others.flatMap((d) => Object.values(current.rows[d.tenantId]!).flat()),
-    ];
-  });
+/**
+ * Starts the platform for the whole battery (at collection time: the attacks are registered per table the
+ * catalog holds) and prints the closing line after the last case.
+ */
+export async function startBattery(): Promise<Battery> {
+  // One connection per subgraph: every request of every district shares it (the "tiny pool").
+  const statements: Battery['statements'] = [];
+  const platform = await startTestPlatform({ poolSize: 1, districtStatusTtlMs: 0 }, (service, sql) => statements.push({ service, sql }));
   afterAll(async () => {
-    await current.platform?.stop();
+    await platform.stop();
     const failures = tally.failed > tally.leaks ? `, ${tally.failed - tally.leaks} other failures` : '';
     console.log(`isolation: ${tally.attacks} attacks, ${tally.leaks} leaks${failures}`);
   });
-  return current;
-}
-
-async function readAllRows(platform: TestPlatform): Promise<Record<string, DistrictRows>> {
-  const query = async (service: string, sql: string) => {
-    const owner = await platform.connect(platform.databases[service]!.ownerUrl);
-    return (await owner.query<{ tenant_id: string; id: string }>(sql)).rows;
+  const signer = await createTenantContextSigner(platform.keys.context.privateJwk);
+  const tables = await discoverTenantTables(platform);
+  const names = tables.map((t) => t.name);
+  if (new Set(names).size !== names.length) throw new Error(`tenant table names repeat across services: ${names.join(', ')}`);
+  const rows = await readTenantRows(platform, tables);
+  const others = DEMO_DISTRICTS.filter((d) => d.tenantId !== NORTH);
+  foreignMarkers = [
+    ...others.flatMap((d) => [d.tenantId, d.name, d.slug, d.slug.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join(' ')]),
+    ...others.flatMap((d) => idsOf(Object.values(rows[d.tenantId] ?? {}).flat())),
+  ];
+  return {
+    platform,
+    tables,
+    foreignKeys: await discoverForeignKeys(platform),
+    rows,
+    keys: (tenantId, table) => rows[tenantId]?.[table] ?? [],
+    sign: (tenantId, audience) => signer({ tenantId, subject: 'battery', requestId: randomUUID() } satisfies TenantContext, audience),
+    statements,
   };
-  const rows = Object.fromEntries(DEMO_DISTRICTS.map((d): [string, DistrictRows] => [d.tenantId, { schools: [], students: [], staff: [], sections: [] }]));
-  const collect = (kind: keyof DistrictRows, found: { tenant_id: string; id: string }[]) => {
-    for (const row of found) rows[row.tenant_id]?.[kind].push(row.id);
-  };
-  collect('schools', await query('districts', 'select tenant_id, id from school order by name, id'));
-  collect('students', await query('students', 'select tenant_id, id from student order by last_name, first_name, id'));
-  collect('staff', await query('staff', 'select tenant_id, id from staff_member order by last_name, first_name, id'));
-  collect('sections', await query('staff', 'select tenant_id, id from section order by name, id'));
-  // Every attack compares against these lists: an empty one would let an attack pass without proving anything.
-  for (const district of DEMO_DISTRICTS) {
-    for (const [kind, ids] of Object.entries(rows[district.tenantId]!)) expect(ids.length, `${district.slug} ${kind}`).toBeGreaterThan(0);
-  }
-  return rows;
 }
 
 /** Registers one attack; it counts towards the closing line. */

@@ -18,7 +18,7 @@ export function headerSpoofingAttacks(battery: Battery): void {
   const servedAsNorth = (result: Awaited<ReturnType<typeof asNorth>>) => {
     expectServedWithoutForeignData(result);
     expect(result.body.data.district.id).toBe(NORTH);
-    expect(result.body.data.students.edges).toHaveLength(battery.rows[NORTH]!.students.length);
+    expect(result.body.data.students.edges).toHaveLength(battery.keys(NORTH, 'student').length);
   };
   /** Sends each header value on its own line (fetch would join them into one). */
   const rawHeaders = (url: string, headers: Record<string, string | string[]>) =>
@@ -52,7 +52,7 @@ export function headerSpoofingAttacks(battery: Battery): void {
         authorization: [`Bearer ${await battery.platform.token('north-valley')}`, `Bearer ${await battery.platform.token('south-ridge')}`],
       });
       expectServedWithoutForeignData({ ...result, body: result.body });
-      expect(result.body.data.students.edges.map((e: any) => e.node.id).sort()).toEqual([...battery.rows[NORTH]!.students].sort());
+      expect(result.body.data.students.edges.map((e: any) => e.node.id).sort()).toEqual([...battery.keys(NORTH, 'student')].sort());
     });
 
     attack('duplicate x-tenant-id lines at a subgraph (own, then foreign) are refused', async () => {

@@ -9,10 +9,18 @@ import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { readConfig } from '../../config/config.ts';
 import { SourceTemplate } from '../legacy/source-url.ts';
-import { districtList, positiveInt, targetUrls } from './cli-options.ts';
-import { consolidate, planConsolidation, resolveSlugs } from './consolidate.ts';
 import { barsProgress } from './progress.ts';
-import { reconcileDistricts, renderReport } from './reconcile.ts';
+
+// The table mapping finds its services in the registry when loaded: a mapped table that no registered
+// service holds stops the command here, in one line, before anything connects.
+const [{ districtList, positiveInt, targetUrls }, { consolidate, planConsolidation, resolveSlugs }, { reconcileDistricts, renderReport }] = await Promise.all([
+  import('./cli-options.ts'),
+  import('./consolidate.ts'),
+  import('./reconcile.ts'),
+]).catch((error: Error) => {
+  console.error(`consolidation: ${error.message}`);
+  process.exit(2);
+});
 
 interface CommonOptions {
   source?: string;

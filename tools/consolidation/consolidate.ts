@@ -23,7 +23,7 @@ import { districtTenantId } from './district-id.ts';
 import { closeAll, ensureCheckpointTable, finishedTables, openSource, openTargets, readProfile, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
 import { silentProgress, type Progress } from './progress.ts';
 import { reconcileDistrict, type DistrictReport } from './reconcile.ts';
-import { copySourceSql, copyTargetColumns, SERVICES, tableName, TABLES, type Service, type TableMapping } from './tables.ts';
+import { copySourceSql, copyTargetColumns, DIRECTORY, SERVICES, tableName, TABLES, type Service, type TableMapping } from './tables.ts';
 
 export interface ConsolidateOptions {
   source: SourceTemplate;
@@ -99,19 +99,19 @@ async function planDistrict(source: SourceTemplate, targets: TargetClients, slug
       rows[tableName(table)] = Number((await client.query<{ n: string }>(`select count(*) as n from public.${table.legacy}`)).rows[0]!.n);
     }
 
-    const districts = targets.districts;
-    const registered = await districts.query<{ slug: string; name: string; status: DistrictStatus }>('select slug, name, status from district where tenant_id = $1', [tenantId]);
+    const directory = targets[DIRECTORY]!;
+    const registered = await directory.query<{ slug: string; name: string; status: DistrictStatus }>('select slug, name, status from district where tenant_id = $1', [tenantId]);
     const existing = registered.rows[0];
     if (existing && (existing.slug !== slug || existing.name !== profile.name)) {
       throw new ConsolidationError(`district ${slug}: tenant ${tenantId} is already registered as "${existing.slug}" (${existing.name}), not "${slug}" (${profile.name})`);
     }
-    const sameSlug = await districts.query<{ tenant_id: string }>('select tenant_id from district where slug = $1 and tenant_id <> $2', [slug, tenantId]);
+    const sameSlug = await directory.query<{ tenant_id: string }>('select tenant_id from district where slug = $1 and tenant_id <> $2', [slug, tenantId]);
     if (sameSlug.rowCount) throw new ConsolidationError(`district ${slug}: the slug is already registered to another tenant (${sameSlug.rows[0]!.tenant_id})`);
 
     const finished = await finishedTables(targets, tenantId);
     const present: string[] = [];
     for (const table of TABLES.filter((t) => !finished.has(tableName(t)))) {
-      const { rows: found } = await targets[table.service].query<{ present: boolean }>(`select exists (select 1 from public.${table.target} where tenant_id = $1) as present`, [tenantId]);
+      const { rows: found } = await targets[table.service]!.query<{ present: boolean }>(`select exists (select 1 from public.${table.target} where tenant_id = $1) as present`, [tenantId]);
       if (found[0]!.present) present.push(tableName(table));
     }
     const state: DistrictState = finished.size === TABLES.length ? 'done' : finished.size ? 'resume' : present.length ? 'adopt' : 'new';
@@ -209,7 +209,7 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
   // The checkpoint tables, once and serially (concurrent CREATE … IF NOT EXISTS can collide).
   const setup = await openTargets(options.targets);
   try {
-    for (const service of SERVICES) await ensureCheckpointTable(setup[service]);
+    for (const service of SERVICES) await ensureCheckpointTable(setup[service]!);
   } finally {
     await closeAll(Object.values(setup));
   }
@@ -217,25 +217,25 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
   const consolidateDistrict = async (targets: TargetClients, plan: DistrictPlan): Promise<DistrictResult> => {
     const districtStarted = performance.now();
     const result: DistrictResult = { slug: plan.slug, tenantId: plan.tenantId, state: plan.state, copied: [], skipped: [...plan.finished], rows: 0, seconds: 0, status: plan.status ?? 'migrating' };
-    const districts = targets.districts;
+    const directory = targets[DIRECTORY]!;
     if (plan.state === 'done' || plan.state === 'adopt') {
       // Reconciled clean in the preflight: record what is there and finish an interrupted activation.
       if (plan.state === 'adopt') {
         for (const table of TABLES) {
-          await targets[table.service].query('insert into consolidation.checkpoint (district_id, table_name, rows) values ($1, $2, $3) on conflict do nothing', [plan.tenantId, table.target, plan.rows[tableName(table)]]);
+          await targets[table.service]!.query('insert into consolidation.checkpoint (district_id, table_name, rows) values ($1, $2, $3) on conflict do nothing', [plan.tenantId, table.target, plan.rows[tableName(table)]]);
         }
         result.skipped = TABLES.map(tableName);
       }
-      await registerDistrict(districts, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'active');
-      if (plan.status === 'migrating') await setDistrictStatus(districts, plan.tenantId, 'active');
+      await registerDistrict(directory, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'active');
+      if (plan.status === 'migrating') await setDistrictStatus(directory, plan.tenantId, 'active');
       result.status = plan.status === 'migrating' || plan.status === null ? 'active' : plan.status;
       result.seconds = (performance.now() - districtStarted) / 1000;
       return result;
     }
 
-    await registerDistrict(districts, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'migrating');
+    await registerDistrict(directory, { tenantId: plan.tenantId, slug: plan.slug, name: plan.name }, 'migrating');
     if (plan.status !== null && plan.status !== 'migrating') {
-      await setDistrictStatus(districts, plan.tenantId, 'migrating');
+      await setDistrictStatus(directory, plan.tenantId, 'migrating');
       // The gateway may answer from a cached status for up to 2 × its TTL (see gateway/district-status.ts).
       if (plan.status === 'active') await sleep(2 * options.statusTtlMs);
     }
@@ -255,14 +255,14 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
           },
           { abortAfterRows: options.abortAfterRows, stallAfterRows: options.stallAfterRows, copiedInRun: () => copiedInRun },
         );
-        const rows = await copyPair(source, targets[table.service], table, plan.tenantId, counter);
+        const rows = await copyPair(source, targets[table.service]!, table, plan.tenantId, counter);
         result.copied.push({ table: tableName(table), rows, seconds: (performance.now() - tableStarted) / 1000 });
         result.rows += rows;
       }
       await source.query('commit');
       const report = await reconcileDistrict(source, targets, plan);
       if (!report.match) throw new ConsolidationError(`district ${plan.slug} did not reconcile after copying (${describeDifferences(report)}); it stays migrating`);
-      await setDistrictStatus(districts, plan.tenantId, 'active');
+      await setDistrictStatus(directory, plan.tenantId, 'active');
       result.status = 'active';
     } catch (error) {
       throw new ConsolidationError(`district ${plan.slug}: ${(error as Error).message}`);

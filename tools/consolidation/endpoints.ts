@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { LEGACY_TABLES } from '../legacy/schema.ts';
 import { connect, type SourceTemplate } from '../legacy/source-url.ts';
-import { CANONICAL_SETTINGS, SERVICES, TABLES, type Service } from './tables.ts';
+import { CANONICAL_SETTINGS, DIRECTORY, SERVICES, TABLES, type Service } from './tables.ts';
 
 export type TargetClients = Record<Service, pg.Client>;
 
@@ -22,9 +22,13 @@ export async function openSource(source: SourceTemplate, slug: string): Promise<
 export async function openTargets(urls: Record<Service, string>): Promise<TargetClients> {
   const clients: Partial<TargetClients> = {};
   try {
-    for (const service of SERVICES) clients[service] = await applyCanonicalSettings(await connect(urls[service], `the ${service} service database`));
+    for (const service of SERVICES) {
+      const url = urls[service];
+      if (!url) throw new Error(`no target URL for the ${service} service database`);
+      clients[service] = await applyCanonicalSettings(await connect(url, `the ${service} service database`));
+    }
   } catch (error) {
-    await closeAll(Object.values(clients));
+    await closeAll(Object.values(clients).filter((c) => c !== undefined));
     throw error;
   }
   return clients as TargetClients;
@@ -81,12 +85,12 @@ export async function readProfile(client: pg.Client, database: string): Promise<
 /** Throws unless every target is migrated (every mapped column, with its type) and connected as a role that bypasses RLS. */
 export async function verifyTargets(targets: TargetClients): Promise<void> {
   for (const service of SERVICES) {
-    const client = targets[service];
+    const client = targets[service]!;
     const expected = TABLES.filter((t) => t.service === service).map((t) => ({
       table: t.target,
       columns: Object.fromEntries([['tenant_id', 'uuid'] as const, ...t.columns.map((c) => [c.name, c.type] as const)]),
     }));
-    if (service === 'districts') expected.push({ table: 'district', columns: { tenant_id: 'uuid', slug: 'character varying(100)', name: 'character varying(200)', status: 'text' } });
+    if (service === DIRECTORY) expected.push({ table: 'district', columns: { tenant_id: 'uuid', slug: 'character varying(100)', name: 'character varying(200)', status: 'text' } });
     const problems = schemaMismatches(await columnTypes(client, expected.map((e) => e.table)), expected);
     const database = (await client.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
     if (problems.length) throw new Error(`target ${database} is not migrated (run npm run migrate): ${problems.join('; ')}`);
@@ -112,13 +116,13 @@ export async function ensureCheckpointTable(client: pg.Client): Promise<void> {
     primary key (district_id, table_name))`);
 }
 
-/** Finished tables ("students.student") of a district, across the targets; none when no checkpoint table exists yet. */
+/** Finished tables ("<service>.<table>") of a district, across the targets; none when no checkpoint table exists yet. */
 export async function finishedTables(targets: TargetClients, tenantId: string): Promise<Set<string>> {
   const finished = new Set<string>();
   for (const service of SERVICES) {
-    const { rows: exists } = await targets[service].query<{ present: boolean }>(`select to_regclass('consolidation.checkpoint') is not null as present`);
+    const { rows: exists } = await targets[service]!.query<{ present: boolean }>(`select to_regclass('consolidation.checkpoint') is not null as present`);
     if (!exists[0]!.present) continue;
-    const { rows } = await targets[service].query<{ table_name: string }>('select table_name from consolidation.checkpoint where district_id = $1', [tenantId]);
+    const { rows } = await targets[service]!.query<{ table_name: string }>('select table_name from consolidation.checkpoint where district_id = $1', [tenantId]);
     for (const row of rows) finished.add(`${service}.${row.table_name}`);
   }
   return finished;

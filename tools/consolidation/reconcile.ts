@@ -184,7 +184,7 @@ export async function reconcileDistrict(
 ): Promise<DistrictReport> {
   const reports: TableReport[] = [];
   for (const table of tables) {
-    const target = targets[table.service];
+    const target = targets[table.service]!;
     const sourceSide = { client: source, rows: sourceRowsSql(table, district.tenantId) };
     const targetSide = { client: target, rows: targetRowsSql(table, district.tenantId) };
     reports.push(await reconcileTable(sourceSide, targetSide, table, district.tenantId, target));

@@ -12,12 +12,17 @@
  * Why UUIDs at all: no sequence shared across tenants (a side channel on other districts' activity) and
  * no id that names another district's row: the prefix differs per tenant and table. The tenant id is the
  * one value in these statements (COPY takes no parameters): it must be a UUID, and is quoted by pg's escapeLiteral.
+ *
+ * The mapping names target tables, not services: each target table goes to the registered service whose
+ * migrations create it (schema/subgraphs.json), and the district itself to the directory service. A mapped
+ * table that no registered service creates stops every command before it connects anywhere.
  */
 import { escapeLiteral } from 'pg';
+import { directoryService, readRegistry, serviceOwning } from '../../config/registry.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 
-export const SERVICES = ['districts', 'students', 'staff'] as const;
-export type Service = (typeof SERVICES)[number];
+/** A registered service name. */
+export type Service = string;
 
 export interface ColumnMapping {
   /** Target column. */
@@ -30,6 +35,7 @@ export interface ColumnMapping {
 
 export interface TableMapping {
   legacy: string;
+  /** The registered service holding `target` (from the registry, never written here). */
   service: Service;
   target: string;
   /** Business columns (every target column but tenant_id), in the order COPY and the checksum use. */
@@ -57,28 +63,47 @@ const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: ()
  * A table with a serial id: the mapped id first, its business columns, and `legacy_id` (the id as it was),
  * so auditors can name any row by the id they know.
  */
-const keyedTable = (legacy: string, service: Service, target: string, columns: ColumnMapping[]): TableMapping => ({
-  legacy, service, target, key: ['id'], legacyKey: 'id::text', legacyKeyColumns: ['id'], legacyIdColumn: 'legacy_id',
+type Mapping = Omit<TableMapping, 'service'>;
+
+const keyedTable = (legacy: string, target: string, columns: ColumnMapping[]): Mapping => ({
+  legacy, target, key: ['id'], legacyKey: 'id::text', legacyKeyColumns: ['id'], legacyIdColumn: 'legacy_id',
   columns: [uuid('id', legacy, 'id'), ...columns, legacyId],
 });
 const schoolId = uuid('school_id', 'schools', 'school_id');
 const name = (length: number) => same('name', `character varying(${length})`);
 const personName = [same('first_name', 'character varying(100)'), same('last_name', 'character varying(100)')];
 
-/** In foreign-key order. Both COPY and the canonical text name their columns, so column order is free. */
-export const TABLES: TableMapping[] = [
-  keyedTable('schools', 'districts', 'school', [name(200), same('created_at', 'timestamp with time zone')]),
-  keyedTable('students', 'students', 'student', [...personName, same('grade', 'smallint'), same('date_of_birth', 'date'), schoolId, same('gpa', 'numeric(3,2)'), same('created_at', 'timestamp with time zone')]),
-  keyedTable('enrollments', 'students', 'enrollment', [uuid('student_id', 'students', 'student_id'), schoolId, same('start_date', 'date'), same('end_date', 'date')]),
-  keyedTable('staff', 'staff', 'staff_member', [...personName, same('email', 'character varying(200)'), same('role', 'text'), schoolId]),
-  keyedTable('sections', 'staff', 'section', [name(200), same('subject', 'character varying(100)'), uuid('teacher_id', 'staff', 'teacher_id'), schoolId]),
+/** Legacy table → target table, in foreign-key order. Both COPY and the canonical text name their columns, so column order is free. */
+const MAPPINGS: Mapping[] = [
+  keyedTable('schools', 'school', [name(200), same('created_at', 'timestamp with time zone')]),
+  keyedTable('students', 'student', [...personName, same('grade', 'smallint'), same('date_of_birth', 'date'), schoolId, same('gpa', 'numeric(3,2)'), same('created_at', 'timestamp with time zone')]),
+  keyedTable('enrollments', 'enrollment', [uuid('student_id', 'students', 'student_id'), schoolId, same('start_date', 'date'), same('end_date', 'date')]),
+  keyedTable('staff', 'staff_member', [...personName, same('email', 'character varying(200)'), same('role', 'text'), schoolId]),
+  keyedTable('sections', 'section', [name(200), same('subject', 'character varying(100)'), uuid('teacher_id', 'staff', 'teacher_id'), schoolId]),
   {
-    legacy: 'section_rosters', service: 'staff', target: 'section_student', key: ['section_id', 'student_id'],
+    legacy: 'section_rosters', target: 'section_student', key: ['section_id', 'student_id'],
     legacyKey: `section_id::text || '/' || student_id::text`,
     legacyKeyColumns: ['section_id', 'student_id'],
     columns: [uuid('section_id', 'sections', 'section_id'), uuid('student_id', 'students', 'student_id')],
   },
 ];
+
+const registry = readRegistry();
+
+/** Each mapping with the registered service that holds its target table. */
+export const TABLES: TableMapping[] = MAPPINGS.map((mapping) => {
+  try {
+    return { ...mapping, service: serviceOwning(mapping.target, registry).name };
+  } catch (error) {
+    throw new Error(`consolidation maps legacy table ${mapping.legacy} to ${mapping.target}, but ${(error as Error).message}`);
+  }
+});
+
+/** The service holding the district directory: consolidation registers each district there and sets its status. */
+export const DIRECTORY: Service = directoryService(registry).name;
+
+/** Every service consolidation writes to, in registry order: the directory and the holders of mapped tables. */
+export const SERVICES: Service[] = registry.map((s) => s.name).filter((s) => s === DIRECTORY || TABLES.some((t) => t.service === s));
 
 export const tableName = (table: TableMapping) => `${table.service}.${table.target}`;
 

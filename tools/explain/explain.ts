@@ -7,6 +7,7 @@ import pg from 'pg';
 import { escapeIdentifier } from 'pg';
 import type { ServiceDatabase } from '../../database/database.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
+import { directoryService } from '../../config/registry.ts';
 
 export interface PolicyVerdict {
   name: string;
@@ -86,7 +87,7 @@ async function findTable(databases: ServiceDatabase[], table: string): Promise<T
 }
 
 async function districtNames(databases: ServiceDatabase[], tenantIds: string[]): Promise<Map<string, { name: string; status: string }>> {
-  const directory = databases.find((d) => d.service === 'districts');
+  const directory = databases.find((d) => d.service === directoryService().name);
   if (!directory || tenantIds.length === 0) return new Map();
   const { rows } = await withClient(directory.ownerUrl, (client) =>
     client.query<{ tenant_id: string; name: string; status: string }>('select tenant_id::text, name, status from district where tenant_id = any($1::uuid[])', [tenantIds]),
