@@ -101,8 +101,12 @@ export function databaseAttacks(battery: Battery): void {
 
         attack(`${name}: INSERT … ON CONFLICT DO UPDATE against another district's key is refused`, async () => {
           const south = await rowOf(table, SOUTH);
-          const sql = insertRow(table, `on conflict (${keyColumns(table)}) do update set tenant_id = excluded.tenant_id returning *`);
-          expect(await failure(inTenant(table.service, NORTH, (c) => c.query(sql, [south])))).toEqual(rlsViolation(table));
+          // Through a column the application role may update (outside the key); a table with none is refused sooner.
+          const column = table.columns.find((c) => c !== 'tenant_id' && !table.key.includes(c));
+          const set = column ? `${quote(column)} = excluded.${quote(column)}` : 'tenant_id = excluded.tenant_id';
+          const sql = insertRow(table, `on conflict (${keyColumns(table)}) do update set ${set} returning *`);
+          const refused = column ? rlsViolation(table) : { code: '42501', message: `permission denied for table ${table.name}`, detail: undefined };
+          expect(await failure(inTenant(table.service, NORTH, (c) => c.query(sql, [south])))).toEqual(refused);
         });
 
         attack(`${name}: INSERT … ON CONFLICT DO NOTHING against another district's key is refused`, async () => {
