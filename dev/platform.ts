@@ -50,6 +50,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         databaseUrl: databases[definition.name]!.appUrl,
         contextPublicKey: keys.context.publicJwk,
         poolSize: config.poolSize,
+        operationLimits: config.operationLimits,
         logger,
         onQuery: options.onQuery && ((sql) => options.onQuery!(definition.name, sql)),
       });
@@ -67,6 +68,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       subgraphUrls: Object.fromEntries(Object.entries(running).map(([name, s]) => [name, s.url])),
       contextPrivateKey: keys.context.privateJwk,
       districtStatusTtlMs: config.districtStatusTtlMs,
+      operationLimits: config.operationLimits,
+      districtConcurrency: config.districtConcurrency,
       logger,
     });
     started.push(gateway);

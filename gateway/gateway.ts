@@ -9,19 +9,24 @@ import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/t
 import { ApolloServer } from '@apollo/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import type { DistrictConcurrency, OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
-import { listen, type RunningServer } from '../http/server.ts';
+import { createOperationLimits } from '../http/operation-limits.ts';
+import { HttpError, OPERATION_LIMIT_EXCEEDED, listen, responseTooLarge, type RunningServer } from '../http/server.ts';
 import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner } from '../tenancy/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
+import { createDistrictConcurrency } from './district-concurrency.ts';
 import { createDistrictGate } from './district-status.ts';
-import { createSubgraphHttp } from './subgraph-http.ts';
+import { SubgraphResponseTooLargeError, createSubgraphHttp } from './subgraph-http.ts';
 
 export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.meta.url);
 
 interface GatewayContext {
   caller: Caller;
   requestId: string;
+  /** Set when a subgraph refused a fetch for a limit (or sent too much): the whole request becomes that 400. */
+  refusal?: HttpError;
 }
 
 export interface GatewayOptions {
@@ -33,7 +38,17 @@ export interface GatewayOptions {
   contextPrivateKey: JWK;
   /** How long a district's status is remembered; 0 asks the districts subgraph on every request. */
   districtStatusTtlMs: number;
+  operationLimits: OperationLimits;
+  districtConcurrency: DistrictConcurrency;
   logger: Logger;
+}
+
+/** The refusal a subgraph fetch failed with, when it was a limit: a subgraph's 400 OPERATION_LIMIT_EXCEEDED, or a body over the cap. */
+function limitRefusalOf(error: unknown, maxResponseBytes: number): HttpError | undefined {
+  if (error instanceof SubgraphResponseTooLargeError) return responseTooLarge(maxResponseBytes);
+  const body = (error as { extensions?: { response?: { body?: { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } } } })?.extensions?.response?.body;
+  const refused = body?.errors?.find((e) => e.extensions?.code === OPERATION_LIMIT_EXCEEDED);
+  return typeof refused?.message === 'string' ? new HttpError(400, OPERATION_LIMIT_EXCEEDED, refused.message) : undefined;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
@@ -41,7 +56,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const verifyCaller = createCallerVerifier(options.auth);
   const signContext = await createTenantContextSigner(options.contextPrivateKey);
   const routingUrls = new Map<string, string>();
-  const subgraphHttp = createSubgraphHttp();
+  const { maxResponseBytes } = options.operationLimits;
+  const subgraphHttp = createSubgraphHttp({ maxResponseBytes });
+  const limits = createOperationLimits(options.operationLimits);
+  const runForDistrict = createDistrictConcurrency(options.districtConcurrency);
   const assertDistrictActive = createDistrictGate({
     districtsUrl: () => routingUrls.get('districts')!,
     post: subgraphHttp.post,
@@ -68,12 +86,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
             await signContext({ tenantId: caller.tenantId, subject: caller.subject, requestId }, name),
           );
         },
+        didEncounterError(error, _fetchRequest, _fetchResponse, context) {
+          const refusal = limitRefusalOf(error, maxResponseBytes);
+          if (refusal && context) (context as GatewayContext).refusal ??= refusal;
+          throw error;
+        },
       });
     },
   });
+  const lean = leanApolloOptions();
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
-    ...leanApolloOptions(),
+    ...lean,
+    plugins: [...lean.plugins, limits.plugin<GatewayContext>()],
+    allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
   });
@@ -84,6 +110,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     port: options.port,
     host: options.host,
     logger,
+    maxResponseBytes,
     async ready() {
       const answers = await Promise.all(
         [...routingUrls.values()].map((url) =>
@@ -95,8 +122,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     async handle(httpGraphQLRequest) {
       const caller = await verifyCaller(httpGraphQLRequest.headers.get('authorization'));
       await assertDistrictActive(caller.tenantId);
-      const context: GatewayContext = { caller, requestId: randomUUID() };
-      return apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
+      return runForDistrict(caller.tenantId, async () => {
+        const context: GatewayContext = { caller, requestId: randomUUID() };
+        const response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
+        if (context.refusal) throw context.refusal;
+        return response;
+      });
     },
   });
   logger.info({ url: server.url }, 'gateway ready');

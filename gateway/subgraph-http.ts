@@ -47,13 +47,31 @@ function responseOf(url: string, status: number, rawHeaders: Record<string, stri
   return response;
 }
 
-export function createSubgraphHttp(options: { timeoutMs?: number } = {}): SubgraphHttp {
+/** A subgraph answered with more than the response-size cap; reading stopped there. */
+export class SubgraphResponseTooLargeError extends Error {}
+
+async function readText(body: AsyncIterable<Buffer> & { destroy(): void }, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new SubgraphResponseTooLargeError(`subgraph response over ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function createSubgraphHttp(options: { timeoutMs?: number; maxResponseBytes?: number } = {}): SubgraphHttp {
   // Long-lived connections; the subgraphs keep theirs open longer (kit/http.ts keepAliveTimeout).
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000 });
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const maxBytes = options.maxResponseBytes ?? Infinity;
   const send = async (url: string, method: string, headers: Record<string, string>, body: string | undefined, timeout: number) => {
     const response = await request(url, { method: method as 'POST', headers, body, dispatcher: agent, headersTimeout: timeout, bodyTimeout: timeout });
-    return responseOf(url, response.statusCode, response.headers, await response.body.text());
+    return responseOf(url, response.statusCode, response.headers, await readText(response.body, maxBytes));
   };
   return {
     post: (url, headers, body, timeout = timeoutMs) => send(url, 'POST', headers, body, timeout),

@@ -12,8 +12,10 @@ import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresq
 import { parse, type DocumentNode, type GraphQLResolveInfo } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
+import { createOperationLimits, subgraphLimits } from '../http/operation-limits.ts';
 import { listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
 import { rootLogger } from '../config/logger.ts';
@@ -63,6 +65,8 @@ export interface SubgraphOptions {
   poolSize?: number;
   logger?: Logger;
   onQuery?: (sql: string) => void;
+  /** The gateway's limits; a subgraph applies them with headroom for what query plans add (operation-limits.ts). */
+  operationLimits?: OperationLimits;
 }
 
 export interface RunningSubgraph extends RunningServer {
@@ -83,8 +87,12 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
   });
   const verifyContext = await createTenantContextVerifier(options.contextPublicKey, definition.name);
   const lean = leanApolloOptions();
+  const schema = buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers as never }]);
+  const operationLimits = options.operationLimits ?? DEFAULT_OPERATION_LIMITS;
+  const limits = createOperationLimits(subgraphLimits(operationLimits));
   const apollo = new ApolloServer<RequestContext>({
-    schema: buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers as never }]),
+    schema,
+    allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
     ...lean,
@@ -113,6 +121,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     port: options.port,
     host: options.host,
     logger,
+    maxResponseBytes: operationLimits.maxResponseBytes,
     ready: async () => {
       await orm.em.getConnection().execute('select 1');
       return true;
@@ -126,6 +135,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         if (error instanceof TenantContextError) throw unauthenticated(error.message);
         throw error;
       }
+      // Before the tenant transaction: a refused operation costs no connection and no SQL.
+      limits.preflight(httpGraphQLRequest, schema);
       let response;
       try {
         await inTenantTransaction(orm, tenant.tenantId, async (em) => {

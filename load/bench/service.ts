@@ -34,6 +34,7 @@ if (definition) {
     databaseUrl: databases.byService[definition.name as ServiceName].appUrl,
     contextPublicKey: keys.context.publicJwk,
     poolSize: config.poolSize,
+    operationLimits: config.operationLimits,
     logger,
   });
 } else {
@@ -44,6 +45,8 @@ if (definition) {
     subgraphUrls: Object.fromEntries(subgraphs.map((s) => [s.name, `http://${host}:${config.subgraphPorts[s.name]}/graphql`])),
     contextPrivateKey: keys.context.privateJwk,
     districtStatusTtlMs: config.districtStatusTtlMs,
+    operationLimits: config.operationLimits,
+    districtConcurrency: config.districtConcurrency,
     logger,
   });
 }

@@ -1,7 +1,7 @@
 import type { InferEntity } from '@mikro-orm/core';
 import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
 import { badInput } from '../../http/errors.ts';
-import { requiredId, requiredText } from '../../subgraph-server/input.ts';
+import { listSize, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { Section, SectionStudent, StaffMember } from './entities.ts';
 
 type StaffRow = InferEntity<typeof StaffMember>;
@@ -9,12 +9,14 @@ type SectionRow = InferEntity<typeof Section>;
 type RosterRow = InferEntity<typeof SectionStudent>;
 
 const MAX_ROSTER = 200;
+/** Lists other than a roster: at most this many per level of a query. */
+const MAX_LIST = 100;
 const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
 
 export const resolvers: Resolvers = {
   Query: {
-    staff: (_root, _args, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' } }),
-    sections: (_root, _args, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' } }),
+    staff: (_root, { first }, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
+    sections: (_root, { first }, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
     section: (_root, { id }, { loaders }) => loaders.one<SectionRow>(Section).load(id),
   },
   Mutation: {
@@ -40,14 +42,17 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StaffRow>(StaffMember).load(ref.id),
     role: (staff: StaffRow) => staff.role.toUpperCase(),
     school: schoolRef,
-    sections: (staff: StaffRow, _args, { loaders }) => loaders.many<SectionRow>(Section, 'teacherId').load(staff.id),
+    sections: (staff: StaffRow, { first }, { loaders }) =>
+      loaders.many<SectionRow>(Section, 'teacherId', { limit: listSize(first, MAX_LIST), orderBy: { name: 'asc', id: 'asc' } }).load(staff.id),
   },
   Section: {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<SectionRow>(Section).load(ref.id),
     teacher: (section: SectionRow, _args, { loaders }) => loaders.one<StaffRow>(StaffMember).load(section.teacherId),
     school: schoolRef,
-    async students(section: SectionRow, _args, { loaders }) {
-      const roster = await loaders.many<RosterRow>(SectionStudent, 'sectionId').load(section.id);
+    async students(section: SectionRow, { first }, { loaders }) {
+      const roster = await loaders
+        .many<RosterRow>(SectionStudent, 'sectionId', { limit: listSize(first, MAX_ROSTER), orderBy: { studentId: 'asc' } })
+        .load(section.id);
       return roster.map((entry) => ({ __typename: 'Student', id: entry.studentId }));
     },
   },

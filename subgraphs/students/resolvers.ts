@@ -1,7 +1,7 @@
 import type { InferEntity } from '@mikro-orm/core';
 import type { RequestContext, Resolvers } from '../../subgraph-server/subgraph.ts';
 import { badInput } from '../../http/errors.ts';
-import { gradeLevel, isoDate, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
+import { gradeLevel, isoDate, listSize, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 import { Enrollment, Student } from './entities.ts';
 
@@ -9,6 +9,9 @@ type StudentRow = InferEntity<typeof Student>;
 type EnrollmentRow = InferEntity<typeof Enrollment>;
 
 const MAX_PAGE = 100;
+/** Nested lists: each level of a query fans out by at most this much. */
+const MAX_NESTED = 100;
+const BY_NAME = { lastName: 'asc', firstName: 'asc', id: 'asc' } as const;
 const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
 
 export const resolvers: Resolvers = {
@@ -70,7 +73,8 @@ export const resolvers: Resolvers = {
   Student: {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StudentRow>(Student).load(ref.id),
     school: schoolRef,
-    enrollments: (student: StudentRow, _args, { loaders }) => loaders.many<EnrollmentRow>(Enrollment, 'studentId').load(student.id),
+    enrollments: (student: StudentRow, { first }, { loaders }) =>
+      loaders.many<EnrollmentRow>(Enrollment, 'studentId', { limit: listSize(first, MAX_NESTED), orderBy: { startDate: 'asc', id: 'asc' } }).load(student.id),
   },
   Enrollment: {
     school: schoolRef,
@@ -78,6 +82,7 @@ export const resolvers: Resolvers = {
   School: {
     // The school itself lives in the districts service; this service only knows its students.
     __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
-    students: (school: { id: string }, _args, { loaders }) => loaders.many<StudentRow>(Student, 'schoolId').load(school.id),
+    students: (school: { id: string }, { first }, { loaders }) =>
+      loaders.many<StudentRow>(Student, 'schoolId', { limit: listSize(first, MAX_NESTED), orderBy: BY_NAME }).load(school.id),
   },
 };
