@@ -25,8 +25,11 @@ export const SUPERGRAPH_PATH = new URL('../schema/supergraph.graphql', import.me
 interface GatewayContext {
   caller: Caller;
   requestId: string;
-  /** Set when a subgraph refused a fetch for a limit (or sent too much): the whole request becomes that 400. */
-  refusal?: HttpError;
+  /**
+   * `refusal` is set when a subgraph refused a fetch for a limit (or sent too much): the whole request becomes that
+   * 400. A holder object, because Apollo hands the data sources a shallow copy of the context.
+   */
+  limits: { refusal?: HttpError };
 }
 
 export interface GatewayOptions {
@@ -88,7 +91,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
         },
         didEncounterError(error, _fetchRequest, _fetchResponse, context) {
           const refusal = limitRefusalOf(error, maxResponseBytes);
-          if (refusal && context) (context as GatewayContext).refusal ??= refusal;
+          if (refusal && context) (context as GatewayContext).limits.refusal ??= refusal;
           throw error;
         },
       });
@@ -122,10 +125,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     async handle(httpGraphQLRequest) {
       const caller = await verifyCaller(httpGraphQLRequest.headers.get('authorization'));
       await assertDistrictActive(caller.tenantId);
+      limits.checkTokens(httpGraphQLRequest);
       return runForDistrict(caller.tenantId, async () => {
-        const context: GatewayContext = { caller, requestId: randomUUID() };
+        const context: GatewayContext = { caller, requestId: randomUUID(), limits: {} };
         const response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
-        if (context.refusal) throw context.refusal;
+        if (context.limits.refusal) throw context.limits.refusal;
         return response;
       });
     },

@@ -1,7 +1,7 @@
 /**
- * Operation limits: what one GraphQL operation may ask for, checked before any execution — by the gateway (an
- * Apollo plugin: tokens before parsing, everything else once the operation is resolved, before the query plan)
- * and by every subgraph (`preflight`, before its tenant transaction opens: a subgraph does not trust that its
+ * Operation limits: what one GraphQL operation may ask for, checked before any execution — by the gateway (tokens
+ * before Apollo parses the text, the rest in an Apollo plugin once the operation is resolved, before the query
+ * plan) and by every subgraph (`preflight`, before its tenant transaction opens: a subgraph does not trust that its
  * caller went through the gateway). Over a limit → 400, code OPERATION_LIMIT_EXCEEDED, a message naming the
  * limit and the allowed value.
  *
@@ -67,6 +67,11 @@ export interface OperationLimiter {
   refusal(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode | null | undefined, variables: Variables | undefined): string | undefined;
   /** Why the query text is refused for its number of tokens, or undefined. */
   tokenRefusal(source: string): string | undefined;
+  /**
+   * For the gateway, before Apollo: throws an HttpError when the request's query text (POST body or GET `query`) has
+   * too many tokens. An automatic persisted query sent by hash alone was checked when its text was registered.
+   */
+  checkTokens(request: HTTPGraphQLRequest): void;
   /** For the gateway: the same checks as an Apollo plugin. */
   plugin<T extends BaseContext>(): ApolloServerPlugin<T>;
   /** For a subgraph, before any other work: throws an HttpError unless the request is one operation within the limits. */
@@ -112,15 +117,17 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
       return countTokens(source, limits.maxTokens) > limits.maxTokens ? `Token limit of ${limits.maxTokens} exceeded.` : undefined;
     },
 
+    checkTokens(request) {
+      // Apollo's hooks cannot refuse before parsing with a 400 of ours (an error thrown there becomes a 500).
+      const query = request.method === 'GET' ? new URLSearchParams(request.search).get('query') : isRecord(request.body) ? request.body.query : undefined;
+      const refusal = typeof query === 'string' ? limiter.tokenRefusal(query) : undefined;
+      if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
+    },
+
     plugin<T extends BaseContext>(): ApolloServerPlugin<T> {
       return {
         async requestDidStart() {
           return {
-            // Runs only when the text is not in Apollo's document cache, i.e. right before it is parsed.
-            async parsingDidStart({ source }) {
-              const refusal = limiter.tokenRefusal(source);
-              if (refusal) throw limitError(refusal);
-            },
             // After validation (fragment cycles and unknown fields are refused by then), before the query plan.
             async didResolveOperation({ schema, document, operation, request }) {
               const refusal = limiter.refusal(schema, document, operation, request.variables);
