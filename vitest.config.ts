@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+/** Measures one district's latency while another attacks: it runs after every other file, alone on the machine. */
+const ALONE = ['test/abuse/abuse.test.ts'];
+
 export default defineConfig({
   resolve: {
     // Node loads graphql's CommonJS build (its package.json has no "exports"), and so do Apollo and graphql-armor;
@@ -9,12 +12,15 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }],
   },
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
     // Two cores: each file starts a whole platform, so run two files at a time.
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: ALONE, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'alone', include: ALONE, sequence: { groupOrder: 1 } } },
+    ],
   },
 });
