@@ -40,7 +40,7 @@ export interface DistrictConcurrency {
   maxQueued: number;
 }
 
-export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { maxInFlight: 4, maxQueued: 16 };
+export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { maxInFlight: 2, maxQueued: 16 };
 
 /** An unset or empty variable takes the default. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
