@@ -29,7 +29,7 @@ export const DEFAULT_OPERATION_LIMITS: Readonly<OperationLimits> = {
   maxAliases: 15,
   maxRootFields: 10,
   maxDirectives: 20,
-  maxTokens: 2000,
+  maxTokens: 1000,
   maxCost: 50_000,
   maxResponseBytes: 5 * 1024 * 1024,
 };

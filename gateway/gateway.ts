@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
 import { ApolloServer } from '@apollo/server';
+import type { GraphQLSchema } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { DistrictConcurrency, OperationLimits } from '../config/config.ts';
@@ -106,7 +107,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
   });
+  // The API schema the clients' operations are checked against before Apollo sees them (set as the gateway loads).
+  let apiSchema: GraphQLSchema | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => (apiSchema = loaded));
   await apollo.start();
+  if (!apiSchema) throw new Error('the gateway started without an API schema');
 
   const server = await listen({
     name: 'gateway',
@@ -125,7 +130,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     async handle(httpGraphQLRequest) {
       const caller = await verifyCaller(httpGraphQLRequest.headers.get('authorization'));
       await assertDistrictActive(caller.tenantId);
-      limits.checkTokens(httpGraphQLRequest);
+      limits.preflight(httpGraphQLRequest, apiSchema!, false);
       return runForDistrict(caller.tenantId, async () => {
         const context: GatewayContext = { caller, requestId: randomUUID(), limits: {} };
         const response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });

@@ -1,9 +1,11 @@
 /**
- * Operation limits: what one GraphQL operation may ask for, checked before any execution — by the gateway (tokens
- * before Apollo parses the text, the rest in an Apollo plugin once the operation is resolved, before the query
- * plan) and by every subgraph (`preflight`, before its tenant transaction opens: a subgraph does not trust that its
- * caller went through the gateway). Over a limit → 400, code OPERATION_LIMIT_EXCEEDED, a message naming the
- * limit and the allowed value.
+ * Operation limits: what one GraphQL operation may ask for, checked before any execution, by the gateway and by
+ * every subgraph (a subgraph does not trust that its caller went through the gateway). `preflight` checks the
+ * request's text before Apollo sees it — before graphql-js's validation, whose overlapping-fields rule is
+ * quadratic in a selection set, and at a subgraph before its tenant transaction opens; the gateway's Apollo
+ * plugin checks again once the operation is resolved, before the query plan (an automatic persisted query sent by
+ * its hash alone has no text to preflight). Over a limit → 400, code OPERATION_LIMIT_EXCEEDED, a message naming
+ * the limit and the allowed value.
  *
  * Depth, aliases and directives are graphql-armor's rules, with fragments expanded and introspection counted
  * like any other field. Tokens are counted with graphql-js's lexer. Root fields and the cost are ours: armor
@@ -67,15 +69,14 @@ export interface OperationLimiter {
   refusal(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode | null | undefined, variables: Variables | undefined): string | undefined;
   /** Why the query text is refused for its number of tokens, or undefined. */
   tokenRefusal(source: string): string | undefined;
-  /**
-   * For the gateway, before Apollo: throws an HttpError when the request's query text (POST body or GET `query`) has
-   * too many tokens. An automatic persisted query sent by hash alone was checked when its text was registered.
-   */
-  checkTokens(request: HTTPGraphQLRequest): void;
-  /** For the gateway: the same checks as an Apollo plugin. */
+  /** For the gateway: the same checks (tokens excepted) as an Apollo plugin, once the operation is resolved. */
   plugin<T extends BaseContext>(): ApolloServerPlugin<T>;
-  /** For a subgraph, before any other work: throws an HttpError unless the request is one operation within the limits. */
-  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema): void;
+  /**
+   * Before Apollo: throws an HttpError when the request's operation is over a limit. `strict` (a subgraph) also
+   * refuses anything but one operation POSTed as a JSON object with its text; otherwise (the gateway) a request
+   * without text — a batch, which Apollo refuses, or a persisted-query hash — is left to Apollo and the plugin.
+   */
+  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema, strict: boolean): void;
 }
 
 export function createOperationLimits(limits: OperationLimits): OperationLimiter {
@@ -117,13 +118,6 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
       return countTokens(source, limits.maxTokens) > limits.maxTokens ? `Token limit of ${limits.maxTokens} exceeded.` : undefined;
     },
 
-    checkTokens(request) {
-      // Apollo's hooks cannot refuse before parsing with a 400 of ours (an error thrown there becomes a 500).
-      const query = request.method === 'GET' ? new URLSearchParams(request.search).get('query') : isRecord(request.body) ? request.body.query : undefined;
-      const refusal = typeof query === 'string' ? limiter.tokenRefusal(query) : undefined;
-      if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
-    },
-
     plugin<T extends BaseContext>(): ApolloServerPlugin<T> {
       return {
         async requestDidStart() {
@@ -138,20 +132,19 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
       };
     },
 
-    preflight(request, schema) {
-      const body = request.body;
-      if (request.method !== 'POST' || !isRecord(body) || typeof body.query !== 'string') {
-        throw new HttpError(400, 'BAD_REQUEST', 'A subgraph accepts one operation, POSTed as a JSON object with a query');
+    preflight(request, schema, strict) {
+      const operation = operationOf(request);
+      if (!operation) {
+        if (strict) throw new HttpError(400, 'BAD_REQUEST', 'A subgraph accepts one operation, POSTed as a JSON object with a query');
+        return;
       }
-      const document = parseWithinLimits(body.query);
-      const operationName = typeof body.operationName === 'string' ? body.operationName : undefined;
-      const variables = isRecord(body.variables) ? body.variables : undefined;
-      const refusal = limiter.refusal(schema, document, getOperationAST(document, operationName), variables);
+      const document = parseWithinLimits(operation.query);
+      const refusal = limiter.refusal(schema, document, getOperationAST(document, operation.operationName), operation.variables);
       if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
     },
   };
 
-  // The gateway sends the same few texts again and again: remember their documents (and so their verdicts).
+  // Clients (and the gateway, to a subgraph) send the same few texts again and again: remember their documents.
   const parsed = new LRUCache<string, DocumentNode>({ max: 500 });
   function parseWithinLimits(query: string): DocumentNode {
     const known = parsed.get(query);
@@ -162,6 +155,7 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
     try {
       document = parse(query, { noLocation: true });
     } catch (error) {
+      // graphql-js's syntax errors name a position and what was expected, nothing else.
       throw new HttpError(400, 'GRAPHQL_PARSE_FAILED', error instanceof GraphQLError ? error.message : 'Syntax Error');
     }
     if (query.length <= MAX_REMEMBERED_QUERY_LENGTH) parsed.set(query, document);
@@ -174,6 +168,28 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
 const limitError = (message: string) => new GraphQLError(message, { extensions: { code: OPERATION_LIMIT_EXCEEDED, http: { status: 400 } } });
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The one operation a request carries as text: a POSTed JSON object, or GET parameters; undefined otherwise. */
+function operationOf(request: HTTPGraphQLRequest): { query: string; operationName?: string; variables?: Variables } | undefined {
+  let fields: Record<string, unknown>;
+  if (request.method === 'POST' && isRecord(request.body)) fields = request.body;
+  else if (request.method === 'GET') {
+    const search = new URLSearchParams(request.search);
+    let variables: unknown;
+    try {
+      variables = JSON.parse(search.get('variables') ?? 'null');
+    } catch {
+      variables = undefined; // Apollo refuses it
+    }
+    fields = { query: search.get('query'), operationName: search.get('operationName'), variables };
+  } else return undefined;
+  if (typeof fields.query !== 'string') return undefined;
+  return {
+    query: fields.query,
+    operationName: typeof fields.operationName === 'string' ? fields.operationName : undefined,
+    variables: isRecord(fields.variables) ? fields.variables : undefined,
+  };
+}
 
 /** Tokens of a query text, counting stops past `stopAfter`; comments are not tokens (as for graphql-js's own maxTokens). */
 export function countTokens(source: string, stopAfter: number): number {

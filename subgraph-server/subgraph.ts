@@ -136,7 +136,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         throw error;
       }
       // Before the tenant transaction: a refused operation costs no connection and no SQL.
-      limits.preflight(httpGraphQLRequest, schema);
+      limits.preflight(httpGraphQLRequest, schema, true);
       let response;
       try {
         await inTenantTransaction(orm, tenant.tenantId, async (em) => {

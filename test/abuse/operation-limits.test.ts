@@ -3,6 +3,7 @@
  * gateway and straight at a subgraph; every list is capped; the legitimate operations (load scenarios, README,
  * `npm start`'s curl) run within the limits; fragments, batches and big variables cannot get around them.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { composeServices } from '@apollo/composition';
@@ -259,6 +260,33 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
     expectLimitRefusal(straight, /^Response size limit of \d+ bytes exceeded/, RESPONSE_CAP);
     // Within the cap the same page is served.
     expectServed(await asNorth(aliased(1, page)), RESPONSE_CAP);
+  });
+});
+
+describe('the second check, in the gateway\'s Apollo plugin', () => {
+  it('a persisted query sent by its hash alone (no text to check before Apollo) is checked with its own variables', async () => {
+    const query = 'query ($n: Int) { schools { students(first: $n) { school { students(first: $n) { id } } } } }';
+    const extensions = { persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') } };
+    const send = async (body: unknown): Promise<GraphQLResult> => {
+      const response = await fetch(platform.gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await platform.token('north-valley')}` },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: JSON.parse(text), text };
+    };
+    const registered = await send({ query, variables: { n: 1 }, extensions });
+    const { result: byHash, subgraphRequests, sql } = await measured(() => send({ variables: { n: 100 }, extensions }));
+    if (registered.body.errors?.[0]?.extensions?.code === 'PERSISTED_QUERY_NOT_SUPPORTED') {
+      // Persisted queries turned off: a hash alone reaches nothing.
+      expect(byHash.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_SUPPORTED');
+    } else {
+      expectServed(registered, RESPONSE_CAP);
+      expectLimitRefusal(byHash, /^Query cost limit of \d+ exceeded, found 2020100\.$/, LIMITS.maxCost);
+    }
+    expect(subgraphRequests).toBe(0);
+    expect(sql).toEqual([]);
   });
 });
 

@@ -84,7 +84,7 @@ export function graphqlAttacks(battery: Battery): void {
       const refused = await asNorth(wide(200));
       expectNoForeignData(refused.text.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, ''));
       expect(refused.status).toBe(400);
-      expect(refused.body.errors).toEqual([{ message: 'Token limit of 2000 exceeded.', extensions: { code: 'OPERATION_LIMIT_EXCEEDED' } }]);
+      expect(refused.body.errors).toEqual([{ message: 'Token limit of 1000 exceeded.', extensions: { code: 'OPERATION_LIMIT_EXCEEDED' } }]);
       const result = await asNorth(wide(10));
       expectNoForeignData(JSON.stringify(result.body.data));
       expect(result.status).toBe(200);
