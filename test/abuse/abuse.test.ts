@@ -2,8 +2,8 @@
  * One district attacks the platform while another works. North Valley (holding one valid token, and a tenant
  * context the gateway's key signed, for the attacks straight at a subgraph) sends the fan-out at every depth,
  * 5,000 aliases, batches, 1 MB of variables, deep fragments, a fragment bomb, fragment cycles and a flood of
- * 300 concurrent requests, starting an attack at most every 250 ms; South Ridge sends one light request every
- * 100 ms throughout. Every attack must be
+ * 300 concurrent requests, starting an attack at most every 250 ms (with a short pause after every ten);
+ * South Ridge sends one light request every 100 ms throughout. Every attack must be
  * refused or served within the limits, the platform must stay up (no outage), South Ridge must see no error
  * and keep its p95 under 3× its quiet p95, and the process (gateway, subgraphs and this test: one process) must
  * stay under a memory bound. The closing line is printed in CI's output.
@@ -19,9 +19,15 @@ import { LIMITS, deepFragments, directCaller, expectLimitRefusal, expectServed, 
 
 /** Growth of the process's resident memory over the attacks (measured before them) that counts as a failure. */
 const RSS_GROWTH_BOUND_MB = 300;
-/** Quiet samples are taken before the attacks and after them, so a change in the machine's load shows in both. */
+/**
+ * Quiet samples are taken before the attacks, after them, and in a pause after every 10 attacks (once what those
+ * left running has settled), so that the machine's own ups and downs show in the quiet and the attack samples alike.
+ */
 const QUIET_SECONDS_BEFORE = 6;
 const QUIET_SECONDS_AFTER = 4;
+const ATTACKS_BETWEEN_PAUSES = 10;
+const PAUSE_MS = 1500;
+const SETTLE_MS = 300;
 const SAMPLE_INTERVAL_MS = 100;
 /** The attacker sends its attacks one after another, starting one at most every this often (4 a second). */
 const ATTACK_INTERVAL_MS = 250;
@@ -36,7 +42,7 @@ let schoolIds: string[] = [];
 const tally = { attacks: 0, outages: 0, lastStart: 0, current: '' };
 /** The other district's slowest requests during the attacks, with the attack under way when each was sent. */
 const slowest: { ms: number; attack: string }[] = [];
-const other = { quiet: [] as number[], abuse: [] as number[], errors: [] as string[], phase: 'quiet' as 'quiet' | 'abuse' | 'done' };
+const other = { quiet: [] as number[], abuse: [] as number[], errors: [] as string[], phase: 'quiet' as 'quiet' | 'abuse' | 'settle' | 'done' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const memory = { baselineMb: 0, peakMb: 0 };
 let sampler: NodeJS.Timeout | undefined;
@@ -65,7 +71,7 @@ async function startOtherDistrict(): Promise<void> {
   let sent = 0;
   sampler = setInterval(() => {
     const phase = other.phase;
-    if (phase === 'done') return;
+    if (phase === 'done' || phase === 'settle') return;
     const during = tally.current;
     const started = performance.now();
     const request = post(light(sent++), token)
@@ -81,10 +87,21 @@ async function startOtherDistrict(): Promise<void> {
   }, SAMPLE_INTERVAL_MS);
 }
 
+/** A pause in the attacks: what they left running settles (not sampled), then quiet samples. */
+async function quietPause(): Promise<void> {
+  other.phase = 'settle';
+  await Promise.allSettled([...inFlight]);
+  await sleep(SETTLE_MS);
+  other.phase = 'quiet';
+  await sleep(PAUSE_MS);
+  other.phase = 'abuse';
+}
+
 /** One attack: counted, and followed by a readiness check of the whole platform (a failure there is an outage). */
 function attack(name: string, run: () => Promise<void>): void {
   it(name, async () => {
     await sleep(tally.lastStart + ATTACK_INTERVAL_MS - performance.now());
+    if (tally.attacks > 0 && tally.attacks % ATTACKS_BETWEEN_PAUSES === 0) await quietPause();
     tally.lastStart = performance.now();
     tally.attacks++;
     tally.current = name;
@@ -238,8 +255,9 @@ describe('one district attacks while another works', () => {
 
   it('the other district saw no error and kept its p95 under 3× quiet; memory stayed bounded; no outage', async () => {
     clearInterval(memoryProbe);
-    // Requests still running belong to the attack phase; then quiet again for a while.
+    other.phase = 'settle';
     await Promise.allSettled([...inFlight]);
+    await sleep(SETTLE_MS);
     other.phase = 'quiet';
     await sleep(QUIET_SECONDS_AFTER * 1000);
     other.phase = 'done';
