@@ -1,7 +1,7 @@
 /**
  * One district's requests share the gateway fairly with everyone else's: at most `maxInFlight` of them run at
  * once, `maxQueued` more wait their turn (in arrival order), and past that the gateway answers 429 with
- * Retry-After at once, before parsing anything. A flood from one district then costs the others a few
+ * Retry-After at once, before Apollo does any work. A flood from one district then costs the others a few
  * requests' worth of CPU, not a queue of hundreds. Per gateway process (in memory).
  */
 import pLimit, { type LimitFunction } from 'p-limit';
