@@ -1,11 +1,14 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+/** Measures one district's latency while another attacks: it runs after every other file, alone on the machine. */
+const ALONE = ['test/abuse/abuse.test.ts'];
+
 export default defineConfig({
   resolve: {
-    // graphql 16 ships CommonJS (`main`) and ESM (`module`) builds. Node loads the CommonJS one for every import
-    // (no `exports` map), and so does Apollo here; Vite would pick the ESM one for our sources, and graphql's
-    // instanceof checks then fail across the two copies ("from another module or realm"). Same copy as in production.
+    // Node loads graphql's CommonJS build (its package.json has no "exports"), and so do Apollo and graphql-armor;
+    // Vite would pick the ES build ("module") for our files, a second graphql realm whose schemas and errors the
+    // first does not recognise. Tests use the one Node uses.
     alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }],
   },
   test: {
@@ -16,10 +19,10 @@ export default defineConfig({
     // Two cores: each file starts a whole platform, so run two files at a time.
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: ['test/subgraph-new.test.ts'] } },
-      // Type-checks and tests a scratch copy of the project in child processes: after every other file, on
-      // its own, so it never starves a CPU-bound test (pool-reuse) running beside it.
+      { extends: true, test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: ['test/subgraph-new.test.ts', ...ALONE], sequence: { groupOrder: 0 } } },
+      // Type-checks and tests a scratch copy of the project in child processes: after the others, on its own.
       { extends: true, test: { name: 'scratch copy', include: ['test/subgraph-new.test.ts'], sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'alone', include: ALONE, sequence: { groupOrder: 2 } } },
     ],
   },
 });

@@ -14,6 +14,36 @@ export type AllowedAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
 
 type Env = Record<string, string | undefined>;
 
+/** What one GraphQL operation may ask for; checked before any execution by the gateway and by every subgraph. */
+export interface OperationLimits {
+  maxDepth: number;
+  maxAliases: number;
+  maxRootFields: number;
+  maxDirectives: number;
+  maxTokens: number;
+  /** Estimated values in the response: every list multiplies its subtree by its `first` (see http/operation-limits.ts). */
+  maxCost: number;
+  maxResponseBytes: number;
+}
+
+export const DEFAULT_OPERATION_LIMITS: Readonly<OperationLimits> = {
+  maxDepth: 7,
+  maxAliases: 15,
+  maxRootFields: 10,
+  maxDirectives: 20,
+  maxTokens: 1000,
+  maxCost: 50_000,
+  maxResponseBytes: 5 * 1024 * 1024,
+};
+
+/** Requests of one district the gateway runs at once, and how many more may wait; past both it answers 429. */
+export interface DistrictConcurrency {
+  maxInFlight: number;
+  maxQueued: number;
+}
+
+export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { maxInFlight: 2, maxQueued: 16 };
+
 /** An unset or empty variable takes the default. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 const count = (fallback: number) => optional(z.coerce.number().int().min(0)).transform((v) => v ?? fallback);
@@ -70,6 +100,16 @@ const EnvSchema = z.object({
   TENANT_CONTEXT_PUBLIC_KEY_FILE: optional(z.string()),
   SHUTDOWN_GRACE_MS: count(10_000),
   REUSE_PORT: flag(false),
+  // Operation limits (docs/operation-limits.md says why each default).
+  GRAPHQL_MAX_DEPTH: count(DEFAULT_OPERATION_LIMITS.maxDepth).pipe(z.number().min(1)),
+  GRAPHQL_MAX_ALIASES: count(DEFAULT_OPERATION_LIMITS.maxAliases),
+  GRAPHQL_MAX_ROOT_FIELDS: count(DEFAULT_OPERATION_LIMITS.maxRootFields).pipe(z.number().min(1)),
+  GRAPHQL_MAX_DIRECTIVES: count(DEFAULT_OPERATION_LIMITS.maxDirectives),
+  GRAPHQL_MAX_TOKENS: count(DEFAULT_OPERATION_LIMITS.maxTokens).pipe(z.number().min(1)),
+  GRAPHQL_MAX_COST: count(DEFAULT_OPERATION_LIMITS.maxCost).pipe(z.number().min(1)),
+  GRAPHQL_MAX_RESPONSE_BYTES: count(DEFAULT_OPERATION_LIMITS.maxResponseBytes).pipe(z.number().min(1024)),
+  DISTRICT_MAX_IN_FLIGHT: count(DEFAULT_DISTRICT_CONCURRENCY.maxInFlight).pipe(z.number().min(1)),
+  DISTRICT_MAX_QUEUED: count(DEFAULT_DISTRICT_CONCURRENCY.maxQueued),
 });
 
 /** A key given inline (`…_KEY`, JSON) or as a file (`…_KEY_FILE`); read with readJwk. */
@@ -99,6 +139,8 @@ export interface PlatformConfig {
   shutdownGraceMs: number;
   /** Listen with SO_REUSEPORT, so a replacement replica can bind the same port before the old one stops (Linux). */
   reusePort: boolean;
+  operationLimits: OperationLimits;
+  districtConcurrency: DistrictConcurrency;
   jwt: {
     issuer?: string;
     audience?: string;
@@ -173,6 +215,16 @@ export function readConfig(env: Env = process.env): PlatformConfig {
     subgraphRoutingUrls,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reusePort: e.REUSE_PORT,
+    operationLimits: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxRootFields: e.GRAPHQL_MAX_ROOT_FIELDS,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
+    },
+    districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
     jwt: {
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,

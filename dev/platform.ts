@@ -90,6 +90,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         databaseUrl: databases[definition.name]!.appUrl,
         contextPublicKey: keys.context.publicJwk,
         poolSize: config.poolSize,
+        operationLimits: config.operationLimits,
         logger,
         onQuery: options.onQuery && ((sql) => options.onQuery!(definition.name, sql)),
         // Ports are chosen at start (0 in tests): a referenced service is looked up where it actually listens.
@@ -107,6 +108,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       contextPrivateKey: keys.context.privateJwk,
       districtStatusTtlMs: config.districtStatusTtlMs,
       supergraph: config.supergraph,
+      operationLimits: config.operationLimits,
+      districtConcurrency: config.districtConcurrency,
       logger,
     });
     started.push(gateway);

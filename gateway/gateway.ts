@@ -8,16 +8,20 @@ import { fileURLToPath } from 'node:url';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
 import { ApolloServer } from '@apollo/server';
+import type { GraphQLSchema } from 'graphql';
 import { decodeJwt, type JWK } from 'jose';
 import type { Logger } from 'pino';
+import type { DistrictConcurrency, OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
-import { listen, type RunningServer } from '../http/server.ts';
+import { createOperationLimits } from '../http/operation-limits.ts';
+import { HttpError, OPERATION_LIMIT_EXCEEDED, listen, responseTooLarge, type RunningServer } from '../http/server.ts';
 import { readRegistry } from '../config/registry.ts';
 import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner, referenceContextHeader, type TenantContext } from '../tenancy/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
+import { createDistrictConcurrency } from './district-concurrency.ts';
 import { createDistrictGate } from './district-status.ts';
-import { createSubgraphHttp } from './subgraph-http.ts';
+import { SubgraphResponseTooLargeError, createSubgraphHttp } from './subgraph-http.ts';
 import { createDistrictPersistedQueryCache, withCallerDistrict } from './persisted-queries.ts';
 import { createSupergraphManager, type SupergraphSource } from './supergraph-source.ts';
 import { directoryService } from '../config/registry.ts';
@@ -30,6 +34,11 @@ const MUTATION_FETCH = /^\s*mutation\b/;
 interface GatewayContext {
   caller: Caller;
   requestId: string;
+  /**
+   * `refusal` is set when a subgraph refused a fetch for a limit (or sent too much): the whole request becomes that
+   * 400. A holder object, because Apollo hands the data sources a shallow copy of the context.
+   */
+  limits: { refusal?: HttpError };
 }
 
 export interface GatewayOptions {
@@ -44,7 +53,17 @@ export interface GatewayOptions {
   /** Where the supergraph comes from (default: the committed file, checked every second). */
   supergraph?: SupergraphSource;
   reusePort?: boolean;
+  operationLimits: OperationLimits;
+  districtConcurrency: DistrictConcurrency;
   logger: Logger;
+}
+
+/** The refusal a subgraph fetch failed with, when it was a limit: a subgraph's 400 OPERATION_LIMIT_EXCEEDED, or a body over the cap. */
+function limitRefusalOf(error: unknown, maxResponseBytes: number): HttpError | undefined {
+  if (error instanceof SubgraphResponseTooLargeError) return responseTooLarge(maxResponseBytes);
+  const body = (error as { extensions?: { response?: { body?: { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } } } })?.extensions?.response?.body;
+  const refused = body?.errors?.find((e) => e.extensions?.code === OPERATION_LIMIT_EXCEEDED);
+  return typeof refused?.message === 'string' ? new HttpError(400, OPERATION_LIMIT_EXCEEDED, refused.message) : undefined;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
@@ -52,7 +71,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const verifyCaller = createCallerVerifier(options.auth);
   const signContext = await createTenantContextSigner(options.contextPrivateKey);
   const routingUrls = new Map<string, string>();
+  const { maxResponseBytes } = options.operationLimits;
   const subgraphHttp = createSubgraphHttp({
+    maxResponseBytes,
     // A retried fetch carries a context of its own: the first may have reached the subgraph and used up its jti.
     async renewHeaders(headers) {
       const context = headers[TENANT_CONTEXT_HEADER];
@@ -64,6 +85,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   });
   const referencesOf = new Map(readRegistry().map((entry) => [entry.name, entry.references ?? []]));
   const directory = directoryService().name;
+  const limits = createOperationLimits(options.operationLimits);
+  const runForDistrict = createDistrictConcurrency(options.districtConcurrency);
   const assertDistrictActive = createDistrictGate({
     directory,
     directoryUrl: () => routingUrls.get(directory)!,
@@ -97,18 +120,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
             for (const service of referenced) request.http!.headers.set(referenceContextHeader(service), await signContext(tenant, service));
           }
         },
+        didEncounterError(error, _fetchRequest, _fetchResponse, context) {
+          const refusal = limitRefusalOf(error, maxResponseBytes);
+          if (refusal && context) (context as GatewayContext).limits.refusal ??= refusal;
+          throw error;
+        },
       });
     },
   });
+  const lean = leanApolloOptions();
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
-    ...leanApolloOptions(),
+    ...lean,
+    plugins: [...lean.plugins, limits.plugin<GatewayContext>()],
+    allowBatchedHttpRequests: false,
     // Keyed by the caller's district: another district's hashes are unknown to it (persisted-queries.ts).
     persistedQueries: { cache: createDistrictPersistedQueryCache() },
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
   });
+  // The API schema the clients' operations are checked against before Apollo sees them (set as the gateway loads).
+  let apiSchema: GraphQLSchema | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => (apiSchema = loaded));
   await apollo.start();
+  if (!apiSchema) throw new Error('the gateway started without an API schema');
 
   const server = await listen({
     name: 'gateway',
@@ -116,6 +151,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     host: options.host,
     reusePort: options.reusePort,
     logger,
+    maxResponseBytes,
     async ready() {
       const answers = await Promise.all(
         [...routingUrls.values()].map((url) =>
@@ -127,8 +163,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     async handle(httpGraphQLRequest) {
       const caller = await verifyCaller(httpGraphQLRequest.headers.get('authorization'));
       await assertDistrictActive(caller.tenantId);
-      const context: GatewayContext = { caller, requestId: randomUUID() };
-      return withCallerDistrict(caller.tenantId, () => apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }));
+      limits.preflight(httpGraphQLRequest, apiSchema!, false);
+      return runForDistrict(caller.tenantId, async () => {
+        const context: GatewayContext = { caller, requestId: randomUUID(), limits: {} };
+        const response = await withCallerDistrict(caller.tenantId, () => apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }));
+        if (context.limits.refusal) throw context.limits.refusal;
+        return response;
+      });
     },
   });
   logger.info({ url: server.url }, 'gateway ready');

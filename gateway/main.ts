@@ -25,6 +25,8 @@ await runService(
       districtStatusTtlMs: config.districtStatusTtlMs,
       supergraph: config.supergraph,
       reusePort: config.reusePort,
+      operationLimits: config.operationLimits,
+      districtConcurrency: config.districtConcurrency,
       logger: rootLogger,
     });
   },

@@ -49,6 +49,8 @@ export const isQueryBody = (body: string | undefined): boolean => body !== undef
 
 export interface SubgraphHttpOptions {
   timeoutMs?: number;
+  /** A longer answer is cut off and refused (SubgraphResponseTooLargeError): the last guard behind the operation limits. */
+  maxResponseBytes?: number;
   /** New headers for the retry (the gateway signs a fresh tenant context, so the retry is no replay). */
   renewHeaders?(headers: Record<string, string>): Promise<Record<string, string>>;
   /** Told of every retry (the gateway logs it). */
@@ -83,10 +85,28 @@ function responseOf(url: string, status: number, rawHeaders: Record<string, stri
   return response;
 }
 
+/** A subgraph answered with more than the response-size cap; reading stopped there. */
+export class SubgraphResponseTooLargeError extends Error {}
+
+async function readText(body: AsyncIterable<Buffer> & { destroy(): void }, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new SubgraphResponseTooLargeError(`subgraph response over ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphHttp {
   // Long-lived connections; the subgraphs keep theirs open longer (http/server.ts keepAliveTimeout).
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000 });
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const maxBytes = options.maxResponseBytes ?? Infinity;
   const send = async (url: string, method: string, headers: Record<string, string>, body: string | undefined, timeout: number) => {
     const attempt = (attemptHeaders: Record<string, string>) =>
       request(url, { method: method as 'POST', headers: attemptHeaders, body, dispatcher: agent, headersTimeout: timeout, bodyTimeout: timeout });
@@ -100,7 +120,7 @@ export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphH
       options.onRetry?.({ url, failure, code: (error as { code: string }).code });
       response = await attempt(options.renewHeaders ? await options.renewHeaders(headers) : headers);
     }
-    return responseOf(url, response.statusCode, response.headers, await response.body.text());
+    return responseOf(url, response.statusCode, response.headers, await readText(response.body, maxBytes));
   };
   return {
     post: (url, headers, body, timeout = timeoutMs) => send(url, 'POST', headers, body, timeout),

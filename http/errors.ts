@@ -14,6 +14,8 @@ const SAFE_CODES = new Set([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'NOT_FOUND',
+  'OPERATION_LIMIT_EXCEEDED',
+  'TOO_MANY_REQUESTS',
 ]);
 
 export const badInput = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });

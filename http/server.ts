@@ -16,12 +16,20 @@ export const DEFAULT_GRACE_MS = 10_000;
 export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
 }
+
+/** The code of every refusal for exceeding an operation limit (http/operation-limits.ts) or the response size. */
+export const OPERATION_LIMIT_EXCEEDED = 'OPERATION_LIMIT_EXCEEDED';
+
+export const responseTooLarge = (maxBytes: number) =>
+  new HttpError(400, OPERATION_LIMIT_EXCEEDED, `Response size limit of ${maxBytes} bytes exceeded; ask for fewer fields or smaller pages`);
 
 export const unauthenticated = (reason: string) => new HttpError(401, 'UNAUTHENTICATED', reason);
 
@@ -36,6 +44,8 @@ export interface GraphQLHttpOptions {
   ready(): Promise<boolean>;
   /** SO_REUSEPORT: another process may listen on the same port (a replacement replica; Linux). */
   reusePort?: boolean;
+  /** A GraphQL response body longer than this is replaced by a 400 (the last guard behind the operation limits). */
+  maxResponseBytes?: number;
 }
 
 export interface RunningServer {
@@ -120,13 +130,13 @@ async function route(options: GraphQLHttpOptions, draining: () => boolean, req: 
     const body = req.method === 'POST' ? await readJsonBody(req) : undefined;
     response = await options.handle({ method: req.method, headers, search: url.search, body }, req);
   } catch (error) {
-    if (error instanceof HttpError) {
-      if (error.status === 401) res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
-      // The rest of an oversized body is not read: the connection closes after the answer instead of draining it.
-      if (error.status === 413) res.setHeader('connection', 'close');
-      return sendError(res, error.status, error.code, error.message);
-    }
+    if (error instanceof HttpError) return sendHttpError(res, error);
     throw error;
+  }
+  const maxBytes = options.maxResponseBytes ?? Infinity;
+  // A UTF-8 byte is at most one UTF-16 unit, and a unit at most three bytes: count bytes only when it can matter.
+  if (response.body.kind === 'complete' && response.body.string.length * 3 > maxBytes && Buffer.byteLength(response.body.string) > maxBytes) {
+    return sendHttpError(res, responseTooLarge(maxBytes));
   }
   res.statusCode = response.status ?? 200;
   for (const [key, value] of response.headers) res.setHeader(key, value);
@@ -134,8 +144,22 @@ async function route(options: GraphQLHttpOptions, draining: () => boolean, req: 
     res.end(response.body.string);
     return;
   }
-  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  let sent = 0;
+  for await (const chunk of response.body.asyncIterator) {
+    sent += Buffer.byteLength(chunk);
+    // Headers are gone by now: cutting the connection is the only refusal left.
+    if (sent > maxBytes) return void res.destroy();
+    res.write(chunk);
+  }
   res.end();
+}
+
+function sendHttpError(res: ServerResponse, error: HttpError): void {
+  if (error.status === 401) res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
+  // The rest of an oversized body is not read: the connection closes after the answer instead of draining it.
+  if (error.status === 413) res.setHeader('connection', 'close');
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  sendError(res, error.status, error.code, error.message);
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {

@@ -33,3 +33,9 @@ export function isoDate(value: unknown, field: string): string {
   if (new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) throw badInput(`${field} is not a real date`);
   return value;
 }
+
+/** A list's `first` argument: an integer from 1 to `max` (the SDL gives every list a default). */
+export function listSize(value: unknown, max: number, field = 'first'): number {
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) throw badInput(`${field} must be from 1 to ${max}`);
+  return value as number;
+}

@@ -21,20 +21,26 @@ export class Loaders {
     return this.#loader(entity as EntityName<object>, property, 'one') as DataLoader<string, T | null>;
   }
 
-  /** Loads every row whose `property` equals the key (one-to-many). */
-  many<T extends object>(entity: EntityName<T>, property: string): DataLoader<string, T[]> {
-    return this.#loader(entity as EntityName<object>, property, 'many') as DataLoader<string, T[]>;
+  /**
+   * Loads the first `limit` rows (in `orderBy` order) whose `property` equals the key (one-to-many): one statement
+   * for all keys, each key's rows numbered by `row_number() over (partition by …)`, so a key with thousands of
+   * rows still reads only `limit` of them.
+   */
+  many<T extends object>(entity: EntityName<T>, property: string, page: { limit: number; orderBy: Record<string, 'asc' | 'desc'> }): DataLoader<string, T[]> {
+    return this.#loader(entity as EntityName<object>, property, 'many', page) as DataLoader<string, T[]>;
   }
 
-  #loader(entity: EntityName<object>, property: string, shape: 'one' | 'many'): DataLoader<string, unknown> {
+  #loader(entity: EntityName<object>, property: string, shape: 'one' | 'many', page?: { limit: number; orderBy: Record<string, 'asc' | 'desc'> }): DataLoader<string, unknown> {
     const name = typeof entity === 'string' ? entity : (entity as { name: string }).name;
-    const cacheKey = `${name}.${property}.${shape}`;
+    const cacheKey = `${name}.${property}.${shape}.${page ? `${page.limit}.${JSON.stringify(page.orderBy)}` : ''}`;
     let loader = this.#loaders.get(cacheKey);
     if (!loader) {
+      // MikroORM's own per-parent limit (what its populate uses for `limit`): not in the public typings of 7.2.1.
+      const options = page ? { orderBy: page.orderBy, _partitionLimit: { partitionBy: property, limit: page.limit } } : {};
       loader = new DataLoader<string, unknown>(async (keys) => {
         // A malformed key would make PostgreSQL's uuid cast fail and abort the request's transaction.
         const valid = keys.filter(isUuid);
-        const rows = valid.length ? ((await this.#em.find(entity, { [property]: { $in: valid } })) as Row[]) : [];
+        const rows = valid.length ? ((await this.#em.find(entity, { [property]: { $in: valid } } as never, options as never)) as Row[]) : [];
         const byKey = new Map<string, Row[]>();
         for (const row of rows) {
           const key = String(row[property]);

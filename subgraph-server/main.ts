@@ -33,6 +33,7 @@ await runService(
       contextPublicKey: await readJwk(publicKey),
       poolSize: config.poolSize,
       reusePort: config.reusePort,
+      operationLimits: config.operationLimits,
       // Referenced services (registry `references`) are reached where the gateway reaches them.
       serviceUrl: (service) => config.subgraphRoutingUrls[service],
       logger: rootLogger,

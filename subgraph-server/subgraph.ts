@@ -13,8 +13,10 @@ import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresq
 import { GraphQLError, OperationTypeNode, parse, type DocumentNode } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
+import { createOperationLimits, subgraphLimits } from '../http/operation-limits.ts';
 import { listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
 import { ReferenceChecks, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
@@ -86,6 +88,8 @@ export interface SubgraphOptions {
   onQuery?: (sql: string) => void;
   /** GraphQL URL of a referenced service; defaults to its registry routing URL. */
   serviceUrl?: (service: string) => string | undefined;
+  /** The gateway's limits; a subgraph applies them with headroom for what query plans add (operation-limits.ts). */
+  operationLimits?: OperationLimits;
 }
 
 export interface RunningSubgraph extends RunningServer {
@@ -128,10 +132,14 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
   const verifyContext = await createTenantContextVerifier(options.contextPublicKey, definition.name);
   const references = await referenceSetup(definition, options);
   const lean = leanApolloOptions();
+  // The generated resolver types are stricter than @apollo/subgraph's GraphQLResolverMap (typed parents and
+  // arguments, three-argument __resolveReference), so they do not assign to it: the one cast, at the library's edge.
+  const schema = buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers as never }]);
+  const operationLimits = options.operationLimits ?? DEFAULT_OPERATION_LIMITS;
+  const limits = createOperationLimits(subgraphLimits(operationLimits));
   const apollo = new ApolloServer<RequestContext>({
-    // The generated resolver types are stricter than @apollo/subgraph's GraphQLResolverMap (typed parents and
-    // arguments, three-argument __resolveReference), so they do not assign to it: the one cast, at the library's edge.
-    schema: buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers as never }]),
+    schema,
+    allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
     ...lean,
@@ -170,6 +178,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     host: options.host,
     reusePort: options.reusePort,
     logger,
+    maxResponseBytes: operationLimits.maxResponseBytes,
     ready: async () => {
       await orm.em.getConnection().execute('select 1');
       return true;
@@ -183,6 +192,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         if (error instanceof TenantContextError) throw unauthenticated(error.message);
         throw error;
       }
+      // Before the tenant transaction: a refused operation costs no connection and no SQL.
+      limits.preflight(httpGraphQLRequest, schema, true);
       let response: HTTPGraphQLResponse | undefined;
       try {
         await inTenantTransaction(orm, tenant.tenantId, async (em) => {

@@ -3,16 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_DISTRICTS } from '../dev/seed.ts';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 
+const REQUESTS = 1200;
 let platform: TestPlatform;
 beforeAll(async () => {
   // The gateway, three subgraphs and this test share one Node thread here, so the burst takes a while:
-  // keep the district status cached through it (the status gate has tests of its own).
-  platform = await startTestPlatform({ poolSize: 2, districtStatusTtlMs: 120_000 });
+  // keep the district status cached through it (the status gate has tests of its own). Every request of the
+  // burst runs at once, past the gateway's per-district concurrency limit (test/abuse covers that limit).
+  platform = await startTestPlatform({ poolSize: 2, districtStatusTtlMs: 120_000, districtConcurrency: { maxInFlight: REQUESTS, maxQueued: 0 } });
 });
 afterAll(() => platform?.stop());
 
 const QUERY = `{ district { id } students(first: 30) { edges { node { id } } } sections { students { id } } }`;
-const REQUESTS = 1200;
 
 describe('pool reuse', () => {
   it('every response holds only its own district rows, on at most two connections per subgraph', async () => {

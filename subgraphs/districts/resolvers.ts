@@ -3,8 +3,11 @@ import { GraphQLError } from 'graphql';
 import type { RequestContext } from '../../subgraph-server/subgraph.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import { District, School } from './entities.ts';
-import { requiredText } from '../../subgraph-server/input.ts';
+import { listSize, requiredText } from '../../subgraph-server/input.ts';
 import { graphqlEnumValue } from '../../subgraph-server/graphql-enum.ts';
+
+const MAX_SCHOOLS = 100;
+const schoolsByName = (em: RequestContext['em'], first: unknown) => em.find(School, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: listSize(first, MAX_SCHOOLS) });
 
 type DistrictRow = InferEntity<typeof District>;
 type SchoolRow = InferEntity<typeof School>;
@@ -17,7 +20,7 @@ export const resolvers: Resolvers = {
       if (!district) throw new GraphQLError('District not found', { extensions: { code: 'NOT_FOUND' } });
       return district;
     },
-    schools: (_root, _args, { em }) => em.find(School, {}, { orderBy: { name: 'asc', id: 'asc' } }),
+    schools: (_root, { first }, { em }) => schoolsByName(em, first),
     school: (_root, { id }, { loaders }) => loaders.one(School).load(id),
   },
   Mutation: {
@@ -30,7 +33,7 @@ export const resolvers: Resolvers = {
   District: {
     id: (district: DistrictRow) => district.tenantId,
     status: (district: DistrictRow) => graphqlEnumValue(district.status),
-    schools: (_district, _args, { em }) => em.find(School, {}, { orderBy: { name: 'asc', id: 'asc' } }),
+    schools: (_district, { first }, { em }) => schoolsByName(em, first),
     __resolveReference: (ref: { id: string }, { tenant, em }: RequestContext) =>
       ref.id === tenant.tenantId ? em.findOne(District, { tenantId: ref.id }) : null,
   },

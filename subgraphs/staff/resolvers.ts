@@ -3,7 +3,7 @@ import type { RequestContext } from '../../subgraph-server/subgraph.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import type { ReferenceDeclaration, ReferenceDeclarations } from '../../subgraph-server/references.ts';
 import { badInput } from '../../http/errors.ts';
-import { requiredId, requiredText } from '../../subgraph-server/input.ts';
+import { listSize, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { graphqlEnumValue } from '../../subgraph-server/graphql-enum.ts';
 import { Section, SectionStudent, StaffMember } from './entities.ts';
 
@@ -12,6 +12,8 @@ type SectionRow = InferEntity<typeof Section>;
 type RosterRow = InferEntity<typeof SectionStudent>;
 
 const MAX_ROSTER = 200;
+/** Lists other than a roster: at most this many per level of a query. */
+const MAX_LIST = 100;
 const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
 
 /** `studentIds` name Students of the students service: looked up there before the section commits. */
@@ -25,8 +27,8 @@ export const references: ReferenceDeclarations = { createSection: [ROSTER_STUDEN
 
 export const resolvers: Resolvers = {
   Query: {
-    staff: (_root, _args, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' } }),
-    sections: (_root, _args, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' } }),
+    staff: (_root, { first }, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
+    sections: (_root, { first }, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
     section: (_root, { id }, { loaders }) => loaders.one<SectionRow>(Section).load(id),
   },
   Mutation: {
@@ -53,7 +55,8 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StaffRow>(StaffMember).load(ref.id),
     role: (staff: StaffRow) => graphqlEnumValue(staff.role),
     school: schoolRef,
-    sections: (staff: StaffRow, _args, { loaders }) => loaders.many<SectionRow>(Section, 'teacherId').load(staff.id),
+    sections: (staff: StaffRow, { first }, { loaders }) =>
+      loaders.many<SectionRow>(Section, 'teacherId', { limit: listSize(first, MAX_LIST), orderBy: { name: 'asc', id: 'asc' } }).load(staff.id),
   },
   Section: {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<SectionRow>(Section).load(ref.id),
@@ -64,8 +67,10 @@ export const resolvers: Resolvers = {
       return teacher;
     },
     school: schoolRef,
-    async students(section: SectionRow, _args, { loaders }) {
-      const roster = await loaders.many<RosterRow>(SectionStudent, 'sectionId').load(section.id);
+    async students(section: SectionRow, { first }, { loaders }) {
+      const roster = await loaders
+        .many<RosterRow>(SectionStudent, 'sectionId', { limit: listSize(first, MAX_ROSTER), orderBy: { studentId: 'asc' } })
+        .load(section.id);
       return roster.map((entry) => ({ __typename: 'Student', id: entry.studentId }));
     },
   },

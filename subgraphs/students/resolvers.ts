@@ -3,7 +3,7 @@ import type { RequestContext } from '../../subgraph-server/subgraph.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import type { ReferenceDeclaration, ReferenceDeclarations } from '../../subgraph-server/references.ts';
 import { badInput } from '../../http/errors.ts';
-import { gradeLevel, isoDate, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
+import { gradeLevel, isoDate, listSize, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 import { Enrollment, Student } from './entities.ts';
 
@@ -11,6 +11,9 @@ type StudentRow = InferEntity<typeof Student>;
 type EnrollmentRow = InferEntity<typeof Enrollment>;
 
 const MAX_PAGE = 100;
+/** Nested lists: each level of a query fans out by at most this much. */
+const MAX_NESTED = 100;
+const BY_NAME = { lastName: 'asc', firstName: 'asc', id: 'asc' } as const;
 const schoolRef = (row: { schoolId: string }) => ({ __typename: 'School', id: row.schoolId });
 
 /** `schoolId` names a School of the districts service: looked up there before the enrolment commits. */
@@ -80,7 +83,8 @@ export const resolvers: Resolvers = {
   Student: {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StudentRow>(Student).load(ref.id),
     school: schoolRef,
-    enrollments: (student: StudentRow, _args, { loaders }) => loaders.many<EnrollmentRow>(Enrollment, 'studentId').load(student.id),
+    enrollments: (student: StudentRow, { first }, { loaders }) =>
+      loaders.many<EnrollmentRow>(Enrollment, 'studentId', { limit: listSize(first, MAX_NESTED), orderBy: { startDate: 'asc', id: 'asc' } }).load(student.id),
   },
   Enrollment: {
     school: schoolRef,
@@ -88,6 +92,7 @@ export const resolvers: Resolvers = {
   School: {
     // The school itself lives in the districts service; this service only knows its students.
     __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
-    students: (school: { id: string }, _args, { loaders }) => loaders.many<StudentRow>(Student, 'schoolId').load(school.id),
+    students: (school: { id: string }, { first }, { loaders }) =>
+      loaders.many<StudentRow>(Student, 'schoolId', { limit: listSize(first, MAX_NESTED), orderBy: BY_NAME }).load(school.id),
   },
 };

@@ -69,10 +69,14 @@ export function graphqlAttacks(battery: Battery): void {
       expect(result.body.data._entities).toEqual(representations.map(() => null));
     });
 
-    attack('a deep query (staff → sections → teacher → sections … 8 levels, across subgraphs) stays in the district', async () => {
-      let selection = 'id students { id firstName school { id } }';
-      for (let level = 0; level < 4; level++) selection = `id teacher { id sections { ${selection} } }`;
-      const result = await asNorth(`{ sections { ${selection} } }`);
+    attack('a deep query (sections → teacher → sections … 12 levels, across subgraphs) is refused before any lookup; 6 levels stay in the district', async () => {
+      const nest = (loops: number) => {
+        let selection = 'id students { id firstName school { id } }';
+        for (let level = 0; level < loops; level++) selection = `id teacher { id sections(first: 3) { ${selection} } }`;
+        return `{ sections(first: 3) { ${selection} } }`;
+      };
+      expectRefusal(await asNorth(nest(4)), 400, 'Query depth limit of 7 exceeded, found 12.', 'OPERATION_LIMIT_EXCEEDED');
+      const result = await asNorth(nest(1));
       expectServedWithoutForeignData(result);
       const seen = new Set(result.text.match(/[0-9a-f]{8}-[0-9a-f-]{27}/g));
       const own = new Set(idsOf(Object.values(battery.rows[NORTH]!).flat()));
@@ -80,16 +84,19 @@ export function graphqlAttacks(battery: Battery): void {
       expect([...seen].filter((id) => !own.has(id))).toEqual([]);
     });
 
-    attack("a wide query (200 aliases over every other district's students) returns 200 nulls", async () => {
+    attack("a wide query (200 aliases over every other district's students) is refused before any lookup; 10 aliases return 10 nulls", async () => {
       const foreign = [...south('student'), ...east('student')];
-      const targets = Array.from({ length: 200 }, (_, i) => foreign[i % foreign.length]!);
-      const query = `{ ${targets.map((id, i) => `s${i}: student(id: "${id}") { id firstName }`).join(' ')} }`;
-      const result = await asNorth(query);
+      const wide = (count: number) => `{ ${Array.from({ length: count }, (_, i) => `s${i}: student(id: "${foreign[i % foreign.length]}") { id firstName }`).join(' ')} }`;
+      const refused = await asNorth(wide(200));
+      expectNoForeignData(refused.text.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, ''));
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors).toEqual([{ message: 'Token limit of 1000 exceeded.', extensions: { code: 'OPERATION_LIMIT_EXCEEDED' } }]);
+      const result = await asNorth(wide(10));
       expectNoForeignData(JSON.stringify(result.body.data));
       expect(result.status).toBe(200);
       expect(result.body.errors).toBeUndefined();
+      expect(Object.keys(result.body.data)).toHaveLength(10);
       expect(Object.values(result.body.data).every((value) => value === null)).toBe(true);
-      expect(Object.keys(result.body.data)).toHaveLength(200);
     });
 
     attack("updating another district's student returns null and changes nothing", async () => {

@@ -72,6 +72,8 @@ async function startReloadingGateway(supergraph: { path: string; url?: string; p
     subgraphUrls: { districts: platform.subgraphs.districts!.url, staff: platform.subgraphs.staff!.url, students: studentsWithNewField.url },
     contextPrivateKey: platform.keys.context.privateJwk,
     districtStatusTtlMs: 5000,
+    operationLimits: platform.config.operationLimits,
+    districtConcurrency: platform.config.districtConcurrency,
     supergraph,
     logger,
   });

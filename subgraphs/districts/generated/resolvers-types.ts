@@ -25,9 +25,16 @@ export type District = {
   __typename?: 'District';
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
+  /** By name; at most 100. */
   schools: Array<School>;
   slug: Scalars['String']['output'];
   status: DistrictStatus;
+};
+
+
+/** A school district: the tenant. Callers only ever see their own. */
+export type DistrictSchoolsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type DistrictStatus =
@@ -50,12 +57,18 @@ export type Query = {
   /** The caller's own district. */
   district: District;
   school?: Maybe<School>;
+  /** By name; at most 100. */
   schools: Array<School>;
 };
 
 
 export type QuerySchoolArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type QuerySchoolsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type School = {
@@ -166,6 +179,7 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   District: ResolverTypeWrapper<InferEntity<typeof entities.District>>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   DistrictStatus: DistrictStatus;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -179,6 +193,7 @@ export type ResolversParentTypes = {
   String: Scalars['String']['output'];
   District: InferEntity<typeof entities.District>;
   ID: Scalars['ID']['output'];
+  Int: Scalars['Int']['output'];
   Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
   School: InferEntity<typeof entities.School>;
@@ -189,7 +204,7 @@ export type DistrictResolvers<ContextType = RequestContext, ParentType extends R
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['District']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  schools?: Resolver<Array<ResolversTypes['School']>, ParentType, ContextType>;
+  schools?: Resolver<Array<ResolversTypes['School']>, ParentType, ContextType, RequireFields<DistrictSchoolsArgs, 'first'>>;
   slug?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['DistrictStatus'], ParentType, ContextType>;
 };
@@ -201,7 +216,7 @@ export type MutationResolvers<ContextType = RequestContext, ParentType extends R
 export type QueryResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   district?: Resolver<ResolversTypes['District'], ParentType, ContextType>;
   school?: Resolver<Maybe<ResolversTypes['School']>, ParentType, ContextType, RequireFields<QuerySchoolArgs, 'id'>>;
-  schools?: Resolver<Array<ResolversTypes['School']>, ParentType, ContextType>;
+  schools?: Resolver<Array<ResolversTypes['School']>, ParentType, ContextType, RequireFields<QuerySchoolsArgs, 'first'>>;
 };
 
 export type SchoolResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['School'] = ResolversParentTypes['School'], FederationReferenceType extends FederationReferenceTypes['School'] = FederationReferenceTypes['School']> = {

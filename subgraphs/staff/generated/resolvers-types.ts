@@ -37,13 +37,25 @@ export type Query = {
   __typename?: 'Query';
   /** One section of the caller's district; null when the id names none. */
   section?: Maybe<Section>;
+  /** By name; at most 100. */
   sections: Array<Section>;
+  /** By last name, first name; at most 100. */
   staff: Array<StaffMember>;
 };
 
 
 export type QuerySectionArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type QuerySectionsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryStaffArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type School = {
@@ -59,13 +71,20 @@ export type Section = {
   /** The section's school; null when the districts service no longer has it (schools live in another database). */
   school?: Maybe<School>;
   /**
-   * The roster, resolved by the students service. An entry is null when that service no longer has the student
-   * (deleted after the section was created): students live in another database, so no foreign key keeps them,
-   * and one missing student must not take the rest of the roster down with it.
+   * The roster, resolved by the students service: 50 unless `first` asks for up to 200 (a roster holds at most 200).
+   * An entry is null when that service no longer has the student (deleted after the section was created): students
+   * live in another database, so no foreign key keeps them, and one missing student must not take the rest of the
+   * roster down with it.
    */
   students: Array<Maybe<Student>>;
   subject: Scalars['String']['output'];
   teacher: StaffMember;
+};
+
+
+/** A class section: one teacher and a roster of students. */
+export type SectionStudentsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type StaffMember = {
@@ -77,7 +96,13 @@ export type StaffMember = {
   role: StaffRole;
   /** The staff member's school; null when the districts service no longer has it (schools live in another database). */
   school?: Maybe<School>;
+  /** The sections this staff member teaches, by name; at most 100. */
   sections: Array<Section>;
+};
+
+
+export type StaffMemberSectionsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type StaffRole =
@@ -193,6 +218,7 @@ export type ResolversTypes = {
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   School: ResolverTypeWrapper<Pick<School, 'id'>>;
   Section: ResolverTypeWrapper<InferEntity<typeof entities.Section>>;
   StaffMember: ResolverTypeWrapper<InferEntity<typeof entities.StaffMember>>;
@@ -208,6 +234,7 @@ export type ResolversParentTypes = {
   ID: Scalars['ID']['output'];
   Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
+  Int: Scalars['Int']['output'];
   School: Pick<School, 'id'>;
   Section: InferEntity<typeof entities.Section>;
   StaffMember: InferEntity<typeof entities.StaffMember>;
@@ -221,8 +248,8 @@ export type MutationResolvers<ContextType = RequestContext, ParentType extends R
 
 export type QueryResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   section?: Resolver<Maybe<ResolversTypes['Section']>, ParentType, ContextType, RequireFields<QuerySectionArgs, 'id'>>;
-  sections?: Resolver<Array<ResolversTypes['Section']>, ParentType, ContextType>;
-  staff?: Resolver<Array<ResolversTypes['StaffMember']>, ParentType, ContextType>;
+  sections?: Resolver<Array<ResolversTypes['Section']>, ParentType, ContextType, RequireFields<QuerySectionsArgs, 'first'>>;
+  staff?: Resolver<Array<ResolversTypes['StaffMember']>, ParentType, ContextType, RequireFields<QueryStaffArgs, 'first'>>;
 };
 
 export type SchoolResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['School'] = ResolversParentTypes['School']> = {
@@ -234,7 +261,7 @@ export type SectionResolvers<ContextType = RequestContext, ParentType extends Re
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   school?: Resolver<Maybe<ResolversTypes['School']>, ParentType, ContextType>;
-  students?: Resolver<Array<Maybe<ResolversTypes['Student']>>, ParentType, ContextType>;
+  students?: Resolver<Array<Maybe<ResolversTypes['Student']>>, ParentType, ContextType, RequireFields<SectionStudentsArgs, 'first'>>;
   subject?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   teacher?: Resolver<ResolversTypes['StaffMember'], ParentType, ContextType>;
 };
@@ -247,7 +274,7 @@ export type StaffMemberResolvers<ContextType = RequestContext, ParentType extend
   lastName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   role?: Resolver<ResolversTypes['StaffRole'], ParentType, ContextType>;
   school?: Resolver<Maybe<ResolversTypes['School']>, ParentType, ContextType>;
-  sections?: Resolver<Array<ResolversTypes['Section']>, ParentType, ContextType>;
+  sections?: Resolver<Array<ResolversTypes['Section']>, ParentType, ContextType, RequireFields<StaffMemberSectionsArgs, 'first'>>;
 };
 
 export type StudentResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['Student'] = ResolversParentTypes['Student']> = {

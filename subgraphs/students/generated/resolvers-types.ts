@@ -83,13 +83,20 @@ export type QueryStudentsArgs = {
 export type School = {
   __typename?: 'School';
   id: Scalars['ID']['output'];
+  /** Ordered by last name, first name; at most 100. Page through all of a district's students with Query.students. */
   students: Array<Student>;
+};
+
+
+export type SchoolStudentsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type Student = {
   __typename?: 'Student';
   /** YYYY-MM-DD */
   dateOfBirth?: Maybe<Scalars['String']['output']>;
+  /** Oldest first; at most 100. */
   enrollments: Array<Enrollment>;
   firstName: Scalars['String']['output'];
   /** -1 is pre-kindergarten, 0 kindergarten, 1-12 the grades. */
@@ -102,6 +109,11 @@ export type Student = {
    * take the rest of a listing down with it.
    */
   school?: Maybe<School>;
+};
+
+
+export type StudentEnrollmentsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type StudentConnection = {
@@ -280,13 +292,13 @@ export type QueryResolvers<ContextType = RequestContext, ParentType extends Reso
 export type SchoolResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['School'] = ResolversParentTypes['School'], FederationReferenceType extends FederationReferenceTypes['School'] = FederationReferenceTypes['School']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['School']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  students?: Resolver<Array<ResolversTypes['Student']>, ParentType, ContextType>;
+  students?: Resolver<Array<ResolversTypes['Student']>, ParentType, ContextType, RequireFields<SchoolStudentsArgs, 'first'>>;
 };
 
 export type StudentResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['Student'] = ResolversParentTypes['Student'], FederationReferenceType extends FederationReferenceTypes['Student'] = FederationReferenceTypes['Student']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Student']> | FederationReferenceType, FederationReferenceType, ContextType>;
   dateOfBirth?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  enrollments?: Resolver<Array<ResolversTypes['Enrollment']>, ParentType, ContextType>;
+  enrollments?: Resolver<Array<ResolversTypes['Enrollment']>, ParentType, ContextType, RequireFields<StudentEnrollmentsArgs, 'first'>>;
   firstName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   grade?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
