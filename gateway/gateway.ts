@@ -122,7 +122,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
         },
         didEncounterError(error, _fetchRequest, _fetchResponse, context) {
           const refusal = limitRefusalOf(error, maxResponseBytes);
-          if (refusal && context) (context as GatewayContext).limits.refusal ??= refusal;
+          if (refusal && context) (context).limits.refusal ??= refusal;
           throw error;
         },
       });

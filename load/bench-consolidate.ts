@@ -122,7 +122,7 @@ async function measure(admin: pg.Client, options: BenchOptions) {
     await dropDatabases(admin, SERVICES.map((s) => `${PREFIX}_${s}`));
     const provisioned = await provisionDatabases({ adminUrl: options.databaseUrl, dataDir, prefix: PREFIX, services: readRegistry() });
     for (const database of provisioned) await migrateService(database);
-    targets = Object.fromEntries(provisioned.map((p) => [p.service, p.ownerUrl])) as Record<Service, string>;
+    targets = Object.fromEntries(provisioned.map((p) => [p.service, p.ownerUrl]));
 
     console.error('consolidate …');
     const summary = await consolidate({ source, targets, districts: districts.map((d) => d.slug), jobs: options.jobs, statusTtlMs: 0, progress: process.stderr.isTTY ? barsProgress : undefined });

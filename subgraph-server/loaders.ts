@@ -40,7 +40,7 @@ export class Loaders {
       loader = new DataLoader<string, unknown>(async (keys) => {
         // A malformed key would make PostgreSQL's uuid cast fail and abort the request's transaction.
         const valid = keys.filter(isUuid);
-        const rows = valid.length ? ((await this.#em.find(entity, { [property]: { $in: valid } } as never, options as never)) as Row[]) : [];
+        const rows = valid.length ? ((await this.#em.find(entity, { [property]: { $in: valid } }, options)) as Row[]) : [];
         const byKey = new Map<string, Row[]>();
         for (const row of rows) {
           const key = String(row[property]);

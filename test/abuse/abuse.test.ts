@@ -109,7 +109,7 @@ function attack(name: string, run: () => Promise<void>): void {
       await run();
     } catch (error) {
       // A refused connection or a reset is the platform going down, whatever the assertion said.
-      if (/fetch failed|ECONNREFUSED|ECONNRESET|socket/i.test(String((error as Error)?.message ?? error) + String((error as { cause?: unknown })?.cause ?? ''))) tally.outages++;
+      if (/fetch failed|ECONNREFUSED|ECONNRESET|socket/i.test(String((error as Error)?.message ?? error) + String((error as { cause?: { code?: string } })?.cause?.code ?? '') + String((error as { cause?: { message?: string } })?.cause?.message ?? ''))) tally.outages++;
       throw error;
     } finally {
       const ready = await fetch(new URL('/health/ready', platform.gateway.url)).then((r) => r.ok, () => false);

@@ -19,5 +19,5 @@ export const districtList = (value: string): string[] | 'all' => {
 /** `postgres://owner@host/k12_{service}` → one owner URL per service database. */
 export function targetUrls(template: string): Record<Service, string> {
   if (!template.includes('{service}')) throw new Error('--target must be a postgres:// URL of the owner role whose database name contains {service}');
-  return Object.fromEntries(SERVICES.map((service) => [service, template.replace('{service}', service)])) as Record<Service, string>;
+  return Object.fromEntries(SERVICES.map((service) => [service, template.replace('{service}', service)]));
 }

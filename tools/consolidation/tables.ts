@@ -95,7 +95,7 @@ export const TABLES: TableMapping[] = MAPPINGS.map((mapping) => {
   try {
     return { ...mapping, service: serviceOwning(mapping.target, registry).name };
   } catch (error) {
-    throw new Error(`consolidation maps legacy table ${mapping.legacy} to ${mapping.target}, but ${(error as Error).message}`);
+    throw new Error(`consolidation maps legacy table ${mapping.legacy} to ${mapping.target}, but ${(error as Error).message}`, { cause: error });
   }
 });
 
