@@ -41,7 +41,7 @@ async function proposeStudents(from: string, to: string): Promise<string> {
   return `students=${file}`;
 }
 
-const STUDENT_FIELDS = '  "YYYY-MM-DD"\n  dateOfBirth: String\n  school: School!\n  enrollments: [Enrollment!]!\n}';
+const STUDENT_FIELDS = '  "Oldest first; at most 100."\n  enrollments(first: Int = 10): [Enrollment!]!\n}';
 const STUDENTS_QUERY = 'students(first: Int = 20, after: String, grade: Int): StudentConnection!';
 
 beforeAll(async () => {
@@ -72,13 +72,17 @@ describe('schema:check', () => {
 
   it('--against a file: a copy of the committed supergraph without a field the subgraphs now have reads as that field added (safe)', async () => {
     const committed = await readFile(projectPath('schema/supergraph.graphql'), 'utf8');
-    const deployedField = '  enrollments: [Enrollment!]! @join__field(graph: STUDENTS)\n';
+    const deployedField = '  """Oldest first; at most 100."""\n  enrollments(first: Int = 10): [Enrollment!]! @join__field(graph: STUDENTS)\n';
     expect(committed).toContain(deployedField);
     const deployed = join(scratch, 'deployed.graphql');
     await writeFile(deployed, committed.replace(deployedField, ''));
     const run = await runCheck('--against', deployed, '--json');
     expect(run.code).toBe(0);
-    expect(report(run).changes).toEqual([expect.objectContaining({ level: 'safe', path: 'Student.enrollments', type: 'FIELD_ADDED' })]);
+    expect(report(run).changes).toEqual([
+      expect.objectContaining({ level: 'safe', path: 'Student.enrollments', type: 'FIELD_ADDED' }),
+      expect.objectContaining({ level: 'safe', path: 'Student.enrollments', type: 'FIELD_DESCRIPTION_ADDED' }),
+      expect.objectContaining({ level: 'safe', path: 'Student.enrollments.first', type: 'FIELD_ARGUMENT_ADDED' }),
+    ]);
   });
 
   it('--against a URL: diffs against a supergraph served over HTTP', async () => {
@@ -98,7 +102,7 @@ describe('schema:check', () => {
   it('exits 1 on a removed field an operation uses, naming the field and the operation file', async () => {
     const run = await runCheck(
       '--subgraph',
-      await proposeStudents(STUDENT_FIELDS, STUDENT_FIELDS.replace('  "YYYY-MM-DD"\n  dateOfBirth: String\n', '')),
+      await proposeStudents('  "YYYY-MM-DD"\n  dateOfBirth: String\n  """\n  The school', '  """\n  The school'),
     );
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/BREAKING +Student\.dateOfBirth: Field 'dateOfBirth' was removed from object type 'Student'/);

@@ -116,7 +116,7 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
         migration,
         'schema/subgraphs.json',
         'schema/supergraph.graphql',
-        ...['demo.ts', 'entities.ts', 'index.ts', 'resolvers.ts', 'schema.graphql'].map((file) => `subgraphs/${NAME}/${file}`),
+        ...['demo.ts', 'entities.ts', 'generated/resolvers-types.ts', 'index.ts', 'resolvers.ts', 'schema.graphql'].map((file) => `subgraphs/${NAME}/${file}`),
       ].sort(),
     );
     expect([...original.keys()].filter((path) => !after.has(path))).toEqual([]);

@@ -137,7 +137,7 @@ describe('legitimate operations run within the limits', () => {
   function legitimateOperations(): { name: string; query: string; variables: Record<string, unknown> }[] {
     const readme = readFileSync(projectPath('README.md'), 'utf8');
     const readmeQuery = JSON.parse(/-d '(\{"query":.*\})'/.exec(readme)![1]!).query as string;
-    const startQuery = /JSON\.stringify\(\{ query: '([^']+)' \}\)/.exec(readFileSync(projectPath('dev/start.ts'), 'utf8'))![1]!;
+    const startQuery = /JSON\.stringify\(\{ query: '([^']+)' \}\)/.exec(readFileSync(projectPath('dev/platform.ts'), 'utf8'))![1]!;
     const operations = [
       { name: 'README curl', query: readmeQuery, variables: {} },
       { name: 'npm start curl', query: startQuery, variables: {} },
