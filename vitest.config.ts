@@ -19,7 +19,15 @@ export default defineConfig({
     // Two cores: each file starts a whole platform, so run two files at a time.
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: ['test/subgraph-new.test.ts', ...ALONE], sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        test: {
+          name: 'platform',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/subgraph-new.test.ts', ...ALONE],
+          sequence: { groupOrder: 0 },
+        },
+      },
       // Type-checks and tests a scratch copy of the project in child processes: after the others, on its own.
       { extends: true, test: { name: 'scratch copy', include: ['test/subgraph-new.test.ts'], sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: 'alone', include: ALONE, sequence: { groupOrder: 2 } } },

@@ -50,7 +50,9 @@ const count = (fallback: number) => optional(z.coerce.number().int().min(0)).tra
 const port = (fallback: number) => optional(z.coerce.number().int().min(0).max(65535)).transform((v) => v ?? fallback);
 const text = (fallback: string) => optional(z.string()).transform((v) => v ?? fallback);
 const flag = (fallback: boolean) =>
-  optional(z.enum(['true', 'false', '1', '0'], { message: 'true or false' })).transform((v) => (v === undefined ? fallback : v === 'true' || v === '1'));
+  optional(z.enum(['true', 'false', '1', '0'], { message: 'true or false' })).transform((v) =>
+    v === undefined ? fallback : v === 'true' || v === '1',
+  );
 /** An inline JWK (JSON text): parsed here, so a malformed key fails the configuration, not the first request. */
 const inlineJwk = optional(
   z.string().transform((raw, context) => {
@@ -83,7 +85,8 @@ const EnvSchema = z.object({
   JWT_ALGORITHMS: text(ALLOWED_ALGORITHMS.join(',')).transform((raw, context) => {
     const algorithms = raw.split(',').map((a) => a.trim());
     const refused = algorithms.filter((a) => !(ALLOWED_ALGORITHMS as readonly string[]).includes(a));
-    if (refused.length) context.addIssue({ code: 'custom', message: `may only list ${ALLOWED_ALGORITHMS.join(', ')}; refused: ${refused.join(', ')}` });
+    if (refused.length)
+      context.addIssue({ code: 'custom', message: `may only list ${ALLOWED_ALGORITHMS.join(', ')}; refused: ${refused.join(', ')}` });
     return algorithms as AllowedAlgorithm[];
   }),
   JWT_CLOCK_TOLERANCE_SECONDS: count(30),

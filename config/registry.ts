@@ -48,14 +48,19 @@ const Registry = z
     const names = new Set(registry.subgraphs.map((s) => s.name));
     for (const { name, references = [] } of registry.subgraphs) {
       const unknown = references.filter((service) => !names.has(service) || service === name);
-      if (unknown.length) context.addIssue({ code: 'custom', message: `${name} references ${unknown.join(', ')}: not another registered subgraph` });
+      if (unknown.length)
+        context.addIssue({ code: 'custom', message: `${name} references ${unknown.join(', ')}: not another registered subgraph` });
     }
     const cycle = referenceCycle(registry.subgraphs);
     if (cycle) context.addIssue({ code: 'custom', message: `references form a cycle (${cycle.join(' → ')})` });
     const envs = registry.subgraphs.map((s) => s.port.env);
     if (new Set(envs).size !== envs.length) context.addIssue({ code: 'custom', message: 'port variables repeated' });
     const directories = registry.subgraphs.filter((s) => s.directory).map((s) => s.name);
-    if (directories.length !== 1) context.addIssue({ code: 'custom', message: `exactly one subgraph must be the district directory ("directory": true); found ${directories.length ? directories.join(', ') : 'none'}` });
+    if (directories.length !== 1)
+      context.addIssue({
+        code: 'custom',
+        message: `exactly one subgraph must be the district directory ("directory": true); found ${directories.length ? directories.join(', ') : 'none'}`,
+      });
   });
 
 /**
@@ -96,7 +101,10 @@ export function readRegistry(path = REGISTRY_PATH): SubgraphEntry[] {
 /** One entry per block, its port on one line: the layout of the committed file, so an append diffs as one block. */
 function formatRegistry(registry: z.infer<typeof Registry>): string {
   const entry = (s: SubgraphEntry) => {
-    const lines = Object.entries(s).map(([key, value]) => `      ${JSON.stringify(key)}: ${key === 'port' ? `{ "env": ${JSON.stringify(s.port.env)}, "default": ${s.port.default} }` : JSON.stringify(value)}`);
+    const lines = Object.entries(s).map(
+      ([key, value]) =>
+        `      ${JSON.stringify(key)}: ${key === 'port' ? `{ "env": ${JSON.stringify(s.port.env)}, "default": ${s.port.default} }` : JSON.stringify(value)}`,
+    );
     return `    {\n${lines.join(',\n')}\n    }`;
   };
   const head = registry.$comment === undefined ? '' : `  "$comment": ${JSON.stringify(registry.$comment)},\n`;
@@ -123,7 +131,8 @@ export function directoryService(entries = readRegistry()): SubgraphEntry {
 
 /** The MikroORM schema snapshot of a service's migrations: the tables its migrations create. */
 export const snapshotName = (entry: Pick<SubgraphEntry, 'name'>) => `.snapshot-${entry.name}`;
-export const snapshotPath = (entry: Pick<SubgraphEntry, 'name' | 'migrations'>) => projectPath(`${entry.migrations}/${snapshotName(entry)}.json`);
+export const snapshotPath = (entry: Pick<SubgraphEntry, 'name' | 'migrations'>) =>
+  projectPath(`${entry.migrations}/${snapshotName(entry)}.json`);
 
 /** The tables a service's migrations create (from its migration snapshot; none before its first migration). */
 export function tablesOf(entry: SubgraphEntry): string[] {
@@ -141,6 +150,9 @@ export function serviceOwning(table: string, entries = readRegistry()): Subgraph
   const owners = entries.filter((entry) => tablesOf(entry).includes(table));
   if (owners.length === 1) return owners[0]!;
   const registered = entries.map((s) => s.name).join(', ');
-  if (owners.length === 0) throw new Error(`no registered service (${registered}) has a table "${table}": register the service that holds it in schema/subgraphs.json`);
+  if (owners.length === 0)
+    throw new Error(
+      `no registered service (${registered}) has a table "${table}": register the service that holds it in schema/subgraphs.json`,
+    );
   throw new Error(`table "${table}" exists in several services (${owners.map((s) => s.name).join(', ')}); name the table unambiguously`);
 }

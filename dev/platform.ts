@@ -41,7 +41,8 @@ export async function preparePlatform(options: PlatformOptions = {}): Promise<Pr
   const logger = options.logger ?? rootLogger;
   const { server, byService: databases, applied } = await openPlatformDatabases(config, logger, { migrate: true });
   try {
-    for (const [service, migrations] of Object.entries(applied)) if (migrations.length) logger.info({ service, applied: migrations }, 'migrated');
+    for (const [service, migrations] of Object.entries(applied))
+      if (migrations.length) logger.info({ service, applied: migrations }, 'migrated');
     const keys = await loadOrCreateKeys(config.dataDir);
     const definitions = await loadSubgraphs();
     if (options.seed ?? true) await seedThroughApplicationRoles(definitions, databases);
@@ -55,7 +56,10 @@ export async function preparePlatform(options: PlatformOptions = {}): Promise<Pr
 /** The demo seed, written as each service's application role (through RLS, as every request writes). */
 async function seedThroughApplicationRoles(definitions: SubgraphDefinition[], databases: Record<string, ServiceDatabase>): Promise<void> {
   const orms = await Promise.all(
-    definitions.map(async (d) => [d.name, await initOrm({ service: d.name, entities: d.entities, clientUrl: databases[d.name]!.appUrl, poolSize: 1 })] as const),
+    definitions.map(
+      async (d) =>
+        [d.name, await initOrm({ service: d.name, entities: d.entities, clientUrl: databases[d.name]!.appUrl, poolSize: 1 })] as const,
+    ),
   );
   try {
     await seedDemoDistricts(Object.fromEntries(orms));
@@ -136,12 +140,18 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
 /** What `npm start` prints once the gateway is ready: its URL and, with the development issuer, a curl per demo district. */
 export async function welcomeText(gatewayUrl: string, config: PlatformConfig, keys: PlatformKeys): Promise<string> {
   const usesDevIssuer = !config.jwt.jwksUrl && !config.jwt.jwksFile;
-  const query = JSON.stringify({ query: '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }' });
+  const query = JSON.stringify({
+    query: '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }',
+  });
   const lines = ['', `Gateway: ${gatewayUrl}`, ''];
   if (usesDevIssuer) {
     for (const demo of DEMO_DISTRICTS) {
       const token = await issueDevToken(keys, { tenantId: demo.tenantId, tenantClaim: config.jwt.tenantClaim, expiresIn: '12h' });
-      lines.push(`# ${demo.slug}`, `curl -s ${gatewayUrl} -H 'content-type: application/json' -H 'authorization: Bearer ${token}' -d '${query}'`, '');
+      lines.push(
+        `# ${demo.slug}`,
+        `curl -s ${gatewayUrl} -H 'content-type: application/json' -H 'authorization: Bearer ${token}' -d '${query}'`,
+        '',
+      );
     }
     lines.push('More tokens: npm run --silent token -- --tenant <uuid|demo-slug>', '');
   }

@@ -17,7 +17,24 @@ export const DEMO_DISTRICTS = [
   { slug: 'east-lake', name: 'East Lake County Schools', tenantId: 'c4e6f809-2b4d-4f60-8a1c-3d4e5f607182' },
 ] as const;
 
-const FIRST_NAMES = ['Ava', 'Liam', 'Sofía', 'Noah', 'Zoë', 'Mateo', 'Amara', 'Ethan', 'Chloé', 'Kai', 'Mei', 'Omar', 'Isla', 'Jonah', 'Priya', 'Lucas'];
+const FIRST_NAMES = [
+  'Ava',
+  'Liam',
+  'Sofía',
+  'Noah',
+  'Zoë',
+  'Mateo',
+  'Amara',
+  'Ethan',
+  'Chloé',
+  'Kai',
+  'Mei',
+  'Omar',
+  'Isla',
+  'Jonah',
+  'Priya',
+  'Lucas',
+];
 const LAST_NAMES = ['García', 'Nguyen', 'Smith', "O'Brien", 'Okafor', 'Kowalski', 'Haddad', 'Johansson', 'Patel', 'Müller', 'Kim', 'Rossi'];
 
 /** A small seeded PRNG (mulberry32), so every run seeds the same names. */
@@ -54,7 +71,10 @@ export async function seedDemoDistricts(orms: Record<string, MikroORM>): Promise
     const ids: Record<string, string[]> = {};
     const context: DemoContext = {
       district,
-      label: district.slug.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join(' '),
+      label: district.slug
+        .split('-')
+        .map((w) => w[0]!.toUpperCase() + w.slice(1))
+        .join(' '),
       random: next,
       pick,
       firstName: () => pick(FIRST_NAMES),

@@ -31,14 +31,20 @@ export function childSpecs(prepared: PreparedPlatform, env: Env = environmentWit
   const { config, databases } = prepared;
   const files = keyFiles(config.dataDir);
   const base: Env = Object.fromEntries(
-    Object.entries(env).filter(([name]) => name !== 'DATABASE_URL' && !name.startsWith('TENANT_CONTEXT_') && !name.endsWith('_DATABASE_URL')),
+    Object.entries(env).filter(
+      ([name]) => name !== 'DATABASE_URL' && !name.startsWith('TENANT_CONTEXT_') && !name.endsWith('_DATABASE_URL'),
+    ),
   );
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   const ready = (port: number) => `http://${host}:${port}/health/ready`;
   const subgraphs = prepared.definitions.map(({ name }) => ({
     name,
     args: [SUBGRAPH_MAIN, name],
-    env: { ...base, [`${subgraphVariable(name)}_DATABASE_URL`]: databases[name]!.appUrl, TENANT_CONTEXT_PUBLIC_KEY_FILE: files.contextPublic },
+    env: {
+      ...base,
+      [`${subgraphVariable(name)}_DATABASE_URL`]: databases[name]!.appUrl,
+      TENANT_CONTEXT_PUBLIC_KEY_FILE: files.contextPublic,
+    },
     readyUrl: ready(config.subgraphPorts[name]!),
   }));
   const usesDevIssuer = !config.jwt.jwksUrl && !config.jwt.jwksFile;
@@ -48,7 +54,9 @@ export function childSpecs(prepared: PreparedPlatform, env: Env = environmentWit
     env: {
       ...base,
       TENANT_CONTEXT_PRIVATE_KEY_FILE: files.contextPrivate,
-      ...(usesDevIssuer ? { JWKS_FILE: files.devJwks, JWT_ISSUER: config.jwt.issuer ?? DEV_ISSUER, JWT_AUDIENCE: config.jwt.audience ?? DEV_AUDIENCE } : {}),
+      ...(usesDevIssuer
+        ? { JWKS_FILE: files.devJwks, JWT_ISSUER: config.jwt.issuer ?? DEV_ISSUER, JWT_AUDIENCE: config.jwt.audience ?? DEV_AUDIENCE }
+        : {}),
     },
     readyUrl: ready(config.gatewayPort),
   };
@@ -84,7 +92,10 @@ function onStopSignal(stop: () => Promise<void>) {
 
 async function startChildren(config: PlatformConfig): Promise<{ gatewayUrl: string; keys: PreparedPlatform['keys'] }> {
   // The gateway is told where each subgraph listens, so no service may take a random port.
-  const randomPorts = [['GATEWAY_PORT', config.gatewayPort] as const, ...readRegistry().map((e) => [e.port.env, config.subgraphPorts[e.name]] as const)].filter(([, port]) => port === 0);
+  const randomPorts = [
+    ['GATEWAY_PORT', config.gatewayPort] as const,
+    ...readRegistry().map((e) => [e.port.env, config.subgraphPorts[e.name]] as const),
+  ].filter(([, port]) => port === 0);
   if (randomPorts.length) throw new Error(`a port of 0 works only with --in-process: ${randomPorts.map(([name]) => name).join(', ')}`);
   const prepared = await preparePlatform({ config });
   const supervisor: Supervisor = superviseChildren(childSpecs(prepared), { logger: rootLogger, graceMs: config.shutdownGraceMs });

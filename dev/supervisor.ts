@@ -98,7 +98,11 @@ export function superviseChildren(specs: ChildSpec[], options: SupervisorOptions
 
   children.forEach(launch);
 
-  const isReady = (url: string) => fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+  const isReady = (url: string) =>
+    fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
 
   return {
     async ready(timeoutMs) {
@@ -108,7 +112,10 @@ export function superviseChildren(specs: ChildSpec[], options: SupervisorOptions
         for (const child of children) {
           while (!(await isReady(child.spec.readyUrl))) {
             if (stopping) throw new Error('stopped while starting');
-            if (Date.now() > deadline) throw new Error(`${child.spec.name} was not ready within ${timeoutMs} ms (${child.spec.readyUrl}):\n${child.tail.join('\n')}`);
+            if (Date.now() > deadline)
+              throw new Error(
+                `${child.spec.name} was not ready within ${timeoutMs} ms (${child.spec.readyUrl}):\n${child.tail.join('\n')}`,
+              );
             await new Promise((r) => setTimeout(r, 250));
           }
           child.everReady = true;

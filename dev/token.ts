@@ -14,8 +14,11 @@ const program = new Command()
     const tenantId = DEMO_DISTRICTS.find((d) => d.slug === options.tenant)?.tenantId ?? options.tenant;
     if (!isUuid(tenantId)) program.error(`--tenant must be a UUID or one of ${DEMO_DISTRICTS.map((d) => d.slug).join(', ')}`);
     const config = readConfig();
-    if (config.jwt.jwksUrl || config.jwt.jwksFile) program.error('the gateway is configured for an external issuer (JWKS_URL/JWKS_FILE); get tokens from it');
+    if (config.jwt.jwksUrl || config.jwt.jwksFile)
+      program.error('the gateway is configured for an external issuer (JWKS_URL/JWKS_FILE); get tokens from it');
     const keys = await loadOrCreateKeys(config.dataDir);
-    process.stdout.write(`${await issueDevToken(keys, { tenantId, subject: options.subject, tenantClaim: config.jwt.tenantClaim, expiresIn: options.expiresIn })}\n`);
+    process.stdout.write(
+      `${await issueDevToken(keys, { tenantId, subject: options.subject, tenantClaim: config.jwt.tenantClaim, expiresIn: options.expiresIn })}\n`,
+    );
   });
 await program.parseAsync();

@@ -91,7 +91,10 @@ export function createCallerVerifier(config: CallerAuthConfig) {
     if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + config.clockToleranceSeconds) {
       throw unauthenticated('token issued in the future');
     }
-    const caller = { tenantId: tenantFrom(payload, config.tenantClaim), subject: typeof payload.sub === 'string' ? payload.sub : 'unknown' };
+    const caller = {
+      tenantId: tenantFrom(payload, config.tenantClaim),
+      subject: typeof payload.sub === 'string' ? payload.sub : 'unknown',
+    };
     // Never past `exp` (without the clock tolerance). A token accepted only thanks to the tolerance is not
     // remembered at all (and a ttl of 0 would mean "forever" to lru-cache).
     const ttl = Math.min((payload.exp ?? 0) * 1000 - Date.now(), VERIFIED_TOKEN_TTL_MS);
@@ -116,5 +119,10 @@ export async function resolveCallerAuth(
     return { ...common, issuer: jwt.issuer, audience: jwt.audience, jwks };
   }
   if (!devIssuer) throw new Error('no caller-token issuer configured: set JWKS_URL or JWKS_FILE with JWT_ISSUER and JWT_AUDIENCE');
-  return { ...common, issuer: jwt.issuer ?? devIssuer.issuer, audience: jwt.audience ?? devIssuer.audience, jwks: { keys: devIssuer.jwks } };
+  return {
+    ...common,
+    issuer: jwt.issuer ?? devIssuer.issuer,
+    audience: jwt.audience ?? devIssuer.audience,
+    jwks: { keys: devIssuer.jwks },
+  };
 }

@@ -27,7 +27,13 @@ interface CheckedStatus {
   checkedAt: number;
 }
 
-export function createDistrictGate(options: { directory: string; directoryUrl: () => string; post: SubgraphHttp['post']; sign: Sign; ttlMs: number }) {
+export function createDistrictGate(options: {
+  directory: string;
+  directoryUrl: () => string;
+  post: SubgraphHttp['post'];
+  sign: Sign;
+  ttlMs: number;
+}) {
   const { ttlMs } = options;
 
   async function fetchStatus(tenantId: string): Promise<Status> {

@@ -17,7 +17,13 @@ import { createErrorFormatter } from '../http/errors.ts';
 import { createOperationLimits } from '../http/operation-limits.ts';
 import { HttpError, OPERATION_LIMIT_EXCEEDED, listen, responseTooLarge, type RunningServer } from '../http/server.ts';
 import { readRegistry } from '../config/registry.ts';
-import { TENANT_CONTEXT_HEADER, TENANT_ID_HEADER, createTenantContextSigner, referenceContextHeader, type TenantContext } from '../tenancy/tenant-context.ts';
+import {
+  TENANT_CONTEXT_HEADER,
+  TENANT_ID_HEADER,
+  createTenantContextSigner,
+  referenceContextHeader,
+  type TenantContext,
+} from '../tenancy/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
 import { createDistrictConcurrency } from './district-concurrency.ts';
 import { createDistrictGate } from './district-status.ts';
@@ -61,7 +67,8 @@ export interface GatewayOptions {
 /** The refusal a subgraph fetch failed with, when it was a limit: a subgraph's 400 OPERATION_LIMIT_EXCEEDED, or a body over the cap. */
 function limitRefusalOf(error: unknown, maxResponseBytes: number): HttpError | undefined {
   if (error instanceof SubgraphResponseTooLargeError) return responseTooLarge(maxResponseBytes);
-  const body = (error as { extensions?: { response?: { body?: { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } } } })?.extensions?.response?.body;
+  const body = (error as { extensions?: { response?: { body?: { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } } } })
+    ?.extensions?.response?.body;
   const refused = body?.errors?.find((e) => e.extensions?.code === OPERATION_LIMIT_EXCEEDED);
   return typeof refused?.message === 'string' ? new HttpError(400, OPERATION_LIMIT_EXCEEDED, refused.message) : undefined;
 }
@@ -117,12 +124,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
           // subgraph look them up there before it commits. Queries sign nothing more.
           const referenced = referencesOf.get(name) ?? [];
           if (referenced.length && MUTATION_FETCH.test(request.query ?? '')) {
-            for (const service of referenced) request.http!.headers.set(referenceContextHeader(service), await signContext(tenant, service));
+            for (const service of referenced)
+              request.http!.headers.set(referenceContextHeader(service), await signContext(tenant, service));
           }
         },
         didEncounterError(error, _fetchRequest, _fetchResponse, context) {
           const refusal = limitRefusalOf(error, maxResponseBytes);
-          if (refusal && context) (context).limits.refusal ??= refusal;
+          if (refusal && context) context.limits.refusal ??= refusal;
           throw error;
         },
       });
@@ -155,7 +163,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     async ready() {
       const answers = await Promise.all(
         [...routingUrls.values()].map((url) =>
-          fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false),
+          fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(2000) }).then(
+            (r) => r.ok,
+            () => false,
+          ),
         ),
       );
       return routingUrls.size > 0 && answers.every(Boolean);
@@ -166,7 +177,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       limits.preflight(httpGraphQLRequest, apiSchema!, false);
       return runForDistrict(caller.tenantId, async () => {
         const context: GatewayContext = { caller, requestId: randomUUID(), limits: {} };
-        const response = await withCallerDistrict(caller.tenantId, () => apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }));
+        const response = await withCallerDistrict(caller.tenantId, () =>
+          apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }),
+        );
         if (context.limits.refusal) throw context.limits.refusal;
         return response;
       });

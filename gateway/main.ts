@@ -15,7 +15,10 @@ const config = readConfig();
 await runService(
   async () => {
     const privateKey = config.tenantContext.privateKey;
-    if (!privateKey) throw new Error('TENANT_CONTEXT_PRIVATE_KEY_FILE or TENANT_CONTEXT_PRIVATE_KEY is required: the key the gateway signs tenant contexts with');
+    if (!privateKey)
+      throw new Error(
+        'TENANT_CONTEXT_PRIVATE_KEY_FILE or TENANT_CONTEXT_PRIVATE_KEY is required: the key the gateway signs tenant contexts with',
+      );
     return startGateway({
       port: config.gatewayPort,
       host: config.host,

@@ -64,7 +64,12 @@ export interface SubgraphHttp {
   close(): Promise<void>;
 }
 
-function responseOf(url: string, status: number, rawHeaders: Record<string, string | string[] | undefined>, text: string): SubgraphResponse {
+function responseOf(
+  url: string,
+  status: number,
+  rawHeaders: Record<string, string | string[] | undefined>,
+  text: string,
+): SubgraphResponse {
   const headers = new Headers();
   for (const [name, value] of Object.entries(rawHeaders)) {
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
@@ -109,7 +114,14 @@ export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphH
   const maxBytes = options.maxResponseBytes ?? Infinity;
   const send = async (url: string, method: string, headers: Record<string, string>, body: string | undefined, timeout: number) => {
     const attempt = (attemptHeaders: Record<string, string>) =>
-      request(url, { method: method as 'POST', headers: attemptHeaders, body, dispatcher: agent, headersTimeout: timeout, bodyTimeout: timeout });
+      request(url, {
+        method: method as 'POST',
+        headers: attemptHeaders,
+        body,
+        dispatcher: agent,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
     let response;
     try {
       // Resolves when the response headers arrive: an error here came before any response.

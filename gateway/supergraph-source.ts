@@ -55,7 +55,9 @@ export function createSupergraphManager(source: SupergraphSource, logger: Logger
           sdl = await read();
         } catch (error) {
           const reason = (error as Error).message;
-          report(`unreadable ${reason}`, () => logger.warn({ supergraph: where, reason }, 'supergraph unreadable; still serving the current one'));
+          report(`unreadable ${reason}`, () =>
+            logger.warn({ supergraph: where, reason }, 'supergraph unreadable; still serving the current one'),
+          );
           return;
         }
         const id = digest(sdl);
@@ -67,7 +69,9 @@ export function createSupergraphManager(source: SupergraphSource, logger: Logger
           logger.info({ supergraph: where, id: id.slice(0, 12) }, 'supergraph updated');
         } catch (error) {
           const reason = String((error as Error).message ?? error).slice(0, 1000);
-          report(`refused ${id}`, () => logger.error({ supergraph: where, id: id.slice(0, 12), reason }, 'supergraph refused; still serving the current one'));
+          report(`refused ${id}`, () =>
+            logger.error({ supergraph: where, id: id.slice(0, 12), reason }, 'supergraph refused; still serving the current one'),
+          );
         }
       };
       // One check at a time; a change noticed during a check runs one more afterwards.

@@ -17,7 +17,10 @@ export interface ServiceLifecycleOptions {
   graceMs: number;
 }
 
-export async function runService(start: () => Promise<StoppableService>, { name, logger, graceMs }: ServiceLifecycleOptions): Promise<void> {
+export async function runService(
+  start: () => Promise<StoppableService>,
+  { name, logger, graceMs }: ServiceLifecycleOptions,
+): Promise<void> {
   let service: StoppableService | undefined;
   let stopping = false;
   const stop = (reason: string) => {

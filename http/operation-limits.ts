@@ -66,7 +66,12 @@ type Variables = Record<string, unknown>;
 
 export interface OperationLimiter {
   /** Why the operation is refused, or undefined when it is within every limit (tokens excepted: see `tokenRefusal`). */
-  refusal(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode | null | undefined, variables: Variables | undefined): string | undefined;
+  refusal(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode | null | undefined,
+    variables: Variables | undefined,
+  ): string | undefined;
   /** Why the query text is refused for its number of tokens, or undefined. */
   tokenRefusal(source: string): string | undefined;
   /** For the gateway: the same checks (tokens excepted) as an Apollo plugin, once the operation is resolved. */
@@ -165,7 +170,8 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
   return limiter;
 }
 
-const limitError = (message: string) => new GraphQLError(message, { extensions: { code: OPERATION_LIMIT_EXCEEDED, http: { status: 400 } } });
+const limitError = (message: string) =>
+  new GraphQLError(message, { extensions: { code: OPERATION_LIMIT_EXCEEDED, http: { status: 400 } } });
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -205,7 +211,8 @@ export function countTokens(source: string, stopAfter: number): number {
 
 function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
   const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  for (const definition of document.definitions)
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   return fragments;
 }
 
@@ -257,11 +264,17 @@ function rootFieldRefusal(document: DocumentNode, max: number): string | undefin
 }
 
 /** The cost of one operation (see the module comment) for these variables. */
-export function estimateCost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, rawVariables: Variables | undefined): number {
+export function estimateCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  rawVariables: Variables | undefined,
+): number {
   const coercion = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {}, { maxErrors: 1 });
   // Variables that do not coerce make execution refuse the operation before any resolver runs.
   const variables = 'coerced' in coercion && coercion.coerced ? coercion.coerced : {};
-  const typeNamed = (name: string | undefined): GraphQLNamedType | undefined => (name === undefined ? undefined : schema.getType(name) ?? undefined);
+  const typeNamed = (name: string | undefined): GraphQLNamedType | undefined =>
+    name === undefined ? undefined : (schema.getType(name) ?? undefined);
   const walk = walker(document, (set, typeName, w) => {
     const parent = typeNamed(typeName);
     let total = 0;
@@ -269,7 +282,9 @@ export function estimateCost(schema: GraphQLSchema, document: DocumentNode, oper
       if (selection.kind === Kind.FIELD) {
         if (selection.name.value === '__typename') continue;
         const field = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[selection.name.value] : undefined;
-        const children = selection.selectionSet ? w.selectionSet(selection.selectionSet, field ? getNamedType(field.type).name : undefined) : 0;
+        const children = selection.selectionSet
+          ? w.selectionSet(selection.selectionSet, field ? getNamedType(field.type).name : undefined)
+          : 0;
         total += listSize(field, selection, variables) * (1 + children);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         total += w.selectionSet(selection.selectionSet, selection.typeCondition?.name.value ?? typeName);

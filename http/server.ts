@@ -79,10 +79,18 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? new Error(`${options.name}: port ${options.port} is already in use; choose another in the environment (see README, Configuration)`) : error),
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `${options.name}: port ${options.port} is already in use; choose another in the environment (see README, Configuration)`,
+            )
+          : error,
+      ),
     );
     // A deep accept queue: bursts of a thousand new connections must queue, not be reset.
-    server.listen({ port: options.port, host: options.host ?? '127.0.0.1', backlog: 4096, reusePort: options.reusePort ?? false }, () => resolve());
+    server.listen({ port: options.port, host: options.host ?? '127.0.0.1', backlog: 4096, reusePort: options.reusePort ?? false }, () =>
+      resolve(),
+    );
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
@@ -94,7 +102,8 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
         draining = true;
         for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
         const cut = setTimeout(() => {
-          if (inFlight.size) options.logger.warn({ requests: inFlight.size, graceMs }, 'grace period over: closing connections with requests in flight');
+          if (inFlight.size)
+            options.logger.warn({ requests: inFlight.size, graceMs }, 'grace period over: closing connections with requests in flight');
           server.closeAllConnections();
         }, graceMs);
         server.close(() => {
@@ -135,7 +144,11 @@ async function route(options: GraphQLHttpOptions, draining: () => boolean, req: 
   }
   const maxBytes = options.maxResponseBytes ?? Infinity;
   // A UTF-8 byte is at most one UTF-16 unit, and a unit at most three bytes: count bytes only when it can matter.
-  if (response.body.kind === 'complete' && response.body.string.length * 3 > maxBytes && Buffer.byteLength(response.body.string) > maxBytes) {
+  if (
+    response.body.kind === 'complete' &&
+    response.body.string.length * 3 > maxBytes &&
+    Buffer.byteLength(response.body.string) > maxBytes
+  ) {
     return sendHttpError(res, responseTooLarge(maxBytes));
   }
   res.statusCode = response.status ?? 200;

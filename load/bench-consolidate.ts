@@ -50,7 +50,9 @@ function checkPgDump(serverMajor: number): string {
   if (result.error) throw new Error('pg_dump is not installed (the baseline needs pg_dump and psql)');
   const major = Number(/(\d+)(?:\.\d+)?/.exec(result.stdout)?.[1]);
   if (!(major >= serverMajor)) {
-    throw new Error(`pg_dump ${major} cannot dump PostgreSQL ${serverMajor}; point BENCH_DATABASE_URL at a PostgreSQL ${major} server or install pg_dump ${serverMajor}`);
+    throw new Error(
+      `pg_dump ${major} cannot dump PostgreSQL ${serverMajor}; point BENCH_DATABASE_URL at a PostgreSQL ${major} server or install pg_dump ${serverMajor}`,
+    );
   }
   return result.stdout.trim();
 }
@@ -94,12 +96,16 @@ async function measure(admin: pg.Client, options: BenchOptions) {
   const loadAtStart = loadavg().map((n) => n.toFixed(2));
   console.error(`PostgreSQL ${version}; ${pgDump}; ${cpus().length} cores (${cpus()[0]?.model}); load average ${loadAtStart.join(' ')}`);
 
-  const source = new SourceTemplate(withDatabase(options.databaseUrl, 'bench_district_{slug}').replace(encodeURIComponent('{slug}'), '{slug}'));
+  const source = new SourceTemplate(
+    withDatabase(options.databaseUrl, 'bench_district_{slug}').replace(encodeURIComponent('{slug}'), '{slug}'),
+  );
   const districts = fixtureDistricts(options.districts);
   const existing = new Set(await source.listSlugs());
   const missing = options.reuseLegacy ? districts.filter((d) => !existing.has(d.slug)) : districts;
   console.error(`generating ${missing.length} legacy districts × ${options.students} students…`);
-  await inParallel(missing, options.jobs, (district) => generateLegacyDistrict({ source, students: options.students, seed: 'bench', replace: true }, district));
+  await inParallel(missing, options.jobs, (district) =>
+    generateLegacyDistrict({ source, students: options.students, seed: 'bench', replace: true }, district),
+  );
 
   const dataDir = await mkdtemp(join(tmpdir(), 'k12-bench-'));
   const baselineDatabases = districts.map((_, i) => `bench_baseline_${i}`);
@@ -109,23 +115,39 @@ async function measure(admin: pg.Client, options: BenchOptions) {
     await dropDatabases(admin, baselineDatabases);
     for (const [i, district] of districts.entries()) {
       await admin.query(`create database ${escapeIdentifier(baselineDatabases[i]!)}`);
-      await shell('pg_dump --schema-only --no-owner -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST"', { SRC: source.urlOf(district.slug), DST: withDatabase(options.databaseUrl, baselineDatabases[i]!) });
+      await shell('pg_dump --schema-only --no-owner -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST"', {
+        SRC: source.urlOf(district.slug),
+        DST: withDatabase(options.databaseUrl, baselineDatabases[i]!),
+      });
     }
     console.error('baseline: pg_dump --data-only | psql …');
     const baselineStarted = performance.now();
     await inParallel([...districts.entries()], options.jobs, ([i, district]) =>
-      shell('pg_dump --data-only -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST"', { SRC: source.urlOf(district.slug), DST: withDatabase(options.databaseUrl, baselineDatabases[i]!) }),
+      shell('pg_dump --data-only -d "$SRC" | psql -X -q -v ON_ERROR_STOP=1 -d "$DST"', {
+        SRC: source.urlOf(district.slug),
+        DST: withDatabase(options.databaseUrl, baselineDatabases[i]!),
+      }),
     );
     const baselineSeconds = (performance.now() - baselineStarted) / 1000;
 
     // Fresh, migrated service databases.
-    await dropDatabases(admin, SERVICES.map((s) => `${PREFIX}_${s}`));
+    await dropDatabases(
+      admin,
+      SERVICES.map((s) => `${PREFIX}_${s}`),
+    );
     const provisioned = await provisionDatabases({ adminUrl: options.databaseUrl, dataDir, prefix: PREFIX, services: readRegistry() });
     for (const database of provisioned) await migrateService(database);
     targets = Object.fromEntries(provisioned.map((p) => [p.service, p.ownerUrl]));
 
     console.error('consolidate …');
-    const summary = await consolidate({ source, targets, districts: districts.map((d) => d.slug), jobs: options.jobs, statusTtlMs: 0, progress: process.stderr.isTTY ? barsProgress : undefined });
+    const summary = await consolidate({
+      source,
+      targets,
+      districts: districts.map((d) => d.slug),
+      jobs: options.jobs,
+      statusTtlMs: 0,
+      progress: process.stderr.isTTY ? barsProgress : undefined,
+    });
     console.error('reconcile …');
     const report = await reconcileDistricts({ source, targets, slugs: districts.map((d) => d.slug), jobs: options.jobs });
     if (!report.match) throw new Error('reconcile found differences after consolidate: the benchmark is void');
@@ -134,12 +156,24 @@ async function measure(admin: pg.Client, options: BenchOptions) {
     const baselineRowsPerSecond = Math.round(rows / baselineSeconds);
     const result = {
       command: `npm run bench:consolidate -- --districts ${options.districts} --students ${options.students} --jobs ${options.jobs}`,
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model, postgres: version, pgDump, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg().map((n) => n.toFixed(2)) },
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model,
+        postgres: version,
+        pgDump,
+        loadAverageAtStart: loadAtStart,
+        loadAverageAtEnd: loadavg().map((n) => n.toFixed(2)),
+      },
       districts: options.districts,
       studentsPerDistrict: options.students,
       rows,
       baseline: { seconds: +baselineSeconds.toFixed(2), rowsPerSecond: baselineRowsPerSecond },
-      consolidate: { seconds: +summary.seconds.toFixed(2), rowsPerSecond: summary.rowsPerSecond, ratioToBaseline: +(summary.rowsPerSecond / baselineRowsPerSecond).toFixed(2), goal: '≥ 1.0 × baseline' },
+      consolidate: {
+        seconds: +summary.seconds.toFixed(2),
+        rowsPerSecond: summary.rowsPerSecond,
+        ratioToBaseline: +(summary.rowsPerSecond / baselineRowsPerSecond).toFixed(2),
+        goal: '≥ 1.0 × baseline',
+      },
       reconcile: {
         seconds: +report.seconds.toFixed(2),
         sourceRowsPerSecond: report.sourceRowsPerSecond,
@@ -151,9 +185,18 @@ async function measure(admin: pg.Client, options: BenchOptions) {
     console.log(JSON.stringify(result, null, 2));
   } finally {
     await dropDatabases(admin, baselineDatabases);
-    if (targets) await dropDatabases(admin, SERVICES.map((s) => `${PREFIX}_${s}`));
-    for (const role of [...SERVICES.map((s) => `${PREFIX}_${s}_app`), `${PREFIX}_owner`]) await admin.query(`drop role if exists ${escapeIdentifier(role)}`);
-    if (!options.keepLegacy) await dropDatabases(admin, districts.map((d) => source.databaseOf(d.slug)));
+    if (targets)
+      await dropDatabases(
+        admin,
+        SERVICES.map((s) => `${PREFIX}_${s}`),
+      );
+    for (const role of [...SERVICES.map((s) => `${PREFIX}_${s}_app`), `${PREFIX}_owner`])
+      await admin.query(`drop role if exists ${escapeIdentifier(role)}`);
+    if (!options.keepLegacy)
+      await dropDatabases(
+        admin,
+        districts.map((d) => source.databaseOf(d.slug)),
+      );
     await rm(dataDir, { recursive: true, force: true });
   }
 }

@@ -26,11 +26,20 @@ export class Loaders {
    * for all keys, each key's rows numbered by `row_number() over (partition by …)`, so a key with thousands of
    * rows still reads only `limit` of them.
    */
-  many<T extends object>(entity: EntityName<T>, property: string, page: { limit: number; orderBy: Record<string, 'asc' | 'desc'> }): DataLoader<string, T[]> {
+  many<T extends object>(
+    entity: EntityName<T>,
+    property: string,
+    page: { limit: number; orderBy: Record<string, 'asc' | 'desc'> },
+  ): DataLoader<string, T[]> {
     return this.#loader(entity as EntityName<object>, property, 'many', page) as DataLoader<string, T[]>;
   }
 
-  #loader(entity: EntityName<object>, property: string, shape: 'one' | 'many', page?: { limit: number; orderBy: Record<string, 'asc' | 'desc'> }): DataLoader<string, unknown> {
+  #loader(
+    entity: EntityName<object>,
+    property: string,
+    shape: 'one' | 'many',
+    page?: { limit: number; orderBy: Record<string, 'asc' | 'desc'> },
+  ): DataLoader<string, unknown> {
     const name = typeof entity === 'string' ? entity : (entity as { name: string }).name;
     const cacheKey = `${name}.${property}.${shape}.${page ? `${page.limit}.${JSON.stringify(page.orderBy)}` : ''}`;
     let loader = this.#loaders.get(cacheKey);

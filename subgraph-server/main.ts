@@ -15,7 +15,11 @@ import { startSubgraph } from './subgraph.ts';
 
 const name = process.argv[2];
 if (!name || process.argv.length > 3) {
-  console.error(`usage: npm run start:subgraph -- <${readRegistry().map((s) => s.name).join('|')}>`);
+  console.error(
+    `usage: npm run start:subgraph -- <${readRegistry()
+      .map((s) => s.name)
+      .join('|')}>`,
+  );
   process.exit(2);
 }
 const config = readConfig();
@@ -23,9 +27,11 @@ await runService(
   async () => {
     const definition = await loadSubgraphByName(name);
     const databaseUrl = config.subgraphDatabaseUrls[name];
-    if (!databaseUrl) throw new Error(`${subgraphVariable(name)}_DATABASE_URL is required: the URL of the ${name} application role (never the owner)`);
+    if (!databaseUrl)
+      throw new Error(`${subgraphVariable(name)}_DATABASE_URL is required: the URL of the ${name} application role (never the owner)`);
     const publicKey = config.tenantContext.publicKey;
-    if (!publicKey) throw new Error('TENANT_CONTEXT_PUBLIC_KEY_FILE or TENANT_CONTEXT_PUBLIC_KEY is required: the key tenant contexts are verified with');
+    if (!publicKey)
+      throw new Error('TENANT_CONTEXT_PUBLIC_KEY_FILE or TENANT_CONTEXT_PUBLIC_KEY is required: the key tenant contexts are verified with');
     return startSubgraph(definition, {
       port: config.subgraphPorts[name]!,
       host: config.host,

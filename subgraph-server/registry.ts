@@ -8,7 +8,8 @@ import type { SubgraphDefinition } from './subgraph.ts';
 
 export async function loadSubgraph(entry: SubgraphEntry): Promise<SubgraphDefinition> {
   const module = (await import(pathToFileURL(projectPath(`subgraphs/${entry.name}/index.ts`)).href)) as { subgraph?: SubgraphDefinition };
-  if (module.subgraph?.name !== entry.name) throw new Error(`subgraphs/${entry.name}/index.ts must export its definition as \`subgraph\` with name "${entry.name}"`);
+  if (module.subgraph?.name !== entry.name)
+    throw new Error(`subgraphs/${entry.name}/index.ts must export its definition as \`subgraph\` with name "${entry.name}"`);
   return module.subgraph;
 }
 
@@ -17,6 +18,11 @@ export const loadSubgraphs = (entries = readRegistry()): Promise<SubgraphDefinit
 
 export async function loadSubgraphByName(name: string): Promise<SubgraphDefinition> {
   const entry = readRegistry().find((s) => s.name === name);
-  if (!entry) throw new Error(`unknown subgraph "${name}": registered are ${readRegistry().map((s) => s.name).join(', ')}`);
+  if (!entry)
+    throw new Error(
+      `unknown subgraph "${name}": registered are ${readRegistry()
+        .map((s) => s.name)
+        .join(', ')}`,
+    );
   return loadSubgraph(entry);
 }

@@ -107,7 +107,8 @@ async function referenceSetup(definition: SubgraphDefinition, options: SubgraphO
   const allowed = registry.find((entry) => entry.name === definition.name)?.references ?? [];
   const unlisted = declared.filter((service) => !allowed.includes(service));
   // The gateway signs contexts only for the services the registry lists: anything else could never be checked.
-  if (unlisted.length) throw new Error(`${definition.name} references ${unlisted.join(', ')}, which its registry entry does not list under "references"`);
+  if (unlisted.length)
+    throw new Error(`${definition.name} references ${unlisted.join(', ')}, which its registry entry does not list under "references"`);
   return {
     declarations: definition.references!,
     client: createReferenceClient(),

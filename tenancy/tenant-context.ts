@@ -59,7 +59,16 @@ export async function createTenantContextSigner(privateJwk: JWK) {
   const header = Buffer.from(JSON.stringify({ alg: ALGORITHM, kid: privateJwk.kid })).toString('base64url');
   return async (context: TenantContext, audience: string): Promise<string> => {
     const iat = Math.floor(Date.now() / 1000);
-    const claims = { tid: context.tenantId, rid: context.requestId, jti: randomUUID(), iss: ISSUER, aud: audience, sub: context.subject, iat, exp: iat + TENANT_CONTEXT_TTL_SECONDS };
+    const claims = {
+      tid: context.tenantId,
+      rid: context.requestId,
+      jti: randomUUID(),
+      iss: ISSUER,
+      aud: audience,
+      sub: context.subject,
+      iat,
+      exp: iat + TENANT_CONTEXT_TTL_SECONDS,
+    };
     const signingInput = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     return `${signingInput}.${signBytes(null, Buffer.from(signingInput), key).toString('base64url')}`;
   };

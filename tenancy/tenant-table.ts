@@ -41,12 +41,20 @@ function tenantOf(em: EntityManager): string {
 }
 
 /** `tenant_id` taken from the entity manager's tenant (never from input), so a resolver cannot pick another. */
-export const tenantIdProperty = () => p.uuid().primary().onCreate((_entity: unknown, em: EntityManager) => tenantOf(em));
+export const tenantIdProperty = () =>
+  p
+    .uuid()
+    .primary()
+    .onCreate((_entity: unknown, em: EntityManager) => tenantOf(em));
 
 /** The `(tenant_id, id)` key every tenant table has. */
 export const tenantKey = () => ({
   tenantId: tenantIdProperty(),
-  id: p.uuid().primary().defaultRaw('gen_random_uuid()').onCreate(() => randomUUID()),
+  id: p
+    .uuid()
+    .primary()
+    .defaultRaw('gen_random_uuid()')
+    .onCreate(() => randomUUID()),
 });
 
 /**
@@ -83,7 +91,8 @@ export function withTenantForeignKeys(entities: EntitySchema[], foreignKeys: Ten
     const meta = entity.meta;
     const properties: Record<string, unknown> = { ...meta.properties };
     for (const fk of declared) {
-      if (!entities.includes(fk.references)) throw new Error(`foreign key ${fk.name}: ${fk.references.meta.className} is not an entity of this service`);
+      if (!entities.includes(fk.references))
+        throw new Error(`foreign key ${fk.name}: ${fk.references.meta.className} is not an entity of this service`);
       if (!(fk.property in properties)) throw new Error(`foreign key ${fk.name}: ${meta.className} has no property ${fk.property}`);
       properties[`${fk.property}ForeignKey`] = {
         kind: 'm:1',
@@ -99,9 +108,11 @@ export function withTenantForeignKeys(entities: EntitySchema[], foreignKeys: Ten
     }
     // A fresh schema from the declaration only: the runtime entity's class, root and discovery state stay its own.
     const declaration: Record<string, unknown> = { ...meta, name: meta.className, properties };
-    for (const discovered of ['_id', 'propertyOrder', 'root', 'props', 'relations', 'primaryKeys', 'class', 'prototype']) delete declaration[discovered];
+    for (const discovered of ['_id', 'propertyOrder', 'root', 'props', 'relations', 'primaryKeys', 'class', 'prototype'])
+      delete declaration[discovered];
     copies.set(entity, new EntitySchema(declaration as never));
   }
-  for (const fk of foreignKeys) if (!copies.has(fk.entity)) throw new Error(`foreign key ${fk.name}: ${fk.entity.meta.className} is not an entity of this service`);
+  for (const fk of foreignKeys)
+    if (!copies.has(fk.entity)) throw new Error(`foreign key ${fk.name}: ${fk.entity.meta.className} is not an entity of this service`);
   return entities.map(asGenerated);
 }

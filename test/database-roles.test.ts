@@ -18,7 +18,12 @@ const north = demo('north-valley').tenantId;
 const south = demo('south-ridge').tenantId;
 const services = readRegistry().map((s) => s.name);
 
-async function inTenant<T>(client: pg.Client, tenantId: string, work: () => Promise<T>, end: 'commit' | 'rollback' = 'rollback'): Promise<T> {
+async function inTenant<T>(
+  client: pg.Client,
+  tenantId: string,
+  work: () => Promise<T>,
+  end: 'commit' | 'rollback' = 'rollback',
+): Promise<T> {
   await client.query('begin');
   try {
     await client.query("select set_config('app.current_tenant', $1, true)", [tenantId]);
@@ -49,7 +54,9 @@ describe.each(services)('%s database', (service) => {
 
   it('the application role is not superuser, not BYPASSRLS, owns nothing, and holds no TRUNCATE, REFERENCES, DELETE or table-level UPDATE', async () => {
     const role = platform.databases[service]!.appRole;
-    const { rows } = await owner.query('select rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles where rolname = $1', [role]);
+    const { rows } = await owner.query('select rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles where rolname = $1', [
+      role,
+    ]);
     expect(rows).toEqual([{ rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false }]);
     const owned = await owner.query('select relname from pg_class where relowner = (select oid from pg_roles where rolname = $1)', [role]);
     expect(owned.rows).toEqual([]);
@@ -126,10 +133,15 @@ describe.each(services)('%s database', (service) => {
     await inTenant(app, north, async () => {
       await expect(app.query(`update ${table} set tenant_id = $1`, [south])).rejects.toThrow(`permission denied for table ${table}`);
     });
-    await inTenant(app, north, async () => {
-      // Another tenant's rows are invisible to UPDATE: nothing happens.
-      expect((await app.query(`update ${table} set ${column} = ${column} where tenant_id = $1`, [south])).rowCount).toBe(0);
-    }, 'commit');
+    await inTenant(
+      app,
+      north,
+      async () => {
+        // Another tenant's rows are invisible to UPDATE: nothing happens.
+        expect((await app.query(`update ${table} set ${column} = ${column} where tenant_id = $1`, [south])).rowCount).toBe(0);
+      },
+      'commit',
+    );
     expect(await southRows()).toBe(before);
     await inTenant(app, north, async () => {
       await expect(app.query(`delete from ${table} where tenant_id = $1`, [north])).rejects.toThrow(`permission denied for table ${table}`);
@@ -166,8 +178,14 @@ describe("the application role's session settings and what it sees of other sess
   const urlFor = (database: string) => Object.assign(new URL(students().appUrl), { pathname: `/${database}` }).toString();
   /** What every `npm start` and `npm run migrate` runs first. */
   const reprovision = () =>
-    provisionDatabases({ adminUrl: platform.adminUrl, dataDir: platform.config.dataDir, prefix: platform.config.prefix, services: readRegistry() });
-  const show = async (client: pg.Client, name: string) => (await client.query(`select current_setting($1) as value`, [name])).rows[0].value as string;
+    provisionDatabases({
+      adminUrl: platform.adminUrl,
+      dataDir: platform.config.dataDir,
+      prefix: platform.config.prefix,
+      services: readRegistry(),
+    });
+  const show = async (client: pg.Client, name: string) =>
+    (await client.query(`select current_setting($1) as value`, [name])).rows[0].value as string;
 
   it('every session starts with the pinned timeouts and track_activities off', async () => {
     const app = await platform.connect(students().appUrl);
@@ -222,7 +240,8 @@ describe("the application role's session settings and what it sees of other sess
     const ownerSleeping = owner.query(`select pg_sleep(1), '${marker}' as marker`);
     let text: string | undefined;
     for (const deadline = Date.now() + 900; !text;) {
-      text = (await observers.admin.query(`select query from pg_stat_activity where pid = $1 and wait_event = 'PgSleep'`, [ownerPid])).rows[0]?.query;
+      text = (await observers.admin.query(`select query from pg_stat_activity where pid = $1 and wait_event = 'PgSleep'`, [ownerPid]))
+        .rows[0]?.query;
       if (!text && Date.now() > deadline) throw new Error('the owner session never showed up in pg_stat_activity');
     }
     expect(text).toContain(marker);

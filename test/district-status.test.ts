@@ -77,10 +77,14 @@ describe('district status cache (TTL 2 s)', () => {
     const burst = await Promise.all(Array.from({ length: 5 }, () => students('east-lake')));
     expect(burst[0]!.status).toBe(200);
     for (const answer of burst) expect([200, 403]).toContain(answer.status);
-    const refused = await waitFor('the refreshed SUSPENDED status to be served', async () => {
-      const answer = await students('east-lake');
-      return answer.status === 403 ? answer : undefined;
-    }, { timeoutMs: TTL });
+    const refused = await waitFor(
+      'the refreshed SUSPENDED status to be served',
+      async () => {
+        const answer = await students('east-lake');
+        return answer.status === 403 ? answer : undefined;
+      },
+      { timeoutMs: TTL },
+    );
     const refreshed = performance.now();
     expect(refused.body).toEqual({ errors: [{ message: 'district is suspended', extensions: { code: 'FORBIDDEN' } }] });
     expect(lookups, 'one refresh, however many requests arrived meanwhile').toBe(2);

@@ -39,13 +39,19 @@ async function craft({ claims = {}, header = {}, key = devKey }: Craft = {}): Pr
     ...claims,
   };
   for (const name of Object.keys(payload)) if (payload[name] === undefined) delete payload[name];
-  return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: platform.keys.devIssuer.privateJwk.kid, typ: 'JWT', ...header }).sign(key);
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: 'ES256', kid: platform.keys.devIssuer.privateJwk.kid, typ: 'JWT', ...header })
+    .sign(key);
 }
 const tenant = (value: unknown) => ({ claims: { [platform.auth.tenantClaim]: value } });
 const bearer = async (token: string | Promise<string>) => `Bearer ${await token}`;
 
 /** POSTs to the gateway with exactly the given Authorization header (none when undefined). */
-async function send(authorization: string | undefined, body: string = JSON.stringify({ query: DISTRICT }), extra: Record<string, string> = {}) {
+async function send(
+  authorization: string | undefined,
+  body: string = JSON.stringify({ query: DISTRICT }),
+  extra: Record<string, string> = {},
+) {
   const response = await fetch(platform.gateway.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }), ...extra },
@@ -84,8 +90,24 @@ const refusals: [string, () => Promise<string | undefined>, string][] = [
   ['a Basic scheme', async () => 'Basic xyz', NOT_BEARER],
   ['a malformed JWT', async () => 'Bearer abc.def', NOT_BEARER],
   ['a bare token without scheme', async () => craft(), NOT_BEARER],
-  ['an unsigned alg:none token', () => bearer(new UnsecuredJWT({ iss: platform.auth.issuer, aud: platform.auth.audience, exp: now() + 3600, [platform.auth.tenantClaim]: NORTH }).encode()), ALG],
-  ['an HS256 token keyed with the public JWK', () => bearer(craft({ header: { alg: 'HS256' }, key: new TextEncoder().encode(JSON.stringify(platform.keys.devIssuer.jwks.keys[0])) })), ALG],
+  [
+    'an unsigned alg:none token',
+    () =>
+      bearer(
+        new UnsecuredJWT({
+          iss: platform.auth.issuer,
+          aud: platform.auth.audience,
+          exp: now() + 3600,
+          [platform.auth.tenantClaim]: NORTH,
+        }).encode(),
+      ),
+    ALG,
+  ],
+  [
+    'an HS256 token keyed with the public JWK',
+    () => bearer(craft({ header: { alg: 'HS256' }, key: new TextEncoder().encode(JSON.stringify(platform.keys.devIssuer.jwks.keys[0])) })),
+    ALG,
+  ],
   ['an HS256 token keyed with a random secret', () => bearer(craft({ header: { alg: 'HS256' }, key: randomBytes(32) })), ALG],
   ['a tampered signature', async () => bearer(tamper(await craft())), SIGNATURE],
   ['another ES256 key under the same kid', async () => bearer(craft({ key: (await generateKeyPair('ES256')).privateKey })), SIGNATURE],
@@ -179,7 +201,11 @@ describe('bad requests with a valid token', () => {
  * One raw HTTP exchange, so a test controls Content-Length and chunking. Resolves with the answer even when the
  * server answers before reading the whole body (a write error after that is expected and ignored).
  */
-function exchange(method: string, headers: Record<string, string | number>, chunks: Buffer[] = []): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
+function exchange(
+  method: string,
+  headers: Record<string, string | number>,
+  chunks: Buffer[] = [],
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
   return new Promise((resolve, reject) => {
     let answered = false;
     // A connection of its own: a refused body must not leave bytes on a connection the next exchange reuses.
@@ -218,7 +244,11 @@ describe('the HTTP edge refuses before any GraphQL work', () => {
 
   it('a declared Content-Length over the limit → 413 before the body is read, even with a valid token', async () => {
     const authorization = await bearer(craft());
-    const { status, headers, body } = await exchange('POST', { 'content-type': 'application/json', 'content-length': MAX_BODY_BYTES + 1, authorization });
+    const { status, headers, body } = await exchange('POST', {
+      'content-type': 'application/json',
+      'content-length': MAX_BODY_BYTES + 1,
+      authorization,
+    });
     expect(status).toBe(413);
     expect(body).toEqual(TOO_LARGE);
     // The server does not drain the rest: it closes the connection after answering.
@@ -228,7 +258,10 @@ describe('the HTTP edge refuses before any GraphQL work', () => {
   it('a chunked body that grows past the limit → 413, and no token check happened first (no 401)', async () => {
     const body = bodyOf(MAX_BODY_BYTES + 1);
     const half = Math.floor(body.length / 2);
-    const answer = await exchange('POST', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, [body.subarray(0, half), body.subarray(half)]);
+    const answer = await exchange('POST', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, [
+      body.subarray(0, half),
+      body.subarray(half),
+    ]);
     expect(answer.status).toBe(413);
     expect(answer.body).toEqual(TOO_LARGE);
   });
@@ -238,7 +271,11 @@ describe('the HTTP edge refuses before any GraphQL work', () => {
     expect(body.length).toBe(MAX_BODY_BYTES);
     const refused = await exchange('POST', { 'content-type': 'application/json', 'content-length': body.length }, [body]);
     expect(refused.status).toBe(401);
-    const served = await exchange('POST', { 'content-type': 'application/json', 'content-length': body.length, authorization: await bearer(craft()) }, [body]);
+    const served = await exchange(
+      'POST',
+      { 'content-type': 'application/json', 'content-length': body.length, authorization: await bearer(craft()) },
+      [body],
+    );
     expect(served.status).toBe(200);
     expect(served.body).toEqual({ data: { district: { id: NORTH } } });
   });

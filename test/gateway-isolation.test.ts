@@ -95,7 +95,9 @@ describe.each(DEMO_DISTRICTS.map((d) => d.slug))('district %s', (slug) => {
   it("cannot modify another district's student", async () => {
     const [target] = others(slug);
     const theirs = await snapshot(target!);
-    const nameOf = async () => (await asOwner<{ first_name: string }>('students', 'select first_name from student where id = $1', [theirs.studentIds[0]]))[0]!.first_name;
+    const nameOf = async () =>
+      (await asOwner<{ first_name: string }>('students', 'select first_name from student where id = $1', [theirs.studentIds[0]]))[0]!
+        .first_name;
     const before = await nameOf();
     const { body } = await platform.as(slug, `mutation ($id: ID!) { updateStudent(id: $id, input: { firstName: "Hijacked" }) { id } }`, {
       id: theirs.studentIds[0],
@@ -127,12 +129,18 @@ describe('mutations stay inside the district', () => {
       // In the databases, the rows are filed under North Valley.
       expect(await asOwner('districts', 'select tenant_id from school where id = $1', [schoolId])).toEqual([{ tenant_id: north }]);
       expect(await asOwner('students', 'select tenant_id from student where id = $1', [studentId])).toEqual([{ tenant_id: north }]);
-      expect(await asOwner('students', 'select tenant_id from enrollment where student_id = $1', [studentId])).toEqual([{ tenant_id: north }]);
+      expect(await asOwner('students', 'select tenant_id from enrollment where student_id = $1', [studentId])).toEqual([
+        { tenant_id: north },
+      ]);
 
-      const fromSouth = await platform.as('south-ridge', `query ($s: ID!, $school: ID!) { student(id: $s) { id } school(id: $school) { id } }`, {
-        s: student.id,
-        school: schoolId,
-      });
+      const fromSouth = await platform.as(
+        'south-ridge',
+        `query ($s: ID!, $school: ID!) { student(id: $s) { id } school(id: $school) { id } }`,
+        {
+          s: student.id,
+          school: schoolId,
+        },
+      );
       expect(fromSouth.body.data).toEqual({ student: null, school: null });
       const southSchools = await platform.as('south-ridge', `{ schools { name } }`);
       expect(southSchools.body.data.schools.length).toBeGreaterThan(0);
@@ -202,7 +210,13 @@ describe('pagination', () => {
   });
 
   it('filters by grade and refuses a forged cursor', async () => {
-    const gradeFive = (await asOwner<{ id: string }>('students', 'select id from student where tenant_id = $1 and grade = 5 order by last_name, first_name, id', [demo('east-lake').tenantId])).map((r) => r.id);
+    const gradeFive = (
+      await asOwner<{ id: string }>(
+        'students',
+        'select id from student where tenant_id = $1 and grade = 5 order by last_name, first_name, id',
+        [demo('east-lake').tenantId],
+      )
+    ).map((r) => r.id);
     expect(gradeFive.length, 'the demo seed gives East Lake grade-5 students').toBeGreaterThan(0);
     const { body } = await platform.as('east-lake', `{ students(first: 100, grade: 5) { edges { node { id grade } } } }`);
     expect(body.data.students.edges.map((e: any) => e.node.id)).toEqual(gradeFive);

@@ -21,7 +21,11 @@ let tokensReady: Promise<TokensFile> | undefined;
 const seededTokens = () =>
   (tokensReady ??= (async () => {
     await seedScaleData(pools, { ...SHAPE, concurrency: 2, progress: false });
-    const file = await buildTokensFile(pools, platform.keys, platform.config.jwt.tenantClaim, { target: platform.gateway.url, expiresIn: '1h', all: false });
+    const file = await buildTokensFile(pools, platform.keys, platform.config.jwt.tenantClaim, {
+      target: platform.gateway.url,
+      expiresIn: '1h',
+      all: false,
+    });
     file.expiresAt = new Date(Date.now() + 3600_000).toISOString();
     return file;
   })());
@@ -29,7 +33,15 @@ const seededTokens = () =>
 /** Removes every row of SHAPE's districts (children first), so a test can seed from nothing whatever ran before it. */
 async function unseed(): Promise<void> {
   const tenants = planDistricts(SHAPE).map((d) => d.tenantId);
-  const tables: [string, string][] = [['staff', 'section_student'], ['staff', 'section'], ['staff', 'staff_member'], ['students', 'enrollment'], ['students', 'student'], ['districts', 'school'], ['districts', 'district']];
+  const tables: [string, string][] = [
+    ['staff', 'section_student'],
+    ['staff', 'section'],
+    ['staff', 'staff_member'],
+    ['students', 'enrollment'],
+    ['students', 'student'],
+    ['districts', 'school'],
+    ['districts', 'district'],
+  ];
   for (const [service, table] of tables) await pools[service]!.query(`delete from ${table} where tenant_id = any($1::uuid[])`, [tenants]);
 }
 
@@ -38,7 +50,9 @@ const count = async (service: string, table: string, tenantId: string) =>
 
 beforeAll(async () => {
   platform = await startTestPlatform();
-  pools = Object.fromEntries(Object.entries(platform.databases).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })]));
+  pools = Object.fromEntries(
+    Object.entries(platform.databases).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })]),
+  );
 });
 afterAll(async () => {
   await Promise.all(Object.values(pools ?? {}).map((p) => p.end()));
@@ -81,7 +95,10 @@ describe('scale seed', () => {
     expect(tokens.districts.map((d) => d.slug)).toEqual(planDistricts(SHAPE).map((d) => d.slug));
     const big = tokens.districts[0]!;
     const { body } = await platform.graphql(
-      { query: 'query($id: ID!) { district { slug } section(id: $id) { teacher { id } students { id firstName } } }', variables: { id: big.samples.sectionId![0] } },
+      {
+        query: 'query($id: ID!) { district { slug } section(id: $id) { teacher { id } students { id firstName } } }',
+        variables: { id: big.samples.sectionId![0] },
+      },
       { token: big.token },
     );
     expect(body.errors).toBeUndefined();
@@ -94,7 +111,9 @@ describe('scale seed', () => {
 describe('scenarios', () => {
   it('every shipped scenario file is valid', () => {
     const files = readdirSync(SCENARIOS_DIR).filter((f) => f.endsWith('.json'));
-    expect(files).toEqual(expect.arrayContaining(['point-lookup.json', 'tenant-page.json', 'cross-subgraph.json', 'mutations.json', 'mixed.json', 'ci.json']));
+    expect(files).toEqual(
+      expect.arrayContaining(['point-lookup.json', 'tenant-page.json', 'cross-subgraph.json', 'mutations.json', 'mixed.json', 'ci.json']),
+    );
     for (const file of files) expect(() => parseScenario(JSON.parse(readFileSync(join(SCENARIOS_DIR, file), 'utf8')), file)).not.toThrow();
   });
 
@@ -108,7 +127,7 @@ describe('scenarios', () => {
     const tokens = await seededTokens();
     const scenario = parseScenario({ ...JSON.parse(readFileSync(join(SCENARIOS_DIR, 'noisy-neighbour.json'), 'utf8')), districts: 4 });
     let seed = 1;
-    const next = requestPlanner(scenario, tokens, () => ((seed = (seed * 16807) % 2147483647) / 2147483647));
+    const next = requestPlanner(scenario, tokens, () => (seed = (seed * 16807) % 2147483647) / 2147483647);
     const seen = new Map<string, number>();
     for (let i = 0; i < 13_000; i++) {
       const slug = next().district.slug;
@@ -181,7 +200,10 @@ describe('Node runner', () => {
     });
 
     it('counts errors by kind', async () => {
-      const report = await runScenario({ ...scenario, rate: 30 }, { target: url, issuedAt: '', expiresAt: '', districts: [fake('load-err'), fake('load-gql')] });
+      const report = await runScenario(
+        { ...scenario, rate: 30 },
+        { target: url, issuedAt: '', expiresAt: '', districts: [fake('load-err'), fake('load-gql')] },
+      );
       expect(report.errors.total).toBe(30);
       expect(Object.keys(report.errors.byKind).sort()).toEqual(['graphql_FORBIDDEN', 'http_500']);
       expect(report.byDistrict.find((d) => d.district === 'load-err')!.errors).toBeGreaterThan(0);

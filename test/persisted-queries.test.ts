@@ -22,12 +22,14 @@ const persisted = (hash: string) => ({ persistedQuery: { version: 1, sha256Hash:
 
 /** Registers (with the text) or runs (hash alone) a persisted query as a district. */
 async function send(tenant: DemoSlug, hash: string, query?: string) {
-  const { body } = await platform.graphql({ query, extensions: persisted(hash) } as { query: string }, { token: await platform.token(tenant) });
+  const { body } = await platform.graphql({ query, extensions: persisted(hash) } as { query: string }, {
+    token: await platform.token(tenant),
+  });
   return body;
 }
 
 describe('automatic persisted queries at the gateway', () => {
-  it("a hash South Ridge registered is unknown to North Valley (PERSISTED_QUERY_NOT_FOUND), and works for South Ridge", async () => {
+  it('a hash South Ridge registered is unknown to North Valley (PERSISTED_QUERY_NOT_FOUND), and works for South Ridge', async () => {
     const { query, hash } = freshQuery();
     expect(await send('south-ridge', hash, query)).toEqual({ data: { district: { name: demo('south-ridge').name } } });
     // The cache works: South Ridge runs it by hash alone.

@@ -9,7 +9,11 @@ beforeAll(async () => {
   // The gateway, three subgraphs and this test share one Node thread here, so the burst takes a while:
   // keep the district status cached through it (the status gate has tests of its own). Every request of the
   // burst runs at once, past the gateway's per-district concurrency limit (test/abuse covers that limit).
-  platform = await startTestPlatform({ poolSize: 2, districtStatusTtlMs: 120_000, districtConcurrency: { maxInFlight: REQUESTS, maxQueued: 0 } });
+  platform = await startTestPlatform({
+    poolSize: 2,
+    districtStatusTtlMs: 120_000,
+    districtConcurrency: { maxInFlight: REQUESTS, maxQueued: 0 },
+  });
 });
 afterAll(() => platform?.stop());
 
@@ -34,7 +38,10 @@ describe('pool reuse', () => {
     let bursting = true;
     const sampling = (async () => {
       while (bursting) {
-        const { rows } = await admin.query<{ role: string; n: number }>('select usename as role, count(*)::int as n from pg_stat_activity where usename = any($1) group by 1', [appRoles]);
+        const { rows } = await admin.query<{ role: string; n: number }>(
+          'select usename as role, count(*)::int as n from pg_stat_activity where usename = any($1) group by 1',
+          [appRoles],
+        );
         for (const { role, n } of rows) peak.set(role, Math.max(peak.get(role)!, n));
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -57,7 +64,10 @@ describe('pool reuse', () => {
       expect(body.errors).toBeUndefined();
       expect(body.data.district.id).toBe(tenantId);
       const own = ownStudents.get(tenantId)!;
-      const seen = [...body.data.students.edges.map((e: any) => e.node.id), ...body.data.sections.flatMap((s: any) => s.students.map((st: any) => st.id))];
+      const seen = [
+        ...body.data.students.edges.map((e: any) => e.node.id),
+        ...body.data.sections.flatMap((s: any) => s.students.map((st: any) => st.id)),
+      ];
       for (const id of seen) expect(own.has(id)).toBe(true);
       checkedRows += seen.length;
     }

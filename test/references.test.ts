@@ -23,7 +23,8 @@ const ids = { northSchool: '', southSchool: '', northStudents: [] as string[], s
 
 beforeAll(async () => {
   platform = await startTestPlatform({}, (service, sql) => statements.push({ service, sql }));
-  for (const service of ['districts', 'students', 'staff'] as const) owners[service] = await platform.connect(platform.databases[service]!.ownerUrl);
+  for (const service of ['districts', 'students', 'staff'] as const)
+    owners[service] = await platform.connect(platform.databases[service]!.ownerUrl);
   const first = async (client: pg.Client, sql: string, tenantId: string, limit = 1) =>
     (await client.query<{ id: string }>(`${sql} limit ${limit}`, [tenantId])).rows.map((r) => r.id);
   const one = async (...args: Parameters<typeof first>) => (await first(...args))[0] ?? '';
@@ -56,7 +57,12 @@ async function rowCounts() {
 const ENROLL = `mutation Enroll($input: EnrollStudentInput!) { enrollStudent(input: $input) { id school { id name } } }`;
 const enrolment = (schoolId: string) => ({ firstName: 'Ref', lastName: `Check ${randomUUID().slice(0, 8)}`, grade: 3, schoolId });
 const SECTION = `mutation Section($input: CreateSectionInput!) { createSection(input: $input) { id students { id } } }`;
-const section = (studentIds: string[]) => ({ name: `Ref ${randomUUID().slice(0, 8)}`, subject: 'Reading', teacherId: ids.northTeacher, studentIds });
+const section = (studentIds: string[]) => ({
+  name: `Ref ${randomUUID().slice(0, 8)}`,
+  subject: 'Reading',
+  teacherId: ids.northTeacher,
+  studentIds,
+});
 
 /** Runs a mutation as North Valley that must be refused with BAD_USER_INPUT, and proves it committed nothing. */
 async function expectRefused(query: string, variables: unknown) {
@@ -72,7 +78,9 @@ async function expectRefused(query: string, variables: unknown) {
 
 describe('enrollStudent: schoolId is looked up in the districts service before commit', () => {
   it("another district's school (read as its owner) → BAD_USER_INPUT naming schoolId and the id; nothing committed", async () => {
-    expect(await expectRefused(ENROLL, { input: enrolment(ids.southSchool) })).toBe(`schoolId names no School of this district: ${ids.southSchool}`);
+    expect(await expectRefused(ENROLL, { input: enrolment(ids.southSchool) })).toBe(
+      `schoolId names no School of this district: ${ids.southSchool}`,
+    );
   });
 
   it('a random UUID → the same answer; nothing committed', async () => {
@@ -198,7 +206,10 @@ describe('straight to the students subgraph, the forwarded context must be this 
 
   it('two enrolments in one request are looked up together (one _entities request, one statement) and both commit', async () => {
     const other = (
-      await owners.districts.query<{ id: string }>('select id from school where tenant_id = $1 and id <> $2 limit 1', [NORTH, ids.northSchool])
+      await owners.districts.query<{ id: string }>('select id from school where tenant_id = $1 and id <> $2 limit 1', [
+        NORTH,
+        ids.northSchool,
+      ])
     ).rows[0]!.id;
     const before = await rowCounts();
     const body = await twoEnrolments(ids.northSchool, other);

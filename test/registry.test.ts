@@ -41,7 +41,9 @@ describe('service registry', () => {
     expect(entries.every((entry) => tablesOf(entry).length > 0)).toBe(true);
     for (const entry of entries) for (const table of tablesOf(entry)) expect(serviceOwning(table).name).toBe(entry.name);
     expect(tablesOf(directoryService())).toContain('district');
-    expect(() => serviceOwning('no_such_table')).toThrow(`no registered service (${entries.map((s) => s.name).join(', ')}) has a table "no_such_table"`);
+    expect(() => serviceOwning('no_such_table')).toThrow(
+      `no registered service (${entries.map((s) => s.name).join(', ')}) has a table "no_such_table"`,
+    );
   });
 
   it('declares composite foreign keys for the schema generator only: the runtime entities keep no relation', async () => {
@@ -52,7 +54,11 @@ describe('service registry', () => {
       for (const fk of foreignKeys!) {
         const copy = generated.find((e) => e.meta.className === fk.entity.meta.className)!;
         expect(copy).not.toBe(fk.entity);
-        expect(copy.meta.properties[`${fk.property}ForeignKey`]).toMatchObject({ kind: 'm:1', deferMode: 'deferred', foreignKeyName: fk.name });
+        expect(copy.meta.properties[`${fk.property}ForeignKey`]).toMatchObject({
+          kind: 'm:1',
+          deferMode: 'deferred',
+          foreignKeyName: fk.name,
+        });
         expect(Object.keys(fk.entity.meta.properties)).not.toContain(`${fk.property}ForeignKey`);
       }
     }

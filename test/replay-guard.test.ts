@@ -1,7 +1,13 @@
 /** A subgraph accepts each tenant context once; when its memory of accepted contexts is full it refuses, never forgets. */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createTenantContextSigner, createTenantContextVerifier, generateContextKeyPair, ReplayGuard, TenantContextError } from '../tenancy/tenant-context.ts';
+import {
+  createTenantContextSigner,
+  createTenantContextVerifier,
+  generateContextKeyPair,
+  ReplayGuard,
+  TenantContextError,
+} from '../tenancy/tenant-context.ts';
 
 describe('replay guard', () => {
   it('accepts a jti once and refuses it again until it expires', () => {

@@ -72,7 +72,8 @@ describe('schema:check', () => {
 
   it('--against a file: a copy of the committed supergraph without a field the subgraphs now have reads as that field added (safe)', async () => {
     const committed = await readFile(projectPath('schema/supergraph.graphql'), 'utf8');
-    const deployedField = '  """Oldest first; at most 100."""\n  enrollments(first: Int = 10): [Enrollment!]! @join__field(graph: STUDENTS)\n';
+    const deployedField =
+      '  """Oldest first; at most 100."""\n  enrollments(first: Int = 10): [Enrollment!]! @join__field(graph: STUDENTS)\n';
     expect(committed).toContain(deployedField);
     const deployed = join(scratch, 'deployed.graphql');
     await writeFile(deployed, committed.replace(deployedField, ''));

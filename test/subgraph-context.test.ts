@@ -32,7 +32,9 @@ async function direct(service: string, query: string, headers: Record<string, st
 /** A district's student ids, read as the owner: never taken through the gateway or subgraph under test. */
 async function idsOf(tenant: 'north-valley' | 'south-ridge') {
   const owner = await platform.connect(platform.databases.students!.ownerUrl);
-  const { rows } = await owner.query<{ id: string }>('select id from student where tenant_id = $1 order by last_name, first_name, id', [demo(tenant).tenantId]);
+  const { rows } = await owner.query<{ id: string }>('select id from student where tenant_id = $1 order by last_name, first_name, id', [
+    demo(tenant).tenantId,
+  ]);
   await owner.end();
   expect(rows.length).toBeGreaterThanOrEqual(10);
   return { students: rows.map((r) => r.id) };
@@ -50,7 +52,11 @@ describe('tenant context', () => {
   it.each([
     ['no context at all', async () => ({}), 'missing tenant context'],
     ['x-tenant-id alone', async () => ({ [TENANT_ID_HEADER]: north }), 'missing tenant context'],
-    ['a context for another subgraph', async () => ({ [TENANT_CONTEXT_HEADER]: await sign(contextFor(north), 'staff') }), 'invalid tenant context'],
+    [
+      'a context for another subgraph',
+      async () => ({ [TENANT_CONTEXT_HEADER]: await sign(contextFor(north), 'staff') }),
+      'invalid tenant context',
+    ],
     [
       'a context signed by another key',
       async () => {
@@ -106,7 +112,12 @@ describe('_entities', () => {
     const theirs = await idsOf('south-ridge');
     const mine = await idsOf('north-valley');
     const representations = [...theirs.students.slice(0, 3), mine.students[0], 'not-a-uuid'].map((id) => ({ __typename: 'Student', id }));
-    const { body } = await direct('students', entitiesQuery, { [TENANT_CONTEXT_HEADER]: await sign(contextFor(north), 'students') }, { representations });
+    const { body } = await direct(
+      'students',
+      entitiesQuery,
+      { [TENANT_CONTEXT_HEADER]: await sign(contextFor(north), 'students') },
+      { representations },
+    );
     expect(body.errors).toBeUndefined();
     expect(body.data._entities.slice(0, 3)).toEqual([null, null, null]);
     expect(body.data._entities[3]).toMatchObject({ id: mine.students[0] });
@@ -117,7 +128,12 @@ describe('_entities', () => {
     const mine = await idsOf('north-valley');
     const representations = mine.students.slice(0, 10).map((id) => ({ __typename: 'Student', id }));
     statements.length = 0;
-    const { body } = await direct('students', entitiesQuery, { [TENANT_CONTEXT_HEADER]: await sign(contextFor(north), 'students') }, { representations });
+    const { body } = await direct(
+      'students',
+      entitiesQuery,
+      { [TENANT_CONTEXT_HEADER]: await sign(contextFor(north), 'students') },
+      { representations },
+    );
     expect(body.data._entities).toHaveLength(10);
     const studentSelects = statements.filter((s) => s.service === 'students' && /select .* from "student"/i.test(s.sql));
     expect(studentSelects).toHaveLength(1);
@@ -148,7 +164,8 @@ describe('one request, one transaction', () => {
   it('a request whose later field fails rolls back what an earlier field already flushed', async () => {
     const owner = await platform.connect(platform.databases.students!.ownerUrl);
     const [first, second] = (await idsOf('north-valley')).students;
-    const nameOf = async (id: string) => (await owner.query('select first_name from student where id = $1', [id])).rows[0].first_name as string;
+    const nameOf = async (id: string) =>
+      (await owner.query('select first_name from student where id = $1', [id])).rows[0].first_name as string;
     const before = await nameOf(first!);
     statements.length = 0;
     const { body } = await direct(

@@ -38,7 +38,10 @@ let env: Record<string, string | undefined>;
 const prefix = `t_${randomBytes(4).toString('hex')}`;
 const original = new Map<string, string>();
 
-const digest = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const digest = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 /** Every file under `root` (node_modules and the data folder aside), relative, with its digest. */
 async function tree(root: string): Promise<Map<string, string>> {
@@ -63,7 +66,10 @@ async function inCopy(args: string[], extraEnv: Record<string, string> = {}): Pr
 
 beforeAll(async () => {
   copy = await mkdtemp(join(tmpdir(), 'k12-subgraph-new-'));
-  const { stdout } = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: PROJECT_ROOT, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
+    cwd: PROJECT_ROOT,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   const files = stdout.split('\n').filter((f) => f && !f.startsWith('node_modules') && existsSync(join(PROJECT_ROOT, f)));
   expect(files).toContain('tools/subgraph-new/subgraph-new.ts');
   for (const file of files) {
@@ -72,7 +78,17 @@ beforeAll(async () => {
   }
   await symlink(join(PROJECT_ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
   for (const [path, hash] of await tree(copy)) original.set(path, hash);
-  env = { ...process.env, DATABASE_URL: inject('adminUrl'), DB_PREFIX: prefix, DATA_DIR: join(copy, '.data'), LOG_LEVEL: 'warn', NODE_OPTIONS: undefined, VITEST: undefined, VITEST_POOL_ID: undefined, VITEST_WORKER_ID: undefined };
+  env = {
+    ...process.env,
+    DATABASE_URL: inject('adminUrl'),
+    DB_PREFIX: prefix,
+    DATA_DIR: join(copy, '.data'),
+    LOG_LEVEL: 'warn',
+    NODE_OPTIONS: undefined,
+    VITEST: undefined,
+    VITEST_POOL_ID: undefined,
+    VITEST_WORKER_ID: undefined,
+  };
 });
 
 afterAll(async () => {
@@ -104,33 +120,45 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
     expect(await tree(copy)).toEqual(original);
   });
 
-  it('writes the subgraph, its registry entry, the supergraph and its first migration, and nothing else', { timeout: 3 * 60_000 }, async () => {
-    const result = await inCopy(['tools/subgraph-new/subgraph-new.ts', NAME]);
-    expect(result, result.stderr).toMatchObject({ code: 0 });
-    const after = await tree(copy);
-    const changed = [...after.keys()].filter((path) => original.get(path) !== after.get(path)).sort();
-    const migration = changed.find((path) => new RegExp(`^migrations/${NAME}/Migration\\d+_initial\\.ts$`).test(path));
-    expect(changed).toEqual(
-      [
-        `migrations/${NAME}/.snapshot-${NAME}.json`,
-        migration,
-        'schema/subgraphs.json',
-        'schema/supergraph.graphql',
-        ...['demo.ts', 'entities.ts', 'generated/resolvers-types.ts', 'index.ts', 'resolvers.ts', 'schema.graphql'].map((file) => `subgraphs/${NAME}/${file}`),
-      ].sort(),
-    );
-    expect([...original.keys()].filter((path) => !after.has(path))).toEqual([]);
-    const sql = await readFile(join(copy, migration!), 'utf8');
-    expect(sql).toContain('for (const sql of createTenantFunction) this.addSql(sql);');
-    expect(sql).toContain(`alter table "${N.table}" force row level security;`);
-    expect(sql).toContain(`create policy "tenant_isolation" on "${N.table}" using (tenant_id = (select app.current_tenant_id())) with check (tenant_id = (select app.current_tenant_id()));`);
-    const registry = JSON.parse(await readFile(join(copy, 'schema/subgraphs.json'), 'utf8')) as { subgraphs: { name: string; port: { env: string; default: number } }[] };
-    const highest = Math.max(4000, ...readRegistry().map((s) => s.port.default));
-    expect(registry.subgraphs.at(-1)).toMatchObject({ name: NAME, port: { env: N.envVar, default: highest + 1 }, database: NAME });
-    const sdl = await readFile(join(copy, `subgraphs/${NAME}/schema.graphql`), 'utf8');
-    expect(sdl).toContain(`type ${N.entity} @key(fields: "id")`);
-    expect(await readFile(join(copy, 'schema/supergraph.graphql'), 'utf8')).toContain(`${N.list}(first: Int = 100): [${N.entity}!]! @join__field(graph: ${NAME.toUpperCase()})`);
-  });
+  it(
+    'writes the subgraph, its registry entry, the supergraph and its first migration, and nothing else',
+    { timeout: 3 * 60_000 },
+    async () => {
+      const result = await inCopy(['tools/subgraph-new/subgraph-new.ts', NAME]);
+      expect(result, result.stderr).toMatchObject({ code: 0 });
+      const after = await tree(copy);
+      const changed = [...after.keys()].filter((path) => original.get(path) !== after.get(path)).sort();
+      const migration = changed.find((path) => new RegExp(`^migrations/${NAME}/Migration\\d+_initial\\.ts$`).test(path));
+      expect(changed).toEqual(
+        [
+          `migrations/${NAME}/.snapshot-${NAME}.json`,
+          migration,
+          'schema/subgraphs.json',
+          'schema/supergraph.graphql',
+          ...['demo.ts', 'entities.ts', 'generated/resolvers-types.ts', 'index.ts', 'resolvers.ts', 'schema.graphql'].map(
+            (file) => `subgraphs/${NAME}/${file}`,
+          ),
+        ].sort(),
+      );
+      expect([...original.keys()].filter((path) => !after.has(path))).toEqual([]);
+      const sql = await readFile(join(copy, migration!), 'utf8');
+      expect(sql).toContain('for (const sql of createTenantFunction) this.addSql(sql);');
+      expect(sql).toContain(`alter table "${N.table}" force row level security;`);
+      expect(sql).toContain(
+        `create policy "tenant_isolation" on "${N.table}" using (tenant_id = (select app.current_tenant_id())) with check (tenant_id = (select app.current_tenant_id()));`,
+      );
+      const registry = JSON.parse(await readFile(join(copy, 'schema/subgraphs.json'), 'utf8')) as {
+        subgraphs: { name: string; port: { env: string; default: number } }[];
+      };
+      const highest = Math.max(4000, ...readRegistry().map((s) => s.port.default));
+      expect(registry.subgraphs.at(-1)).toMatchObject({ name: NAME, port: { env: N.envVar, default: highest + 1 }, database: NAME });
+      const sdl = await readFile(join(copy, `subgraphs/${NAME}/schema.graphql`), 'utf8');
+      expect(sdl).toContain(`type ${N.entity} @key(fields: "id")`);
+      expect(await readFile(join(copy, 'schema/supergraph.graphql'), 'utf8')).toContain(
+        `${N.list}(first: Int = 100): [${N.entity}!]! @join__field(graph: ${NAME.toUpperCase()})`,
+      );
+    },
+  );
 
   it('type-checks, and migration:create finds nothing more to generate for any service', { timeout: 6 * 60_000 }, async () => {
     const tsc = await inCopy(['node_modules/.bin/tsc', '-p', '.']);
@@ -138,7 +166,9 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
     const services = [...readRegistry().map((s) => s.name), NAME];
     const created = [];
     for (const service of services) created.push({ service, ...(await inCopy(['tools/migration-create.ts', service])) });
-    expect(created.map(({ service, code, stdout }) => ({ service, code, stdout }))).toEqual(services.map((service) => ({ service, code: 0, stdout: 'no changes\n' })));
+    expect(created.map(({ service, code, stdout }) => ({ service, code, stdout }))).toEqual(
+      services.map((service) => ({ service, code: 0, stdout: 'no changes\n' })),
+    );
   });
 
   it('migrates, and check:policies reports 0 findings on every database, the new one included', { timeout: 3 * 60_000 }, async () => {
@@ -152,23 +182,40 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
     expect(report.findings).toEqual([]);
   });
 
-  it('passes the composition test, the isolation battery and the Gherkin scenarios, attacking the new table', { timeout: 8 * 60_000 }, async () => {
-    const out = join(copy, '.data', 'vitest.json');
-    const vitest = await inCopy(
-      ['node_modules/vitest/vitest.mjs', 'run', 'test/composition.test.ts', 'test/isolation/battery.test.ts', 'test/features/district-isolation.steps.test.ts', '--maxWorkers=1', '--reporter=json', `--outputFile=${out}`],
-      { TEST_LOG_LEVEL: 'silent' },
-    );
-    const report = JSON.parse(await readFile(out, 'utf8')) as { numFailedTests: number; numPassedTests: number; testResults: { assertionResults: { fullName: string; status: string }[] }[] };
-    const results = report.testResults.flatMap((file) => file.assertionResults);
-    expect(results.filter((r) => r.status !== 'passed').map((r) => r.fullName)).toEqual([]);
-    expect(vitest.code).toBe(0);
-    // Every per-table probe of the battery ran on the new table: as many as on the students' table, also keyed by id.
-    const probesOn = (table: string) => results.filter((r) => r.fullName.includes(`${table}:`)).length;
-    expect(probesOn('students.student')).toBeGreaterThan(10);
-    expect(probesOn(`${NAME}.${N.table}`)).toBe(probesOn('students.student'));
-    expect(results.some((r) => r.fullName.includes(`${NAME}: _entities with other districts' ${N.entity} keys`))).toBe(true);
-    expect(results.some((r) => r.fullName.includes(`${NAME}: ${N.item}(id) with other districts`))).toBe(true);
-    expect(results.filter((r) => r.fullName.includes('Reads stay in the district')).length).toBeGreaterThan(0);
-    expect(report.numPassedTests).toBe(results.length);
-  });
+  it(
+    'passes the composition test, the isolation battery and the Gherkin scenarios, attacking the new table',
+    { timeout: 8 * 60_000 },
+    async () => {
+      const out = join(copy, '.data', 'vitest.json');
+      const vitest = await inCopy(
+        [
+          'node_modules/vitest/vitest.mjs',
+          'run',
+          'test/composition.test.ts',
+          'test/isolation/battery.test.ts',
+          'test/features/district-isolation.steps.test.ts',
+          '--maxWorkers=1',
+          '--reporter=json',
+          `--outputFile=${out}`,
+        ],
+        { TEST_LOG_LEVEL: 'silent' },
+      );
+      const report = JSON.parse(await readFile(out, 'utf8')) as {
+        numFailedTests: number;
+        numPassedTests: number;
+        testResults: { assertionResults: { fullName: string; status: string }[] }[];
+      };
+      const results = report.testResults.flatMap((file) => file.assertionResults);
+      expect(results.filter((r) => r.status !== 'passed').map((r) => r.fullName)).toEqual([]);
+      expect(vitest.code).toBe(0);
+      // Every per-table probe of the battery ran on the new table: as many as on the students' table, also keyed by id.
+      const probesOn = (table: string) => results.filter((r) => r.fullName.includes(`${table}:`)).length;
+      expect(probesOn('students.student')).toBeGreaterThan(10);
+      expect(probesOn(`${NAME}.${N.table}`)).toBe(probesOn('students.student'));
+      expect(results.some((r) => r.fullName.includes(`${NAME}: _entities with other districts' ${N.entity} keys`))).toBe(true);
+      expect(results.some((r) => r.fullName.includes(`${NAME}: ${N.item}(id) with other districts`))).toBe(true);
+      expect(results.filter((r) => r.fullName.includes('Reads stay in the district')).length).toBeGreaterThan(0);
+      expect(report.numPassedTests).toBe(results.length);
+    },
+  );
 });

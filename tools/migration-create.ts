@@ -24,7 +24,12 @@ const OFFLINE_URL = 'postgresql://offline.invalid/unused';
 
 async function generate(service: string, clientUrl: string, name?: string): Promise<string | undefined> {
   const definition = await loadSubgraphByName(service);
-  const orm = await initOrm({ service, entities: withTenantForeignKeys(definition.entities, definition.foreignKeys ?? []), clientUrl, poolSize: 1 });
+  const orm = await initOrm({
+    service,
+    entities: withTenantForeignKeys(definition.entities, definition.foreignKeys ?? []),
+    clientUrl,
+    poolSize: 1,
+  });
   try {
     const result = await orm.migrator.create(undefined, false, false, name);
     return result.fileName || undefined;
@@ -36,10 +41,21 @@ async function generate(service: string, clientUrl: string, name?: string): Prom
 /** Creates the migration (or none); returns the file name written, or undefined when nothing changed. */
 export async function createMigration(service: string, name?: string): Promise<string | undefined> {
   const entry = readRegistry().find((s) => s.name === service);
-  if (!entry) throw new Error(`unknown subgraph "${service}": registered are ${readRegistry().map((s) => s.name).join(', ')}`);
+  if (!entry)
+    throw new Error(
+      `unknown subgraph "${service}": registered are ${readRegistry()
+        .map((s) => s.name)
+        .join(', ')}`,
+    );
   if (existsSync(snapshotPath(entry))) return generate(service, OFFLINE_URL, name);
   const config = readConfig();
-  const server = await openDatabaseServer({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, embeddedPort: config.embeddedPort, logger: pino({ level: 'warn' }), attach: true });
+  const server = await openDatabaseServer({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    embeddedPort: config.embeddedPort,
+    logger: pino({ level: 'warn' }),
+    attach: true,
+  });
   const scratch = `${config.prefix}_migration_scratch_${service}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });
   try {
@@ -58,7 +74,12 @@ export async function createMigration(service: string, name?: string): Promise<s
 
 if (import.meta.main) {
   const program = new Command('migration:create')
-    .argument('<service>', `a registered service: ${readRegistry().map((s) => s.name).join(', ')}`)
+    .argument(
+      '<service>',
+      `a registered service: ${readRegistry()
+        .map((s) => s.name)
+        .join(', ')}`,
+    )
     .argument('[name]', 'suffix of the migration file name')
     .parse();
   const [service, name] = program.processedArgs as [string, string | undefined];

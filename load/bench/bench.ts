@@ -33,11 +33,15 @@ interface Figure {
   details: unknown;
 }
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 const parts = (value: string): number[] => {
   const list = value.split(',').map(Number);
-  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 5)) throw new InvalidArgumentError('parts are numbers from 1 to 5, comma-separated');
+  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 5))
+    throw new InvalidArgumentError('parts are numbers from 1 to 5, comma-separated');
   return list;
 };
 const positiveInt = (value: string): number => {
@@ -49,17 +53,35 @@ const positiveInt = (value: string): number => {
 async function main(): Promise<number> {
   const program = new Command('bench')
     .description('Measure the five figures of the load issue against the configured (seeded) platform')
-    .option('--parts <list>', '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour', parts, [1, 2, 3, 4, 5])
+    .option(
+      '--parts <list>',
+      '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour',
+      parts,
+      [1, 2, 3, 4, 5],
+    )
     .option('--runs <n>', 'repetitions of each figure (min/median/max)', positiveInt, 3)
     .option('--e2e-seconds <n>', 'duration of each end-to-end run (figure 4)', positiveInt, 60)
     .option('--e2e-rate <n>', 'arrivals per second of figure 4 (the goal is stated at 100)', positiveInt, 100)
     .option('--noisy-seconds <n>', 'duration of each noisy-neighbour run, baseline and hot (figure 5)', positiveInt, 30)
     .option('--connections <n>', 'connections per path for figure 1', positiveInt, 4)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
-    .option('--split', 'the gateway and each subgraph in a process of their own (npm start, as deployed), not all in one (npm start -- --in-process)')
+    .option(
+      '--split',
+      'the gateway and each subgraph in a process of their own (npm start, as deployed), not all in one (npm start -- --in-process)',
+    )
     .option('--out <dir>', 'output folder (default load/out/bench-<time>)')
     .parse();
-  const options = program.opts<{ parts: number[]; runs: number; e2eSeconds: number; e2eRate: number; noisySeconds: number; connections: number; cpuProf?: boolean; split?: boolean; out?: string }>();
+  const options = program.opts<{
+    parts: number[];
+    runs: number;
+    e2eSeconds: number;
+    e2eRate: number;
+    noisySeconds: number;
+    connections: number;
+    cpuProf?: boolean;
+    split?: boolean;
+    out?: string;
+  }>();
   const outDir = resolve(options.out ?? join('load/out', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(outDir, { recursive: true });
   const config = readConfig();
@@ -77,21 +99,38 @@ async function main(): Promise<number> {
       owners[service] = new pg.Client({ connectionString: db.ownerUrl });
       await owners[service].connect();
     }
-    const { rows } = await owners[benchService().name]!.query<{ server_version: string; students: string }>(`select current_setting('server_version') as server_version, (select count(*) from student) as students`);
+    const { rows } = await owners[benchService().name]!.query<{ server_version: string; students: string }>(
+      `select current_setting('server_version') as server_version, (select count(*) from student) as students`,
+    );
     const postgres = `PostgreSQL ${rows[0]!.server_version} (${databases.server.embedded ? 'embedded' : 'DATABASE_URL'})`;
-    const machine = { cores: cpus().length, cpu: cpus()[0]?.model.trim(), postgres, topology, districts: 0, students: Number(rows[0]!.students) };
+    const machine = {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model.trim(),
+      postgres,
+      topology,
+      districts: 0,
+      students: Number(rows[0]!.students),
+    };
     // Each figure is printed and saved as soon as it is measured, so an interrupted bench keeps what it has.
     const record = (f: Figure) => {
       figures.push(f);
-      console.log(`${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.title}\n       goal ${f.goal}: ${f.value} (load before ${f.loadBefore}, after ${load()})`);
+      console.log(
+        `${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.title}\n       goal ${f.goal}: ${f.value} (load before ${f.loadBefore}, after ${load()})`,
+      );
       writeFileSync(join(outDir, 'bench.json'), `${JSON.stringify({ machine, figures }, null, 2)}\n`);
     };
     const keys = await loadOrCreateKeys(config.dataDir);
-    const tokens: TokensFile = await buildTokensFile(owners, keys, config.jwt.tenantClaim, { target: platform.gatewayUrl, expiresIn: '12h', all: false });
+    const tokens: TokensFile = await buildTokensFile(owners, keys, config.jwt.tenantClaim, {
+      target: platform.gatewayUrl,
+      expiresIn: '12h',
+      all: false,
+    });
     tokens.expiresAt = new Date(Date.now() + 12 * 3600_000).toISOString();
     await writeFile(join(outDir, 'tokens.json'), JSON.stringify(tokens), { mode: 0o600 });
     machine.districts = tokens.districts.length;
-    console.log(`${postgres}; platform: ${topology}; ${tokens.districts.length} districts, ${Number(rows[0]!.students).toLocaleString('en-US')} students`);
+    console.log(
+      `${postgres}; platform: ${topology}; ${tokens.districts.length} districts, ${Number(rows[0]!.students).toLocaleString('en-US')} students`,
+    );
     const largest = tokens.districts.slice(0, 20);
 
     if (options.parts.includes(1) || options.parts.includes(2)) {
@@ -101,7 +140,15 @@ async function main(): Promise<number> {
           const loadBefore = load();
           const result = await measureRlsThroughput(paths, largest, { connections: options.connections, seconds: 8, rounds: options.runs });
           const ratio = spread(result.ratios);
-          record({ figure: 1, title: 'RLS + tenant session vs explicit WHERE (owner, BYPASSRLS): throughput ratio', goal: '>= 0.9', value: `${formatSpread(ratio)}; tenant ${formatSpread(spread(result.tenantPerSecond, 0), ' tx/s')}, explicit ${formatSpread(spread(result.explicitPerSecond, 0), ' tx/s')}, ${options.connections} connections each; RLS alone (vs explicit + the same set_config) ${formatSpread(spread(result.rlsOnlyRatios))}`, met: ratio.median >= 0.9, loadBefore, details: result });
+          record({
+            figure: 1,
+            title: 'RLS + tenant session vs explicit WHERE (owner, BYPASSRLS): throughput ratio',
+            goal: '>= 0.9',
+            value: `${formatSpread(ratio)}; tenant ${formatSpread(spread(result.tenantPerSecond, 0), ' tx/s')}, explicit ${formatSpread(spread(result.explicitPerSecond, 0), ' tx/s')}, ${options.connections} connections each; RLS alone (vs explicit + the same set_config) ${formatSpread(spread(result.rlsOnlyRatios))}`,
+            met: ratio.median >= 0.9,
+            loadBefore,
+            details: result,
+          });
         }
         if (options.parts.includes(2)) {
           const loadBefore = load();
@@ -128,7 +175,15 @@ async function main(): Promise<number> {
       const loadBefore = load();
       const runs = [];
       for (let run = 0; run < options.runs; run++) {
-        runs.push(await measureGatewayHop({ gatewayUrl: platform.gatewayUrl, subgraphUrl: platform.subgraphUrl(HOP_SUBGRAPH), contextPrivateKey: keys.context.privateJwk, districts: largest, iterations: 1500 }));
+        runs.push(
+          await measureGatewayHop({
+            gatewayUrl: platform.gatewayUrl,
+            subgraphUrl: platform.subgraphUrl(HOP_SUBGRAPH),
+            contextPrivateKey: keys.context.privateJwk,
+            districts: largest,
+            iterations: 1500,
+          }),
+        );
       }
       const ratio = spread(runs.map((r) => r.p95Ratio));
       record({
@@ -150,7 +205,9 @@ async function main(): Promise<number> {
         const report = await runScenario(scenario, tokens, { warmupSeconds: 10 });
         await writeRunFiles(report, scenario, join(outDir, `e2e-${run + 1}`));
         runs.push(report);
-        console.log(`  e2e run ${run + 1}: p50 ${report.latencyMs.p50} p95 ${report.latencyMs.p95} p99 ${report.latencyMs.p99} ms, errors ${report.errors.total}, ${report.achievedRate}/s (load ${load()})`);
+        console.log(
+          `  e2e run ${run + 1}: p50 ${report.latencyMs.p50} p95 ${report.latencyMs.p95} p99 ${report.latencyMs.p99} ms, errors ${report.errors.total}, ${report.achievedRate}/s (load ${load()})`,
+        );
       }
       const p95 = spread(runs.map((r) => r.latencyMs.p95));
       const p99 = spread(runs.map((r) => r.latencyMs.p99));
@@ -162,7 +219,13 @@ async function main(): Promise<number> {
         value: `p95 ${formatSpread(p95, ' ms')}; p99 ${formatSpread(p99, ' ms')}; p50 ${spread(runs.map((r) => r.latencyMs.p50)).median} ms; errors ${errors}`,
         met: p95.median <= 10 && p99.median <= 25 && errors === 0,
         loadBefore,
-        details: runs.map((r) => ({ latencyMs: r.latencyMs, errors: r.errors, achievedRate: r.achievedRate, byOperation: r.byOperation, schedulerLagMs: r.schedulerLagMs })),
+        details: runs.map((r) => ({
+          latencyMs: r.latencyMs,
+          errors: r.errors,
+          achievedRate: r.achievedRate,
+          byOperation: r.byOperation,
+          schedulerLagMs: r.schedulerLagMs,
+        })),
       });
     }
 
@@ -176,7 +239,10 @@ async function main(): Promise<number> {
       const baseline: Scenario = { ...hotScenario, mix: { kind: 'uniform' }, rate: Math.round(perOther * shares.length * 100) / 100 };
       const othersP95 = async (scenario: Scenario, label: string, run: number) => {
         const latencies: number[] = [];
-        const report = await runScenario(scenario, tokens, { warmupSeconds: 5, onOutcome: (o) => o.district !== hot && latencies.push(o.latencyMs) });
+        const report = await runScenario(scenario, tokens, {
+          warmupSeconds: 5,
+          onOutcome: (o) => o.district !== hot && latencies.push(o.latencyMs),
+        });
         await writeRunFiles(report, scenario, join(outDir, `noisy-${label}-${run + 1}`));
         return { p95: summarize(latencies).p95, errors: report.errors.total };
       };
@@ -187,7 +253,10 @@ async function main(): Promise<number> {
         runs.push({ baselineP95: base.p95, hotP95: withHot.p95, rise: withHot.p95 / base.p95 - 1, errors: base.errors + withHot.errors });
         console.log(`  noisy run ${run + 1}: others' p95 ${base.p95} -> ${withHot.p95} ms (load ${load()})`);
       }
-      const rise = spread(runs.map((r) => r.rise * 100), 1);
+      const rise = spread(
+        runs.map((r) => r.rise * 100),
+        1,
+      );
       record({
         figure: 5,
         title: `Noisy neighbour: ${hot} at 10x the rate of each of ${shares.length - 1} others (${baseline.rate}/s -> ${hotScenario.rate}/s in all)`,

@@ -22,12 +22,17 @@ type Work = (em: EntityManager, district: DistrictTarget, random: () => number) 
 export const benchService = () => serviceOwning('student');
 
 /** A request's worth of reads: a point lookup and a tenant-filtered page, as the API's resolvers issue them. */
-const reads = (Student: EntitySchema): Work => async (em, district, random) => {
-  const ids = district.samples.studentId!;
-  await em.findOne(Student, { id: ids[Math.floor(random() * ids.length)]! });
-  await em.find(Student, { grade: Math.floor(random() * 14) - 1 }, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: 20 });
-};
-
+const reads =
+  (Student: EntitySchema): Work =>
+  async (em, district, random) => {
+    const ids = district.samples.studentId!;
+    await em.findOne(Student, { id: ids[Math.floor(random() * ids.length)]! });
+    await em.find(
+      Student,
+      { grade: Math.floor(random() * 14) - 1 },
+      { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: 20 },
+    );
+  };
 
 type Path = (district: DistrictTarget, work: Work) => Promise<unknown>;
 
@@ -45,12 +50,17 @@ export interface DatabasePaths {
 
 const orm = (entities: EntitySchema[], url: string, poolSize: number, onQuery?: (sql: string) => void) =>
   initOrm({ service: benchService().name, entities, clientUrl: url, poolSize, onQuery });
-const tenantPath = (app: MikroORM): Path => (district, work) => inTenantTransaction(app, district.tenantId, (em) => work(em, district, Math.random));
-const explicitPath = (owner: MikroORM, withSession = false): Path => (district, work) => {
-  const em = withSession ? forkForTenant(owner, district.tenantId) : owner.em.fork();
-  em.setFilterParams(TENANT_FILTER, { tenantId: district.tenantId });
-  return em.transactional((tx) => work(tx, district, Math.random));
-};
+const tenantPath =
+  (app: MikroORM): Path =>
+  (district, work) =>
+    inTenantTransaction(app, district.tenantId, (em) => work(em, district, Math.random));
+const explicitPath =
+  (owner: MikroORM, withSession = false): Path =>
+  (district, work) => {
+    const em = withSession ? forkForTenant(owner, district.tenantId) : owner.em.fork();
+    em.setFilterParams(TENANT_FILTER, { tenantId: district.tenantId });
+    return em.transactional((tx) => work(tx, district, Math.random));
+  };
 
 export async function openDatabasePaths(database: ServiceDatabase, connections: number): Promise<DatabasePaths> {
   const { entities } = await loadSubgraph(benchService());
@@ -76,7 +86,13 @@ export async function openDatabasePaths(database: ServiceDatabase, connections: 
         await loggedOwner.close();
       }
       // From `begin` on: the ORM's connection check before it is not part of a request.
-      const fromBegin = (log: string[]) => log.slice(Math.max(0, log.findIndex((sql) => /\bbegin\b/.test(sql))));
+      const fromBegin = (log: string[]) =>
+        log.slice(
+          Math.max(
+            0,
+            log.findIndex((sql) => /\bbegin\b/.test(sql)),
+          ),
+        );
       return { tenant: fromBegin(logs.tenant), explicit: fromBegin(logs.explicit) };
     },
     async close() {
@@ -114,10 +130,25 @@ export interface RlsThroughput {
  * Figure 1: closed-loop throughput of both paths at the same moment (each with its own `connections`
  * workers and pool), so the shared machine's noise hits both alike; the ratio is tenant / explicit.
  */
-export async function measureRlsThroughput(paths: DatabasePaths, districts: DistrictTarget[], options: { connections: number; seconds: number; rounds: number }): Promise<RlsThroughput> {
-  const result: RlsThroughput = { connections: options.connections, tenantPerSecond: [], explicitPerSecond: [], ratios: [], rlsOnlyRatios: [] };
+export async function measureRlsThroughput(
+  paths: DatabasePaths,
+  districts: DistrictTarget[],
+  options: { connections: number; seconds: number; rounds: number },
+): Promise<RlsThroughput> {
+  const result: RlsThroughput = {
+    connections: options.connections,
+    tenantPerSecond: [],
+    explicitPerSecond: [],
+    ratios: [],
+    rlsOnlyRatios: [],
+  };
   const work = reads(paths.student);
-  const all = (seconds: number) => Promise.all([paths.tenant, paths.explicit, paths.explicitWithSession].map((path) => throughput(path, work, districts, options.connections, seconds)));
+  const all = (seconds: number) =>
+    Promise.all(
+      [paths.tenant, paths.explicit, paths.explicitWithSession].map((path) =>
+        throughput(path, work, districts, options.connections, seconds),
+      ),
+    );
   await all(2); // warm-up: JIT, pools, caches
   for (let round = 0; round < options.rounds; round++) {
     const [tenant, explicit, explicitWithSession] = await all(options.seconds);
@@ -138,8 +169,13 @@ export interface ContextOverhead {
 }
 
 /** Figure 2: sequential latency of one point lookup in its transaction, with and without the tenant session context. */
-export async function measureContextOverhead(paths: DatabasePaths, districts: DistrictTarget[], iterations: number): Promise<ContextOverhead> {
-  const lookup: Work = (em, district, random) => em.findOne(paths.student, { id: district.samples.studentId![Math.floor(random() * district.samples.studentId!.length)]! });
+export async function measureContextOverhead(
+  paths: DatabasePaths,
+  districts: DistrictTarget[],
+  iterations: number,
+): Promise<ContextOverhead> {
+  const lookup: Work = (em, district, random) =>
+    em.findOne(paths.student, { id: district.samples.studentId![Math.floor(random() * district.samples.studentId!.length)]! });
   const timings = { tenant: [] as number[], explicit: [] as number[] };
   for (let i = 0; i < iterations + 200; i++) {
     const district = districts[i % districts.length]!;

@@ -28,7 +28,13 @@ async function post(pool: Pool, path: string, headers: Record<string, string>, b
   if (error) throw new Error(`gateway-hop request failed: ${error}`);
 }
 
-export async function measureGatewayHop(options: { gatewayUrl: string; subgraphUrl: string; contextPrivateKey: JWK; districts: DistrictTarget[]; iterations: number }): Promise<HopResult> {
+export async function measureGatewayHop(options: {
+  gatewayUrl: string;
+  subgraphUrl: string;
+  contextPrivateKey: JWK;
+  districts: DistrictTarget[];
+  iterations: number;
+}): Promise<HopResult> {
   const sign = await createTenantContextSigner(options.contextPrivateKey);
   const gateway = new URL(options.gatewayUrl);
   const subgraph = new URL(options.subgraphUrl);

@@ -55,7 +55,13 @@ async function startChild(args: string[], env: Env, logFile: string, readyUrl: s
   };
   const deadline = Date.now() + 180_000;
   for (;;) {
-    if (await fetch(readyUrl, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) return stop;
+    if (
+      await fetch(readyUrl, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return stop;
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
@@ -88,6 +94,11 @@ export async function startPlatformProcess(env: Env, logFile: string, options: P
   const fullEnv = environmentWith({ LOG_LEVEL: 'warn', ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
   const config = readConfig(fullEnv);
   const urls = urlsOf(config);
-  const stop = await startChild([START_SCRIPT, ...(options.inProcess ? ['--in-process'] : [])], fullEnv, logFile, urls.ready(config.gatewayPort));
+  const stop = await startChild(
+    [START_SCRIPT, ...(options.inProcess ? ['--in-process'] : [])],
+    fullEnv,
+    logFile,
+    urls.ready(config.gatewayPort),
+  );
   return { config, gatewayUrl: urls.gatewayUrl, subgraphUrl: urls.subgraphUrl, stop };
 }

@@ -26,7 +26,12 @@ export interface Spread {
 export function spread(values: number[], digits = 3): Spread {
   const sorted = [...values].sort((a, b) => a - b);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-  return { min: round(sorted[0] ?? 0, digits), median: round(median, digits), max: round(sorted.at(-1) ?? 0, digits), runs: values.map((v) => round(v, digits)) };
+  return {
+    min: round(sorted[0] ?? 0, digits),
+    median: round(median, digits),
+    max: round(sorted.at(-1) ?? 0, digits),
+    runs: values.map((v) => round(v, digits)),
+  };
 }
 
 export const formatSpread = (s: Spread, unit = '') => `${s.median}${unit} (min ${s.min}, max ${s.max}, ${s.runs.length} runs)`;

@@ -81,7 +81,9 @@ interface SummaryMetric {
 export function handleSummary(data: { metrics: Record<string, SummaryMetric> }): Record<string, string> {
   const duration = data.metrics.http_req_duration?.values ?? {};
   const failed = Object.entries(data.metrics).flatMap(([metric, m]) =>
-    Object.entries(m.thresholds ?? {}).filter(([, t]) => !t.ok).map(([expression]) => `  FAIL ${metric}: ${expression}`),
+    Object.entries(m.thresholds ?? {})
+      .filter(([, t]) => !t.ok)
+      .map(([expression]) => `  FAIL ${metric}: ${expression}`),
   );
   const round = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(2));
   const text = [

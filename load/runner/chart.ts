@@ -15,7 +15,13 @@ function niceMax(value: number): number {
   return [1, 2, 5, 10].map((m) => m * power).find((v) => v >= value)!;
 }
 
-function panel(top: number, title: string, yMax: number, xLabel: string, body: (x0: number, y: (v: number) => number, plotWidth: number) => string): string {
+function panel(
+  top: number,
+  title: string,
+  yMax: number,
+  xLabel: string,
+  body: (x0: number, y: (v: number) => number, plotWidth: number) => string,
+): string {
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
   const plotHeight = PANEL - MARGIN.top - MARGIN.bottom;
   const y = (v: number) => top + MARGIN.top + plotHeight - (Math.min(v, yMax) / yMax) * plotHeight;
@@ -42,30 +48,55 @@ export function renderChart(report: RunReport, limits: { p95Ms: number; district
   const districtLimit = limits.districtP95Ms ?? limits.p95Ms;
   const timeMax = niceMax(Math.max(limits.p95Ms * 1.2, ...timeline.map((s) => s.p99)));
   const seconds = Math.max(1, ...timeline.map((s) => s.second + 1));
-  const over = panel(0, `${report.scenario}: latency over time (${report.requests} requests, ${report.achievedRate}/s, errors ${report.errors.total})`, timeMax, 'seconds since start', (x0, y, width) => {
-    const x = (second: number) => x0 + ((second + 0.5) / seconds) * width;
-    const line = (key: 'p50' | 'p95' | 'p99') =>
-      `<polyline fill="none" stroke="${COLORS[key]}" stroke-width="2" points="${timeline.map((s) => `${x(s.second).toFixed(1)},${y(s[key]).toFixed(1)}`).join(' ')}"/>`;
-    const legend = (['p50', 'p95', 'p99'] as const)
-      .map((key, i) => `<rect x="${x0 + 8 + i * 70}" y="${y(timeMax) + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x0 + 24 + i * 70}" y="${y(timeMax) + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`)
-      .join('');
-    const every = niceMax(seconds / 10);
-    const xTicks = Array.from({ length: Math.floor(seconds / every) + 1 }, (_, i) => i * every)
-      .map((second) => `<text x="${(x0 + (second / seconds) * width).toFixed(1)}" y="${(y(0) + 14).toFixed(1)}" font-size="11" text-anchor="middle" fill="${COLORS.text}">${second}</text>`)
-      .join('');
-    return [line('p50'), line('p95'), line('p99'), limitLine(x0, width, y(limits.p95Ms), `p95 limit ${limits.p95Ms} ms`), legend, xTicks].join('\n');
-  });
+  const over = panel(
+    0,
+    `${report.scenario}: latency over time (${report.requests} requests, ${report.achievedRate}/s, errors ${report.errors.total})`,
+    timeMax,
+    'seconds since start',
+    (x0, y, width) => {
+      const x = (second: number) => x0 + ((second + 0.5) / seconds) * width;
+      const line = (key: 'p50' | 'p95' | 'p99') =>
+        `<polyline fill="none" stroke="${COLORS[key]}" stroke-width="2" points="${timeline.map((s) => `${x(s.second).toFixed(1)},${y(s[key]).toFixed(1)}`).join(' ')}"/>`;
+      const legend = (['p50', 'p95', 'p99'] as const)
+        .map(
+          (key, i) =>
+            `<rect x="${x0 + 8 + i * 70}" y="${y(timeMax) + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x0 + 24 + i * 70}" y="${y(timeMax) + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`,
+        )
+        .join('');
+      const every = niceMax(seconds / 10);
+      const xTicks = Array.from({ length: Math.floor(seconds / every) + 1 }, (_, i) => i * every)
+        .map(
+          (second) =>
+            `<text x="${(x0 + (second / seconds) * width).toFixed(1)}" y="${(y(0) + 14).toFixed(1)}" font-size="11" text-anchor="middle" fill="${COLORS.text}">${second}</text>`,
+        )
+        .join('');
+      return [
+        line('p50'),
+        line('p95'),
+        line('p99'),
+        limitLine(x0, width, y(limits.p95Ms), `p95 limit ${limits.p95Ms} ms`),
+        legend,
+        xTicks,
+      ].join('\n');
+    },
+  );
   const districts = report.byDistrict;
   const districtMax = niceMax(Math.max(districtLimit * 1.2, ...districts.map((d) => d.p95)));
-  const byDistrict = panel(PANEL, `p95 by district (${districts.length} districts, busiest first)`, districtMax, 'districts, most requests first', (x0, y, width) => {
-    const step = width / Math.max(1, districts.length);
-    const bars = districts.map((d, i) => {
-      const top = y(d.p95);
-      const title = `${d.district}: p95 ${d.p95} ms, ${d.requests} requests, ${d.errors} errors`;
-      return `<rect x="${(x0 + i * step).toFixed(2)}" y="${top.toFixed(1)}" width="${Math.max(0.5, step * 0.8).toFixed(2)}" height="${(y(0) - top).toFixed(1)}" fill="${d.p95 > districtLimit ? COLORS.limit : COLORS.bar}"><title>${escapeXml(title)}</title></rect>`;
-    });
-    return [...bars, limitLine(x0, width, y(districtLimit), `district p95 limit ${districtLimit} ms`)].join('\n');
-  });
+  const byDistrict = panel(
+    PANEL,
+    `p95 by district (${districts.length} districts, busiest first)`,
+    districtMax,
+    'districts, most requests first',
+    (x0, y, width) => {
+      const step = width / Math.max(1, districts.length);
+      const bars = districts.map((d, i) => {
+        const top = y(d.p95);
+        const title = `${d.district}: p95 ${d.p95} ms, ${d.requests} requests, ${d.errors} errors`;
+        return `<rect x="${(x0 + i * step).toFixed(2)}" y="${top.toFixed(1)}" width="${Math.max(0.5, step * 0.8).toFixed(2)}" height="${(y(0) - top).toFixed(1)}" fill="${d.p95 > districtLimit ? COLORS.limit : COLORS.bar}"><title>${escapeXml(title)}</title></rect>`;
+      });
+      return [...bars, limitLine(x0, width, y(districtLimit), `district p95 limit ${districtLimit} ms`)].join('\n');
+    },
+  );
   return [
     `<?xml version="1.0" encoding="UTF-8"?>`,
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${PANEL * 2}" viewBox="0 0 ${WIDTH} ${PANEL * 2}" font-family="sans-serif">`,

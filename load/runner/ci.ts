@@ -34,12 +34,18 @@ async function main(): Promise<number> {
   try {
     const config = readConfig(environmentWith(env));
     const databases = await openServiceDatabases(config);
-    const pools = Object.fromEntries(Object.entries(databases.byService).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })]));
+    const pools = Object.fromEntries(
+      Object.entries(databases.byService).map(([s, db]) => [s, new pg.Pool({ connectionString: db.ownerUrl, max: 3 })]),
+    );
     let tokens;
     try {
       const seeded = await seedScaleData(pools, { ...PRESETS.ci, seed: 'k12-load', concurrency: 2, progress: false });
       console.log(`load:ci: seeded ${seeded.districts} districts, ${seeded.rows} rows in ${seeded.seconds.toFixed(1)} s`);
-      tokens = await buildTokensFile(pools, await loadOrCreateKeys(config.dataDir), config.jwt.tenantClaim, { target: platform.gatewayUrl, expiresIn: '1h', all: false });
+      tokens = await buildTokensFile(pools, await loadOrCreateKeys(config.dataDir), config.jwt.tenantClaim, {
+        target: platform.gatewayUrl,
+        expiresIn: '1h',
+        all: false,
+      });
       tokens.expiresAt = new Date(Date.now() + 3600_000).toISOString();
     } finally {
       await Promise.all(Object.values(pools).map((pool) => pool.end()));

@@ -25,7 +25,12 @@ export interface OpenLoopOptions {
 }
 
 function errorKind(error: unknown): string {
-  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || (error as Error)?.name === 'TimeoutError') return 'timeout';
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    (error as Error)?.name === 'TimeoutError'
+  )
+    return 'timeout';
   const code = (error as { code?: string })?.code;
   return `network_${code ?? 'error'}`;
 }
@@ -61,7 +66,13 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<{ sendingSe
     } catch (caught) {
       error = errorKind(caught);
     }
-    options.onOutcome({ sentAtMs: dueAt, latencyMs: performance.now() - start, district: request.district.slug, operation: request.operation, error });
+    options.onOutcome({
+      sentAtMs: dueAt,
+      latencyMs: performance.now() - start,
+      district: request.district.slug,
+      operation: request.operation,
+      error,
+    });
   }
 
   const startedAt = performance.now();

@@ -111,7 +111,12 @@ export class RunRecorder {
     const overall = this.#overall.summary();
     const h = this.#overall.histogram;
     const byDistrict = [...this.#districts.groups].map(([district, g]) => ({ district, ...g.summary() }));
-    const latencyMs = { ...overall, min: overall.requests ? ms(h.minNonZeroValue) : 0, mean: overall.requests ? ms(h.mean) : 0, p90: overall.requests ? ms(h.getValueAtPercentile(90)) : 0 };
+    const latencyMs = {
+      ...overall,
+      min: overall.requests ? ms(h.minNonZeroValue) : 0,
+      mean: overall.requests ? ms(h.mean) : 0,
+      p90: overall.requests ? ms(h.getValueAtPercentile(90)) : 0,
+    };
     const errorRate = overall.requests ? overall.errors / overall.requests : 0;
     const t = scenario.thresholds;
     const thresholds: ThresholdResult[] = [
@@ -122,7 +127,12 @@ export class RunRecorder {
     ];
     if (t.districtP95Ms !== undefined) {
       const worst = byDistrict.reduce((w, d) => (d.p95 > w.p95 ? d : w), { district: '-', p95: 0 });
-      thresholds.push({ name: `every district's p95 (ms), worst ${worst.district}`, limit: t.districtP95Ms, actual: worst.p95, passed: worst.p95 <= t.districtP95Ms });
+      thresholds.push({
+        name: `every district's p95 (ms), worst ${worst.district}`,
+        limit: t.districtP95Ms,
+        actual: worst.p95,
+        passed: worst.p95 <= t.districtP95Ms,
+      });
     }
     return {
       scenario: scenario.name,
@@ -136,7 +146,9 @@ export class RunRecorder {
       schedulerLagMs: { p99: ms(this.#lag.getValueAtPercentile(99)), max: ms(this.#lag.maxValue) },
       byDistrict: byDistrict.sort((a, b) => b.requests - a.requests || a.district.localeCompare(b.district)),
       byOperation: [...this.#operations.groups].map(([operation, g]) => ({ operation, ...g.summary() })),
-      timeline: [...this.#seconds.groups].map(([second, g]) => ({ second: Number(second), ...g.summary() })).sort((a, b) => a.second - b.second),
+      timeline: [...this.#seconds.groups]
+        .map(([second, g]) => ({ second: Number(second), ...g.summary() }))
+        .sort((a, b) => a.second - b.second),
       thresholds,
       passed: thresholds.every((r) => r.passed),
     };
@@ -149,12 +161,22 @@ export function formatReport(report: RunReport): string {
   const lines = [
     `${report.scenario}: ${report.requests} requests in ${report.configured.durationSeconds} s (${report.achievedRate}/s of ${report.configured.rate}/s), ${report.configured.districts} districts, mix ${report.configured.mix.kind}`,
     `latency ms: p50 ${l.p50}  p90 ${l.p90}  p95 ${l.p95}  p99 ${l.p99}  max ${l.max}  (min ${l.min}, mean ${l.mean})`,
-    `errors: ${report.errors.total} (${(report.errors.rate * 100).toFixed(3)} %)${Object.entries(report.errors.byKind).map(([k, n]) => `  ${k}: ${n}`).join('')}`,
+    `errors: ${report.errors.total} (${(report.errors.rate * 100).toFixed(3)} %)${Object.entries(report.errors.byKind)
+      .map(([k, n]) => `  ${k}: ${n}`)
+      .join('')}`,
     `generator lag ms: p99 ${report.schedulerLagMs.p99}  max ${report.schedulerLagMs.max}`,
     'by operation:',
-    ...report.byOperation.map((o) => `  ${o.operation.padEnd(16)} ${String(o.requests).padStart(6)} req  p50 ${o.p50}  p95 ${o.p95}  p99 ${o.p99}  errors ${o.errors}`),
+    ...report.byOperation.map(
+      (o) =>
+        `  ${o.operation.padEnd(16)} ${String(o.requests).padStart(6)} req  p50 ${o.p50}  p95 ${o.p95}  p99 ${o.p99}  errors ${o.errors}`,
+    ),
     `by district (busiest 5 of ${report.byDistrict.length}):`,
-    ...report.byDistrict.slice(0, 5).map((d) => `  ${d.district.padEnd(16)} ${String(d.requests).padStart(6)} req  p50 ${d.p50}  p95 ${d.p95}  p99 ${d.p99}  errors ${d.errors}`),
+    ...report.byDistrict
+      .slice(0, 5)
+      .map(
+        (d) =>
+          `  ${d.district.padEnd(16)} ${String(d.requests).padStart(6)} req  p50 ${d.p50}  p95 ${d.p95}  p99 ${d.p99}  errors ${d.errors}`,
+      ),
     'thresholds:',
     ...report.thresholds.map((t) => `  ${t.passed ? 'ok  ' : 'FAIL'} ${t.name}: ${t.actual} (limit ${t.limit})`),
   ];

@@ -10,7 +10,15 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
-import { districtShares, parseScenario, parseTokens, requestPlanner, type DistrictMix, type Scenario, type TokensFile } from '../scenarios/scenario.ts';
+import {
+  districtShares,
+  parseScenario,
+  parseTokens,
+  requestPlanner,
+  type DistrictMix,
+  type Scenario,
+  type TokensFile,
+} from '../scenarios/scenario.ts';
 import { DEFAULT_TOKENS_FILE } from '../seed/tokens.ts';
 import { renderChart } from './chart.ts';
 import { runOpenLoop } from './open-loop.ts';
@@ -28,7 +36,8 @@ export async function loadScenario(nameOrPath: string): Promise<Scenario> {
 export async function loadTokens(path: string): Promise<TokensFile> {
   if (!existsSync(path)) throw new Error(`no tokens file at ${path}: write one with npm run load:tokens`);
   const tokens = parseTokens(JSON.parse(await readFile(path, 'utf8')), path);
-  if (tokens.expiresAt && Date.parse(tokens.expiresAt) < Date.now() + 5 * 60_000) throw new Error(`the tokens in ${path} expire at ${tokens.expiresAt}: write fresh ones with npm run load:tokens`);
+  if (tokens.expiresAt && Date.parse(tokens.expiresAt) < Date.now() + 5 * 60_000)
+    throw new Error(`the tokens in ${path} expire at ${tokens.expiresAt}: write fresh ones with npm run load:tokens`);
   return tokens;
 }
 
@@ -47,11 +56,22 @@ export async function runScenario(scenario: Scenario, tokens: TokensFile, option
   const districtCount = districtShares(scenario, tokens).length;
   const timeoutMs = scenario.timeoutMs ?? 10_000;
   if (options.warmupSeconds) {
-    await runOpenLoop({ target, rate: scenario.rate, durationSeconds: options.warmupSeconds, timeoutMs, next: requestPlanner(scenario, tokens), onOutcome: () => {} });
+    await runOpenLoop({
+      target,
+      rate: scenario.rate,
+      durationSeconds: options.warmupSeconds,
+      timeoutMs,
+      next: requestPlanner(scenario, tokens),
+      onOutcome: () => {},
+    });
   }
   const recorder = new RunRecorder();
   const bar = new cliProgress.SingleBar(
-    { format: `${scenario.name} {bar} {value}/{total} s | sent {sent} | in flight {inFlight} | errors {errors}`, noTTYOutput: true, notTTYSchedule: 10_000 },
+    {
+      format: `${scenario.name} {bar} {value}/{total} s | sent {sent} | in flight {inFlight} | errors {errors}`,
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+    },
     cliProgress.Presets.shades_classic,
   );
   const started = new Date();
@@ -69,7 +89,12 @@ export async function runScenario(scenario: Scenario, tokens: TokensFile, option
     },
     onLag: (lag) => recorder.recordLag(lag),
     onTick: (sent, inFlight) => {
-      if (options.progress) bar.update(Math.min(scenario.durationSeconds, Math.round((performance.now() - startedAt) / 1000)), { sent, inFlight, errors: recorder.errors });
+      if (options.progress)
+        bar.update(Math.min(scenario.durationSeconds, Math.round((performance.now() - startedAt) / 1000)), {
+          sent,
+          inFlight,
+          errors: recorder.errors,
+        });
     },
   });
   if (options.progress) {
@@ -108,13 +133,27 @@ async function main(): Promise<number> {
     .option('--out <dir>', 'where report.json and chart.svg go (default load/out/<scenario>-<time>)')
     .option('--no-progress', 'no progress bar');
   program.parse();
-  const options = program.opts<{ tokens: string; target?: string; rate?: number; duration?: number; mix?: string; districts?: number; warmup?: number; out?: string; progress: boolean }>();
+  const options = program.opts<{
+    tokens: string;
+    target?: string;
+    rate?: number;
+    duration?: number;
+    mix?: string;
+    districts?: number;
+    warmup?: number;
+    out?: string;
+    progress: boolean;
+  }>();
   let scenario: Scenario;
   let tokens: TokensFile;
   try {
     scenario = await loadScenario(program.args[0]!);
     tokens = await loadTokens(resolve(options.tokens));
-    const mixes: Record<string, DistrictMix> = { uniform: { kind: 'uniform' }, skewed: { kind: 'skewed' }, hot: { kind: 'hot', district: 'largest', factor: 10 } };
+    const mixes: Record<string, DistrictMix> = {
+      uniform: { kind: 'uniform' },
+      skewed: { kind: 'skewed' },
+      hot: { kind: 'hot', district: 'largest', factor: 10 },
+    };
     if (options.mix !== undefined && !mixes[options.mix]) throw new Error('--mix must be uniform, skewed or hot');
     scenario = parseScenario({
       ...scenario,

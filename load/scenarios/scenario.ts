@@ -88,7 +88,8 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
     if (typeof hot.district !== 'string') fail(at('mix.district must be "largest" or a district slug'));
     positive(hot.factor, at('mix.factor'));
   }
-  if (raw.districts !== undefined && (!Number.isInteger(raw.districts) || (raw.districts as number) < 1)) fail(at('districts must be a positive integer'));
+  if (raw.districts !== undefined && (!Number.isInteger(raw.districts) || (raw.districts as number) < 1))
+    fail(at('districts must be a positive integer'));
   positive(raw.rate, at('rate'));
   positive(raw.durationSeconds, at('durationSeconds'));
   if (raw.timeoutMs !== undefined) positive(raw.timeoutMs, at('timeoutMs'));
@@ -97,7 +98,8 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   positive(thresholds.p95Ms, at('thresholds.p95Ms'));
   if (thresholds.p99Ms !== undefined) positive(thresholds.p99Ms, at('thresholds.p99Ms'));
   if (thresholds.districtP95Ms !== undefined) positive(thresholds.districtP95Ms, at('thresholds.districtP95Ms'));
-  if (typeof thresholds.errorRate !== 'number' || thresholds.errorRate < 0 || thresholds.errorRate > 1) fail(at('thresholds.errorRate must be from 0 to 1'));
+  if (typeof thresholds.errorRate !== 'number' || thresholds.errorRate < 0 || thresholds.errorRate > 1)
+    fail(at('thresholds.errorRate must be from 0 to 1'));
   return raw as unknown as Scenario;
 }
 

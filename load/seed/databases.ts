@@ -16,7 +16,10 @@ export interface ServiceDatabases {
   close(): Promise<void>;
 }
 
-export async function openServiceDatabases(config: PlatformConfig = readConfig(), logger: Logger = pino({ level: 'warn' })): Promise<ServiceDatabases> {
+export async function openServiceDatabases(
+  config: PlatformConfig = readConfig(),
+  logger: Logger = pino({ level: 'warn' }),
+): Promise<ServiceDatabases> {
   const platform = await openPlatformDatabases(config, logger, { migrate: true, attach: true });
   return { config, server: platform.server, byService: platform.byService, close: platform.stop };
 }

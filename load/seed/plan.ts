@@ -29,10 +29,68 @@ export const STUDENTS_PER_SECTION = 25;
 export const MIN_STUDENTS_PER_DISTRICT = 20;
 export const LOAD_SLUG_PREFIX = 'load-';
 
-const FIRST_NAMES = ['Ava', 'Liam', 'Sofía', 'Noah', 'Zoë', 'Mateo', 'Amara', 'Ethan', 'Chloé', 'Kai', 'Mei', 'Omar', 'Isla', 'Jonah', 'Priya', 'Lucas',
-  'Aaliyah', 'Ben', 'Carmen', 'Diego', 'Elif', 'Finn', 'Grace', 'Hugo', 'Ines', 'Jamal', 'Keiko', 'Leo', 'Maya', 'Nia', 'Oscar', 'Rosa'];
-const LAST_NAMES = ['García', 'Nguyen', 'Smith', "O'Brien", 'Okafor', 'Kowalski', 'Haddad', 'Johansson', 'Patel', 'Müller', 'Kim', 'Rossi',
-  'Adeyemi', 'Brown', 'Chen', 'Dubois', 'Eriksen', 'Fischer', 'Gomez', 'Hansen', 'Ivanova', 'Jones', 'Khan', 'Lopez', 'Martin', 'Novak'];
+const FIRST_NAMES = [
+  'Ava',
+  'Liam',
+  'Sofía',
+  'Noah',
+  'Zoë',
+  'Mateo',
+  'Amara',
+  'Ethan',
+  'Chloé',
+  'Kai',
+  'Mei',
+  'Omar',
+  'Isla',
+  'Jonah',
+  'Priya',
+  'Lucas',
+  'Aaliyah',
+  'Ben',
+  'Carmen',
+  'Diego',
+  'Elif',
+  'Finn',
+  'Grace',
+  'Hugo',
+  'Ines',
+  'Jamal',
+  'Keiko',
+  'Leo',
+  'Maya',
+  'Nia',
+  'Oscar',
+  'Rosa',
+];
+const LAST_NAMES = [
+  'García',
+  'Nguyen',
+  'Smith',
+  "O'Brien",
+  'Okafor',
+  'Kowalski',
+  'Haddad',
+  'Johansson',
+  'Patel',
+  'Müller',
+  'Kim',
+  'Rossi',
+  'Adeyemi',
+  'Brown',
+  'Chen',
+  'Dubois',
+  'Eriksen',
+  'Fischer',
+  'Gomez',
+  'Hansen',
+  'Ivanova',
+  'Jones',
+  'Khan',
+  'Lopez',
+  'Martin',
+  'Novak',
+];
 const SUBJECTS = ['Mathematics', 'English', 'Science', 'History', 'Art', 'Music', 'Physical Education', 'Computer Science'];
 const SCHOOL_KINDS = ['Elementary', 'Middle', 'High'];
 
@@ -77,7 +135,9 @@ export function uuidFor(seedHash: number, district: number, kind: Kind, n: numbe
 export function districtSizes(districts: number, students: number): number[] {
   if (!Number.isInteger(districts) || districts < 1) throw new Error('--districts must be a positive integer');
   if (!Number.isInteger(students) || students < districts * MIN_STUDENTS_PER_DISTRICT) {
-    throw new Error(`--students must be an integer of at least ${MIN_STUDENTS_PER_DISTRICT} per district (${districts * MIN_STUDENTS_PER_DISTRICT})`);
+    throw new Error(
+      `--students must be an integer of at least ${MIN_STUDENTS_PER_DISTRICT} per district (${districts * MIN_STUDENTS_PER_DISTRICT})`,
+    );
   }
   const weights = Array.from({ length: districts }, (_, rank) => 1 / (rank + 2));
   const spare = students - districts * MIN_STUDENTS_PER_DISTRICT;
@@ -141,7 +201,10 @@ export function rowsFor(shape: SeedShape, district: DistrictPlan) {
         const role = n < teachers ? 'teacher' : n % 3 === 0 ? 'administrator' : 'counselor';
         const first = pick(FIRST_NAMES, n, 3);
         const last = pick(LAST_NAMES, n, 4);
-        const email = `${first}.${last}.${n}@${district.slug}.example.org`.toLowerCase().normalize('NFD').replace(/[^a-z0-9.@-]/g, '');
+        const email = `${first}.${last}.${n}@${district.slug}.example.org`
+          .toLowerCase()
+          .normalize('NFD')
+          .replace(/[^a-z0-9.@-]/g, '');
         yield `${t}\t${id(KIND.staff, n)}\t${first}\t${last}\t${email}\t${role}\t${id(KIND.school, n % district.schools)}\n`;
       }
     },
@@ -157,7 +220,8 @@ export function rowsFor(shape: SeedShape, district: DistrictPlan) {
     },
     /** A few ids of each kind, for the load scenarios' variables. */
     samples(count: number) {
-      const spread = (total: number) => Array.from({ length: Math.min(count, total) }, (_, i) => Math.floor((i * total) / Math.min(count, total)));
+      const spread = (total: number) =>
+        Array.from({ length: Math.min(count, total) }, (_, i) => Math.floor((i * total) / Math.min(count, total)));
       return {
         studentId: spread(district.students).map((n) => id(KIND.student, n)),
         schoolId: spread(district.schools).map((n) => id(KIND.school, n)),

@@ -46,7 +46,12 @@ function* chunked(lines: Iterable<string>, onRows: (n: number) => void): Generat
   }
 }
 
-async function copyRows(client: pg.PoolClient, table: keyof typeof COLUMNS, lines: Iterable<string>, onRows: (n: number) => void): Promise<void> {
+async function copyRows(
+  client: pg.PoolClient,
+  table: keyof typeof COLUMNS,
+  lines: Iterable<string>,
+  onRows: (n: number) => void,
+): Promise<void> {
   // Identifiers are constants of this module (COLUMNS), never input.
   const sql = `copy ${table} (${COLUMNS[table].join(', ')}) from stdin`;
   await pipeline(Readable.from(chunked(lines, onRows)), client.query(copyFrom(sql)));
@@ -98,7 +103,11 @@ function serviceShares(): ServiceShare[] {
   const directory = directoryService(entries).name;
   const owners = new Map(SEED_TABLES.map(({ table }) => [table, serviceOwning(table, entries).name]));
   return entries
-    .map((entry) => ({ service: entry.name, tables: SEED_TABLES.filter(({ table }) => owners.get(table) === entry.name), registersDistrict: entry.name === directory }))
+    .map((entry) => ({
+      service: entry.name,
+      tables: SEED_TABLES.filter(({ table }) => owners.get(table) === entry.name),
+      registersDistrict: entry.name === directory,
+    }))
     .filter((share) => share.tables.length > 0 || share.registersDistrict);
 }
 
@@ -201,14 +210,26 @@ export async function seedScaleData(pools: Record<string, pg.Pool>, options: See
 async function main() {
   const program = new Command('load:seed')
     .description('Fill the service databases with scale data (resumable: re-run with the same arguments)')
-    .option('--preset <name>', `a size preset: ${Object.entries(PRESETS).map(([k, v]) => `${k} (${v.districts} districts, ${v.students} students)`).join(', ')}`)
+    .option(
+      '--preset <name>',
+      `a size preset: ${Object.entries(PRESETS)
+        .map(([k, v]) => `${k} (${v.districts} districts, ${v.students} students)`)
+        .join(', ')}`,
+    )
     .option('--districts <n>', 'number of districts', positiveInt)
     .option('--students <n>', 'total students across all districts (skewed: a few very large districts, a long tail)', positiveInt)
     .option('--seed <text>', 'names the data set; the same seed always generates the same ids', 'k12-load')
     .option('--concurrency <n>', 'districts seeded at once', positiveInt, 2)
     .option('--no-progress', 'no progress bar')
     .parse();
-  const options = program.opts<{ preset?: string; districts?: number; students?: number; seed: string; concurrency: number; progress: boolean }>();
+  const options = program.opts<{
+    preset?: string;
+    districts?: number;
+    students?: number;
+    seed: string;
+    concurrency: number;
+    progress: boolean;
+  }>();
   const preset = options.preset === undefined ? undefined : PRESETS[options.preset as keyof typeof PRESETS];
   if (options.preset !== undefined && !preset) program.error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
   const districts = options.districts ?? preset?.districts;
@@ -227,10 +248,19 @@ async function main() {
     process.exit(130);
   });
   const pools = Object.fromEntries(
-    Object.entries(databases.byService).map(([service, db]) => [service, new pg.Pool({ connectionString: db.ownerUrl, max: options.concurrency + 1 })]),
+    Object.entries(databases.byService).map(([service, db]) => [
+      service,
+      new pg.Pool({ connectionString: db.ownerUrl, max: options.concurrency + 1 }),
+    ]),
   );
   try {
-    const summary = await seedScaleData(pools, { districts, students, seed: options.seed, concurrency: options.concurrency, progress: options.progress });
+    const summary = await seedScaleData(pools, {
+      districts,
+      students,
+      seed: options.seed,
+      concurrency: options.concurrency,
+      progress: options.progress,
+    });
     const perSecond = summary.rows / Math.max(0.001, summary.seconds);
     console.log(
       `seeded ${summary.districts - summary.skipped} of ${summary.districts} districts (${summary.skipped} already there): ` +

@@ -46,7 +46,12 @@ export interface TokensOptions {
 }
 
 /** `clients`: an owner-role connection per registered service, by service name. */
-export async function buildTokensFile(clients: Record<string, Queryable>, keys: Parameters<typeof issueDevToken>[0], tenantClaim: string, options: TokensOptions): Promise<TokensFile> {
+export async function buildTokensFile(
+  clients: Record<string, Queryable>,
+  keys: Parameters<typeof issueDevToken>[0],
+  tenantClaim: string,
+  options: TokensOptions,
+): Promise<TokensFile> {
   const { rows: districts } = await clientFor(clients, directoryService().name).query<{ tenant_id: string; slug: string }>(
     `select tenant_id, slug from district where status = 'active' and ($1 or starts_with(slug, $2)) order by slug`,
     [options.all, LOAD_SLUG_PREFIX],
@@ -61,9 +66,16 @@ export async function buildTokensFile(clients: Record<string, Queryable>, keys: 
   for (const district of districts) {
     const samples: Record<string, string[]> = {};
     for (const [name, [table, sql]] of Object.entries(SAMPLE_QUERIES)) {
-      samples[name] = (await clientFor(clients, serviceOwning(table).name).query<{ id: string }>(sql, [district.tenant_id, SAMPLES_PER_DISTRICT])).rows.map((r) => r.id);
+      samples[name] = (
+        await clientFor(clients, serviceOwning(table).name).query<{ id: string }>(sql, [district.tenant_id, SAMPLES_PER_DISTRICT])
+      ).rows.map((r) => r.id);
     }
-    const token = await issueDevToken(keys, { tenantId: district.tenant_id, subject: `load-${district.slug}`, tenantClaim, expiresIn: options.expiresIn });
+    const token = await issueDevToken(keys, {
+      tenantId: district.tenant_id,
+      subject: `load-${district.slug}`,
+      tenantClaim,
+      expiresIn: options.expiresIn,
+    });
     targets.push({ tenantId: district.tenant_id, slug: district.slug, students: studentsOf.get(district.tenant_id) ?? 0, token, samples });
   }
   // Largest first, so a scenario's `districts: N` takes the N largest.
@@ -85,7 +97,10 @@ async function main() {
 
   const databases = await openServiceDatabases();
   const { config } = databases;
-  if (config.jwt.jwksUrl || config.jwt.jwksFile) program.error('the gateway is configured for an external issuer (JWKS_URL/JWKS_FILE): write the tokens file from that issuer (docs/load-testing.md)');
+  if (config.jwt.jwksUrl || config.jwt.jwksFile)
+    program.error(
+      'the gateway is configured for an external issuer (JWKS_URL/JWKS_FILE): write the tokens file from that issuer (docs/load-testing.md)',
+    );
   const clients: Record<string, pg.Client> = {};
   try {
     for (const [service, db] of Object.entries(databases.byService)) {
@@ -95,8 +110,13 @@ async function main() {
     }
     const target = options.target ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.gatewayPort}/graphql`;
     if (!URL.canParse(target)) program.error('--target must be a URL');
-    const tokens = await buildTokensFile(clients, await loadOrCreateKeys(config.dataDir), config.jwt.tenantClaim, { target, expiresIn: options.expiresIn, all: options.all });
-    const seconds = Number(options.expiresIn.slice(0, -1)) * { s: 1, m: 60, h: 3600, d: 86400 }[options.expiresIn.at(-1) as 's' | 'm' | 'h' | 'd'];
+    const tokens = await buildTokensFile(clients, await loadOrCreateKeys(config.dataDir), config.jwt.tenantClaim, {
+      target,
+      expiresIn: options.expiresIn,
+      all: options.all,
+    });
+    const seconds =
+      Number(options.expiresIn.slice(0, -1)) * { s: 1, m: 60, h: 3600, d: 86400 }[options.expiresIn.at(-1) as 's' | 'm' | 'h' | 'd'];
     tokens.expiresAt = new Date(Date.parse(tokens.issuedAt) + seconds * 1000).toISOString();
     const out = resolve(options.out);
     await mkdir(dirname(out), { recursive: true });

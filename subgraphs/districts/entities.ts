@@ -11,7 +11,10 @@ export const District = defineEntity({
     name: p.string().length(200),
     slug: p.string().length(100),
     status: p.enum([...DISTRICT_STATUSES]).default('active'),
-    createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
+    createdAt: p
+      .datetime()
+      .defaultRaw('now()')
+      .onCreate(() => new Date()),
   },
 });
 
@@ -23,7 +26,10 @@ export const School = defineEntity({
     name: p.string().length(200),
     /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
     legacyId: p.integer().nullable(),
-    createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
+    createdAt: p
+      .datetime()
+      .defaultRaw('now()')
+      .onCreate(() => new Date()),
   },
 });
 

@@ -7,7 +7,8 @@ import { listSize, requiredText } from '../../subgraph-server/input.ts';
 import { graphqlEnumValue } from '../../subgraph-server/graphql-enum.ts';
 
 const MAX_SCHOOLS = 100;
-const schoolsByName = (em: RequestContext['em'], first: unknown) => em.find(School, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: listSize(first, MAX_SCHOOLS) });
+const schoolsByName = (em: RequestContext['em'], first: unknown) =>
+  em.find(School, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: listSize(first, MAX_SCHOOLS) });
 
 type DistrictRow = InferEntity<typeof District>;
 type SchoolRow = InferEntity<typeof School>;

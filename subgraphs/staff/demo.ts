@@ -16,7 +16,10 @@ export const demo: DemoSeed = async (em, { district, firstName, lastName, ids })
     const teacher = em.create(StaffMember, {
       firstName: first,
       lastName: last,
-      email: `${first}.${last}.${index}@${district.slug}.example.org`.toLowerCase().normalize('NFD').replace(/[^a-z0-9.@-]/g, ''),
+      email: `${first}.${last}.${index}@${district.slug}.example.org`
+        .toLowerCase()
+        .normalize('NFD')
+        .replace(/[^a-z0-9.@-]/g, ''),
       role: 'teacher',
       schoolId,
     });

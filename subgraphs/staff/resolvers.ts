@@ -27,7 +27,8 @@ export const references: ReferenceDeclarations = { createSection: [ROSTER_STUDEN
 
 export const resolvers: Resolvers = {
   Query: {
-    staff: (_root, { first }, { em }) => em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
+    staff: (_root, { first }, { em }) =>
+      em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
     sections: (_root, { first }, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
     section: (_root, { id }, { loaders }) => loaders.one<SectionRow>(Section).load(id),
   },
@@ -56,7 +57,9 @@ export const resolvers: Resolvers = {
     role: (staff: StaffRow) => graphqlEnumValue(staff.role),
     school: schoolRef,
     sections: (staff: StaffRow, { first }, { loaders }) =>
-      loaders.many<SectionRow>(Section, 'teacherId', { limit: listSize(first, MAX_LIST), orderBy: { name: 'asc', id: 'asc' } }).load(staff.id),
+      loaders
+        .many<SectionRow>(Section, 'teacherId', { limit: listSize(first, MAX_LIST), orderBy: { name: 'asc', id: 'asc' } })
+        .load(staff.id),
   },
   Section: {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<SectionRow>(Section).load(ref.id),

@@ -21,7 +21,10 @@ export const Student = defineEntity({
     gpa: p.decimal().precision(3).scale(2).nullable(),
     /** The district's own integer id before consolidation (NULL for rows created here): auditors name rows by it. */
     legacyId: p.integer().nullable(),
-    createdAt: p.datetime().defaultRaw('now()').onCreate(() => new Date()),
+    createdAt: p
+      .datetime()
+      .defaultRaw('now()')
+      .onCreate(() => new Date()),
   },
 });
 

@@ -74,7 +74,12 @@ export const resolvers: Resolvers = {
         firstName: optionalText(input.firstName, 'firstName', 100) ?? student.firstName,
         lastName: optionalText(input.lastName, 'lastName', 100) ?? student.lastName,
         grade: input.grade == null ? student.grade : gradeLevel(input.grade),
-        dateOfBirth: input.dateOfBirth === undefined ? student.dateOfBirth : input.dateOfBirth === null ? null : isoDate(input.dateOfBirth, 'dateOfBirth'),
+        dateOfBirth:
+          input.dateOfBirth === undefined
+            ? student.dateOfBirth
+            : input.dateOfBirth === null
+              ? null
+              : isoDate(input.dateOfBirth, 'dateOfBirth'),
       });
       await em.flush();
       return student;
@@ -84,7 +89,9 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref: { id: string }, { loaders }: RequestContext) => loaders.one<StudentRow>(Student).load(ref.id),
     school: schoolRef,
     enrollments: (student: StudentRow, { first }, { loaders }) =>
-      loaders.many<EnrollmentRow>(Enrollment, 'studentId', { limit: listSize(first, MAX_NESTED), orderBy: { startDate: 'asc', id: 'asc' } }).load(student.id),
+      loaders
+        .many<EnrollmentRow>(Enrollment, 'studentId', { limit: listSize(first, MAX_NESTED), orderBy: { startDate: 'asc', id: 'asc' } })
+        .load(student.id),
   },
   Enrollment: {
     school: schoolRef,

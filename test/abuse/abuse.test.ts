@@ -42,7 +42,12 @@ let schoolIds: string[] = [];
 const tally = { attacks: 0, outages: 0, lastStart: 0, current: '' };
 /** The other district's slowest requests during the attacks, with the attack under way when each was sent. */
 const slowest: { ms: number; attack: string }[] = [];
-const other = { quiet: [] as number[], abuse: [] as number[], errors: [] as string[], phase: 'quiet' as 'quiet' | 'abuse' | 'settle' | 'done' };
+const other = {
+  quiet: [] as number[],
+  abuse: [] as number[],
+  errors: [] as string[],
+  phase: 'quiet' as 'quiet' | 'abuse' | 'settle' | 'done',
+};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const memory = { baselineMb: 0, peakMb: 0 };
 let sampler: NodeJS.Timeout | undefined;
@@ -54,7 +59,11 @@ const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 const p95 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.ceil(values.length * 0.95) - 1]!;
 
 async function post(body: string, token = northToken): Promise<GraphQLResult & { headers: Headers }> {
-  const response = await fetch(platform.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+  const response = await fetch(platform.gateway.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body,
+  });
   const text = await response.text();
   return { status: response.status, body: JSON.parse(text), text, headers: response.headers };
 }
@@ -67,7 +76,8 @@ async function startOtherDistrict(): Promise<void> {
   const { body } = await post(JSON.stringify({ query: '{ students(first: 5) { edges { node { id } } } }' }), token);
   const ids: string[] = body.data.students.edges.map((e: { node: { id: string } }) => e.node.id);
   expect(ids).toHaveLength(5);
-  const light = (i: number) => JSON.stringify({ query: 'query ($id: ID!) { student(id: $id) { id firstName lastName } }', variables: { id: ids[i % ids.length] } });
+  const light = (i: number) =>
+    JSON.stringify({ query: 'query ($id: ID!) { student(id: $id) { id firstName lastName } }', variables: { id: ids[i % ids.length] } });
   let sent = 0;
   sampler = setInterval(() => {
     const phase = other.phase;
@@ -77,7 +87,8 @@ async function startOtherDistrict(): Promise<void> {
     const request = post(light(sent++), token)
       .then((result) => {
         const ms = performance.now() - started;
-        if (result.status !== 200 || result.body.errors || !result.body.data?.student) other.errors.push(`${result.status} ${result.text.slice(0, 200)}`);
+        if (result.status !== 200 || result.body.errors || !result.body.data?.student)
+          other.errors.push(`${result.status} ${result.text.slice(0, 200)}`);
         else other[phase].push(ms);
         if (phase === 'abuse') slowest.push({ ms, attack: during });
       })
@@ -109,10 +120,20 @@ function attack(name: string, run: () => Promise<void>): void {
       await run();
     } catch (error) {
       // A refused connection or a reset is the platform going down, whatever the assertion said.
-      if (/fetch failed|ECONNREFUSED|ECONNRESET|socket/i.test(String((error as Error)?.message ?? error) + String((error as { cause?: { code?: string } })?.cause?.code ?? '') + String((error as { cause?: { message?: string } })?.cause?.message ?? ''))) tally.outages++;
+      if (
+        /fetch failed|ECONNREFUSED|ECONNRESET|socket/i.test(
+          String((error as Error)?.message ?? error) +
+            String((error as { cause?: { code?: string } })?.cause?.code ?? '') +
+            String((error as { cause?: { message?: string } })?.cause?.message ?? ''),
+        )
+      )
+        tally.outages++;
       throw error;
     } finally {
-      const ready = await fetch(new URL('/health/ready', platform.gateway.url)).then((r) => r.ok, () => false);
+      const ready = await fetch(new URL('/health/ready', platform.gateway.url)).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (!ready) tally.outages++;
     }
   });
@@ -144,7 +165,9 @@ afterAll(async () => {
   await platform?.stop();
   const quiet = other.quiet.length ? p95(other.quiet).toFixed(1) : '?';
   const abuse = other.abuse.length ? p95(other.abuse).toFixed(1) : '?';
-  console.log(`abuse: other district ${other.errors.length} errors; rss +${(memory.peakMb - memory.baselineMb).toFixed(0)} MB over the attacks (bound ${RSS_GROWTH_BOUND_MB} MB)`);
+  console.log(
+    `abuse: other district ${other.errors.length} errors; rss +${(memory.peakMb - memory.baselineMb).toFixed(0)} MB over the attacks (bound ${RSS_GROWTH_BOUND_MB} MB)`,
+  );
   console.log(`abuse: ${tally.attacks} attacks, ${tally.outages} outages, other district p95 ${abuse} ms (quiet ${quiet} ms)`);
 });
 
@@ -180,7 +203,11 @@ describe('one district attacks while another works', () => {
     expectLimitRefusal(await asNorth(fiveThousandAliases('district { id }')), /^Token limit of \d+ exceeded/, LIMITS.maxTokens);
   });
   attack('5,000 aliases straight at a subgraph', async () => {
-    expectLimitRefusal(await direct('districts', north, { query: fiveThousandAliases('district { id }') }), /^Token limit of \d+ exceeded/, LIMITS.maxTokens * 2);
+    expectLimitRefusal(
+      await direct('districts', north, { query: fiveThousandAliases('district { id }') }),
+      /^Token limit of \d+ exceeded/,
+      LIMITS.maxTokens * 2,
+    );
   });
 
   const batch = JSON.stringify(Array.from({ length: FLOOD }, () => ({ query: '{ sections { name students { firstName } } }' })));
@@ -196,15 +223,25 @@ describe('one district attacks while another works', () => {
   });
 
   attack('1 MB of variables through the gateway', async () => {
-    const result = await asNorth('query ($after: String) { district { id } students(first: 1, after: $after) { edges { node { id } } } }', { after: 'x'.repeat(1_000_000) });
+    const result = await asNorth('query ($after: String) { district { id } students(first: 1, after: $after) { edges { node { id } } } }', {
+      after: 'x'.repeat(1_000_000),
+    });
     expect(result.status).toBeLessThan(500);
     expect(result.text.length).toBeLessThan(2000);
     expect(result.body.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT']);
   });
   attack('1 MB of _entities representations straight at a subgraph', async () => {
-    const representations = Array.from({ length: 14_000 }, (_, i) => ({ __typename: 'Student', id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }));
-    const query = 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Student { id firstName lastName grade dateOfBirth school { id } } } }';
-    expectLimitRefusal(await direct('students', north, { query, variables: { r: representations } }), /^Query cost limit of \d+ exceeded/, LIMITS.maxCost * 2);
+    const representations = Array.from({ length: 14_000 }, (_, i) => ({
+      __typename: 'Student',
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    }));
+    const query =
+      'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Student { id firstName lastName grade dateOfBirth school { id } } } }';
+    expectLimitRefusal(
+      await direct('students', north, { query, variables: { r: representations } }),
+      /^Query cost limit of \d+ exceeded/,
+      LIMITS.maxCost * 2,
+    );
   });
 
   attack('20 levels hidden in fragments', async () => {
@@ -214,16 +251,23 @@ describe('one district attacks while another works', () => {
     expectLimitRefusal(await asNorth(fragmentBomb(60)), /^Root fields limit of \d+ exceeded/, LIMITS.maxRootFields);
   });
   attack('a fragment bomb straight at a subgraph', async () => {
-    expectLimitRefusal(await direct('districts', north, { query: fragmentBomb(60) }), /^Root fields limit of \d+ exceeded/, LIMITS.maxRootFields);
+    expectLimitRefusal(
+      await direct('districts', north, { query: fragmentBomb(60) }),
+      /^Root fields limit of \d+ exceeded/,
+      LIMITS.maxRootFields,
+    );
   });
   attack('fragment cycles through the gateway', async () => {
-    const result = await asNorth('{ schools { ...A } } fragment A on School { students { ...B } } fragment B on Student { school { ...A } }');
+    const result = await asNorth(
+      '{ schools { ...A } } fragment A on School { students { ...B } } fragment B on Student { school { ...A } }',
+    );
     expect(result.status).toBe(400);
     expect(result.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
   attack('fragment cycles straight at a subgraph', async () => {
     const result = await direct('students', north, {
-      query: 'query ($r: [_Any!]!) { _entities(representations: $r) { ...A } } fragment A on School { students { ...B } } fragment B on Student { school { ...A } }',
+      query:
+        'query ($r: [_Any!]!) { _entities(representations: $r) { ...A } } fragment A on School { students { ...B } } fragment B on Student { school { ...A } }',
       variables: { r: schoolRepresentations() },
     });
     expect(result.status).toBe(400);
@@ -241,11 +285,19 @@ describe('one district attacks while another works', () => {
       },
       timeout: 120_000,
     });
-    const results = JSON.parse(stdout) as { status: number; retryAfter?: string | null; code?: string | null; hasData?: boolean; error?: string }[];
+    const results = JSON.parse(stdout) as {
+      status: number;
+      retryAfter?: string | null;
+      code?: string | null;
+      hasData?: boolean;
+      error?: string;
+    }[];
     expect(results).toHaveLength(FLOOD);
     const served = results.filter((r) => r.status === 200);
     const turnedAway = results.filter((r) => r.status === 429);
-    expect(served.length + turnedAway.length, JSON.stringify(results.filter((r) => r.status !== 200 && r.status !== 429).slice(0, 3))).toBe(FLOOD);
+    expect(served.length + turnedAway.length, JSON.stringify(results.filter((r) => r.status !== 200 && r.status !== 429).slice(0, 3))).toBe(
+      FLOOD,
+    );
     for (const result of served) expect(result).toMatchObject({ code: null, hasData: true });
     expect(served.length).toBeGreaterThanOrEqual(DEFAULT_DISTRICT_CONCURRENCY.maxInFlight);
     expect(turnedAway.length).toBeGreaterThan(0);
@@ -266,8 +318,13 @@ describe('one district attacks while another works', () => {
     expect(tally.outages).toBe(0);
     expect(other.errors).toEqual([]);
     expect(other.abuse.length).toBeGreaterThanOrEqual(10);
-    const worst = slowest.sort((a, b) => b.ms - a.ms).slice(0, 5).map((s) => `${s.ms.toFixed(0)} ms during "${s.attack}"`);
-    expect(p95(other.abuse), `quiet p95 ${p95(other.quiet).toFixed(1)} ms; slowest: ${worst.join('; ')}`).toBeLessThan(3 * p95(other.quiet));
+    const worst = slowest
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 5)
+      .map((s) => `${s.ms.toFixed(0)} ms during "${s.attack}"`);
+    expect(p95(other.abuse), `quiet p95 ${p95(other.quiet).toFixed(1)} ms; slowest: ${worst.join('; ')}`).toBeLessThan(
+      3 * p95(other.quiet),
+    );
     expect(memory.peakMb - memory.baselineMb).toBeLessThan(RSS_GROWTH_BOUND_MB);
   });
 });

@@ -8,7 +8,8 @@
 import { connect, type Socket } from 'node:net';
 
 const { FLOOD_URL, FLOOD_TOKEN, FLOOD_BODY, FLOOD_COUNT } = process.env;
-if (!FLOOD_URL || !FLOOD_TOKEN || !FLOOD_BODY || !FLOOD_COUNT) throw new Error('FLOOD_URL, FLOOD_TOKEN, FLOOD_BODY and FLOOD_COUNT are required');
+if (!FLOOD_URL || !FLOOD_TOKEN || !FLOOD_BODY || !FLOOD_COUNT)
+  throw new Error('FLOOD_URL, FLOOD_TOKEN, FLOOD_BODY and FLOOD_COUNT are required');
 const url = new URL(FLOOD_URL);
 const request = [
   `POST ${url.pathname} HTTP/1.1`,
@@ -39,7 +40,7 @@ const exchange = (socket: Socket) =>
       let body = rest.join('\r\n\r\n');
       if (/^transfer-encoding: chunked$/im.test(head!)) {
         let decoded = '';
-        for (let at = 0; ; ) {
+        for (let at = 0; ;) {
           const eol = body.indexOf('\r\n', at);
           const size = parseInt(body.slice(at, eol), 16);
           if (!size) break;

@@ -26,7 +26,16 @@ import { loadSubgraphs } from '../../subgraph-server/registry.ts';
 import { parseScenario, resolveVariables, type DistrictTarget } from '../../load/scenarios/scenario.ts';
 import { SCENARIOS_DIR } from '../../load/runner/run.ts';
 import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '../support/platform.ts';
-import { LIMITS, deepFragments, directCaller, expectLimitRefusal, expectServed, fanOut, fragmentBomb, subgraphRequestCounter } from './support.ts';
+import {
+  LIMITS,
+  deepFragments,
+  directCaller,
+  expectLimitRefusal,
+  expectServed,
+  fanOut,
+  fragmentBomb,
+  subgraphRequestCounter,
+} from './support.ts';
 
 /** Small enough for the demo data to cross it within the other limits, large enough for every legitimate response. */
 const RESPONSE_CAP = 16 * 1024;
@@ -41,8 +50,9 @@ let schoolIds: string[] = [];
 
 beforeAll(async () => {
   // District status remembered for the whole file, so a refused request can be shown to cause no SQL at all.
-  platform = await startTestPlatform({ districtStatusTtlMs: 3_600_000, operationLimits: { ...LIMITS, maxResponseBytes: RESPONSE_CAP } }, (service, sql) =>
-    statements.push(`${service}: ${sql}`),
+  platform = await startTestPlatform(
+    { districtStatusTtlMs: 3_600_000, operationLimits: { ...LIMITS, maxResponseBytes: RESPONSE_CAP } },
+    (service, sql) => statements.push(`${service}: ${sql}`),
   );
   direct = await directCaller(platform);
   const { body } = await platform.as('north-valley', '{ schools { id } }');
@@ -77,7 +87,11 @@ describe('every list is capped', () => {
           const unwrapped = field.type instanceof GraphQLNonNull ? field.type.ofType : field.type;
           if (!(unwrapped instanceof GraphQLList)) continue;
           const name = `${definition.name}: ${type.name}.${field.name}`;
-          if (field.name === '_entities') expect(field.args.map((a) => a.name), name).toEqual(['representations']);
+          if (field.name === '_entities')
+            expect(
+              field.args.map((a) => a.name),
+              name,
+            ).toEqual(['representations']);
           else if (type.name.endsWith('Connection') && field.name === 'edges') continue;
           else expect(field.args.find((a) => a.name === 'first')?.defaultValue, name).toEqual(expect.any(Number));
           checked.push(name);
@@ -85,7 +99,13 @@ describe('every list is capped', () => {
       }
     }
     expect(checked).toEqual(
-      expect.arrayContaining(['students: School.students', 'students: Student.enrollments', 'staff: Section.students', 'staff: StaffMember.sections', 'districts: District.schools']),
+      expect.arrayContaining([
+        'students: School.students',
+        'students: Student.enrollments',
+        'staff: Section.students',
+        'staff: StaffMember.sections',
+        'districts: District.schools',
+      ]),
     );
   });
 
@@ -178,11 +198,17 @@ describe('legitimate operations run within the limits', () => {
       expectServed(result, RESPONSE_CAP);
       const document = parse(op.query);
       const operation = getOperationAST(document)!;
-      measuredOps.push({ name: op.name, depth: depthOf(operation.selectionSet, document), cost: estimateCost(schema, document, operation, variables) });
+      measuredOps.push({
+        name: op.name,
+        depth: depthOf(operation.selectionSet, document),
+        cost: estimateCost(schema, document, operation, variables),
+      });
     }
     const deepest = measuredOps.reduce((a, b) => (b.depth > a.depth || (b.depth === a.depth && b.cost > a.cost) ? b : a));
     const widest = measuredOps.reduce((a, b) => (b.cost > a.cost ? b : a));
-    console.log(`legitimate operations: deepest ${deepest.name} (depth ${deepest.depth}, cost ${deepest.cost}); widest ${widest.name} (depth ${widest.depth}, cost ${widest.cost}); limits depth ${LIMITS.maxDepth}, cost ${LIMITS.maxCost}`);
+    console.log(
+      `legitimate operations: deepest ${deepest.name} (depth ${deepest.depth}, cost ${deepest.cost}); widest ${widest.name} (depth ${widest.depth}, cost ${widest.cost}); limits depth ${LIMITS.maxDepth}, cost ${LIMITS.maxCost}`,
+    );
     for (const op of measuredOps) {
       expect(op.depth, op.name).toBeLessThanOrEqual(LIMITS.maxDepth);
       expect(op.cost, op.name).toBeLessThanOrEqual(LIMITS.maxCost);
@@ -201,10 +227,25 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
   const gatewayCases: [string, string, RegExp, number][] = [
     ['depth', fanOut(LIMITS.maxDepth, 'schools'), /^Query depth limit of \d+ exceeded, found 8\.$/, LIMITS.maxDepth],
     ['aliases', aliased(LIMITS.maxAliases + 1, 'district { id }'), /^Aliases limit of \d+ exceeded, found 16\.$/, LIMITS.maxAliases],
-    ['root fields', aliased(LIMITS.maxRootFields + 1, 'district { id }'), /^Root fields limit of \d+ exceeded, found 11\.$/, LIMITS.maxRootFields],
-    ['directives', `{ district { ${'id @include(if: true) '.repeat(LIMITS.maxDirectives + 1)} } }`, /^Directives limit of \d+ exceeded, found 21\.$/, LIMITS.maxDirectives],
+    [
+      'root fields',
+      aliased(LIMITS.maxRootFields + 1, 'district { id }'),
+      /^Root fields limit of \d+ exceeded, found 11\.$/,
+      LIMITS.maxRootFields,
+    ],
+    [
+      'directives',
+      `{ district { ${'id @include(if: true) '.repeat(LIMITS.maxDirectives + 1)} } }`,
+      /^Directives limit of \d+ exceeded, found 21\.$/,
+      LIMITS.maxDirectives,
+    ],
     ['tokens', `{ district { ${'id '.repeat(LIMITS.maxTokens)} } }`, /^Token limit of \d+ exceeded\.$/, LIMITS.maxTokens],
-    ['cost', '{ schools { students(first: 100) { school { students(first: 100) { id } } } } }', /^Query cost limit of \d+ exceeded, found 2020100\.$/, LIMITS.maxCost],
+    [
+      'cost',
+      '{ schools { students(first: 100) { school { students(first: 100) { id } } } } }',
+      /^Query cost limit of \d+ exceeded, found 2020100\.$/,
+      LIMITS.maxCost,
+    ],
   ];
 
   it.each(gatewayCases)('%s, through the gateway', async (_limit, query, message, allowed) => {
@@ -228,16 +269,41 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
 
   const studentId = '00000000-0000-4000-8000-000000000000';
   const subgraphCases: [string, string, () => unknown, RegExp, number][] = [
-    ['depth', 'students', () => ({ query: fanOut(LIMITS.maxDepth, '_entities'), variables: { r: schoolRepresentations() } }), /^Query depth limit of \d+ exceeded, found 8\.$/, LIMITS.maxDepth],
-    ['aliases', 'students', () => ({ query: aliased(LIMITS.maxAliases + 1, `student(id: "${studentId}") { id }`) }), /^Aliases limit/, LIMITS.maxAliases],
-    ['root fields', 'staff', () => ({ query: aliased(LIMITS.maxRootFields + 1, 'sections { id }') }), /^Root fields limit/, LIMITS.maxRootFields],
-    ['directives', 'districts', () => ({ query: `{ district { ${'id @skip(if: false) '.repeat(LIMITS.maxDirectives + 1)} } }` }), /^Directives limit/, LIMITS.maxDirectives],
+    [
+      'depth',
+      'students',
+      () => ({ query: fanOut(LIMITS.maxDepth, '_entities'), variables: { r: schoolRepresentations() } }),
+      /^Query depth limit of \d+ exceeded, found 8\.$/,
+      LIMITS.maxDepth,
+    ],
+    [
+      'aliases',
+      'students',
+      () => ({ query: aliased(LIMITS.maxAliases + 1, `student(id: "${studentId}") { id }`) }),
+      /^Aliases limit/,
+      LIMITS.maxAliases,
+    ],
+    [
+      'root fields',
+      'staff',
+      () => ({ query: aliased(LIMITS.maxRootFields + 1, 'sections { id }') }),
+      /^Root fields limit/,
+      LIMITS.maxRootFields,
+    ],
+    [
+      'directives',
+      'districts',
+      () => ({ query: `{ district { ${'id @skip(if: false) '.repeat(LIMITS.maxDirectives + 1)} } }` }),
+      /^Directives limit/,
+      LIMITS.maxDirectives,
+    ],
     ['tokens', 'districts', () => ({ query: `{ district { ${'id '.repeat(SUBGRAPH_TOKENS)} } }` }), /^Token limit/, SUBGRAPH_TOKENS],
     [
       'cost',
       'students',
       () => ({
-        query: 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on School { students(first: 100) { school { students(first: 100) { school { students(first: 100) { id } } } } } } } }',
+        query:
+          'query ($r: [_Any!]!) { _entities(representations: $r) { ... on School { students(first: 100) { school { students(first: 100) { school { students(first: 100) { id } } } } } } } }',
         variables: { r: schoolRepresentations() },
       }),
       /^Query cost limit of \d+ exceeded, found 2020201\.$/,
@@ -245,11 +311,14 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
     ],
   ];
 
-  it.each(subgraphCases)('%s, straight at a subgraph with a valid signed context: refused before its transaction opens', async (_limit, service, body, message, allowed) => {
-    const { result, sql } = await measured(() => direct(service, north, body()));
-    expectLimitRefusal(result, message, allowed);
-    expect(sql).toEqual([]);
-  });
+  it.each(subgraphCases)(
+    '%s, straight at a subgraph with a valid signed context: refused before its transaction opens',
+    async (_limit, service, body, message, allowed) => {
+      const { result, sql } = await measured(() => direct(service, north, body()));
+      expectLimitRefusal(result, message, allowed);
+      expect(sql).toEqual([]);
+    },
+  );
 
   it('a response over the size cap is refused with a clear error, however the subgraphs answered', async () => {
     const page = 'students(first: 100) { edges { cursor node { id firstName lastName grade dateOfBirth } } }';
@@ -263,7 +332,7 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
   });
 });
 
-describe('the second check, in the gateway\'s Apollo plugin', () => {
+describe("the second check, in the gateway's Apollo plugin", () => {
   it('a persisted query sent by its hash alone (no text to check before Apollo) is checked with its own variables', async () => {
     const query = 'query ($n: Int) { schools { students(first: $n) { school { students(first: $n) { id } } } } }';
     const extensions = { persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') } };
@@ -291,25 +360,28 @@ describe('the second check, in the gateway\'s Apollo plugin', () => {
 });
 
 describe('the School → students → school fan-out at every depth from 1 to 20', () => {
-  it.each(Array.from({ length: 20 }, (_, i) => i + 1))('%i levels: served within the limits, or refused before any work (through the gateway and straight at the students subgraph)', async (levels) => {
-    const attempts: [string, () => Promise<GraphQLResult>][] = [
-      ['gateway', () => asNorth(fanOut(levels, 'schools'))],
-      ['subgraph', () => direct('students', north, { query: fanOut(levels, '_entities'), variables: { r: schoolRepresentations() } })],
-    ];
-    for (const [where, attempt] of attempts) {
-      const { result, subgraphRequests, sql } = await measured(attempt);
-      if (result.status === 200) {
-        expectServed(result, RESPONSE_CAP);
-        expect(levels + 1, 'depth past the limit must never be served').toBeLessThanOrEqual(LIMITS.maxDepth);
-      } else {
-        expectLimitRefusal(result, /^(Query depth|Query cost) limit of \d+ exceeded/);
-        expect(sql).toEqual([]);
-        if (where === 'gateway') expect(subgraphRequests).toBe(0);
+  it.each(Array.from({ length: 20 }, (_, i) => i + 1))(
+    '%i levels: served within the limits, or refused before any work (through the gateway and straight at the students subgraph)',
+    async (levels) => {
+      const attempts: [string, () => Promise<GraphQLResult>][] = [
+        ['gateway', () => asNorth(fanOut(levels, 'schools'))],
+        ['subgraph', () => direct('students', north, { query: fanOut(levels, '_entities'), variables: { r: schoolRepresentations() } })],
+      ];
+      for (const [where, attempt] of attempts) {
+        const { result, subgraphRequests, sql } = await measured(attempt);
+        if (result.status === 200) {
+          expectServed(result, RESPONSE_CAP);
+          expect(levels + 1, 'depth past the limit must never be served').toBeLessThanOrEqual(LIMITS.maxDepth);
+        } else {
+          expectLimitRefusal(result, /^(Query depth|Query cost) limit of \d+ exceeded/);
+          expect(sql).toEqual([]);
+          if (where === 'gateway') expect(subgraphRequests).toBe(0);
+        }
+        if (levels + 1 > LIMITS.maxDepth) expect(result.status).toBe(400);
+        if (levels <= 2) expect(result.status, `${levels} levels is an ordinary listing`).toBe(200);
       }
-      if (levels + 1 > LIMITS.maxDepth) expect(result.status).toBe(400);
-      if (levels <= 2) expect(result.status, `${levels} levels is an ordinary listing`).toBe(200);
-    }
-  });
+    },
+  );
 
   it('past the depth limit nothing reaches a subgraph from the gateway', async () => {
     const { result, subgraphRequests, sql } = await measured(() => asNorth(fanOut(20, 'schools')));
@@ -345,7 +417,8 @@ describe('fragments', () => {
     expect(result.body.errors?.[0]?.message).toMatch(/^Cannot spread fragment "A" within itself/);
     expect(subgraphRequests).toBe(0);
     const straight = await direct('students', north, {
-      query: 'query ($r: [_Any!]!) { _entities(representations: $r) { ...A } } fragment A on School { students { ...B } } fragment B on Student { school { ...A } }',
+      query:
+        'query ($r: [_Any!]!) { _entities(representations: $r) { ...A } } fragment A on School { students { ...B } } fragment B on Student { school { ...A } }',
       variables: { r: schoolRepresentations() },
     });
     expect(straight.status).toBe(400);
@@ -389,16 +462,26 @@ describe('request shapes', () => {
   });
 
   it('1 MB of _entities representations straight at a subgraph is served within the limits or refused', async () => {
-    const representations = Array.from({ length: 14_000 }, (_, i) => ({ __typename: 'Student', id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }));
+    const representations = Array.from({ length: 14_000 }, (_, i) => ({
+      __typename: 'Student',
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    }));
     expect(JSON.stringify(representations).length).toBeGreaterThan(900_000);
     const withFields = await measured(() =>
-      direct('students', north, { query: 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Student { id firstName lastName grade dateOfBirth school { id } } } }', variables: { r: representations } }),
+      direct('students', north, {
+        query:
+          'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Student { id firstName lastName grade dateOfBirth school { id } } } }',
+        variables: { r: representations },
+      }),
     );
     expectLimitRefusal(withFields.result, /^Query cost limit of \d+ exceeded, found 112000\.$/, SUBGRAPH_COST);
     expect(withFields.sql).toEqual([]);
     // Within the cost it runs (one statement for all 14,000 keys), and its 14,000 nulls meet this file's response cap.
     const idsOnly = await measured(() =>
-      direct('students', north, { query: 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Student { id } } }', variables: { r: representations } }),
+      direct('students', north, {
+        query: 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Student { id } } }',
+        variables: { r: representations },
+      }),
     );
     expectLimitRefusal(idsOnly.result, /^Response size limit of \d+ bytes exceeded/, RESPONSE_CAP);
     expect(idsOnly.sql.filter((s) => /from "student"/.test(s))).toHaveLength(1);

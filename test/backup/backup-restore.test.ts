@@ -60,7 +60,9 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
       dumps[db.service] = file;
       // A fresh database provisioned like the original: owned by the owner, CONNECT for the application role only.
       const copy = `${db.database}_restored`;
-      await admin.query(`create database ${escapeIdentifier(copy)} owner ${escapeIdentifier(`${platform.config.prefix}_owner`)} template template0`);
+      await admin.query(
+        `create database ${escapeIdentifier(copy)} owner ${escapeIdentifier(`${platform.config.prefix}_owner`)} template template0`,
+      );
       await admin.query(`revoke all on database ${escapeIdentifier(copy)} from public`);
       await admin.query(`grant connect on database ${escapeIdentifier(copy)} to ${escapeIdentifier(db.appRole)}`);
       restored[db.service] = { database: copy, ownerUrl: withDatabase(db.ownerUrl, copy), appUrl: withDatabase(db.appUrl, copy) };
@@ -138,7 +140,12 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
       const northCount = (await owner.query('select count(*)::int as n from student where tenant_id = $1', [north])).rows[0].n;
       const { body, text } = await platform.graphql(
         { query: '{ students(first: 100) { edges { node { id } } } }' },
-        { url: subgraph.url, headers: { [TENANT_CONTEXT_HEADER]: await sign({ tenantId: north, subject: 'backup-test', requestId: randomUUID() }, 'students') } },
+        {
+          url: subgraph.url,
+          headers: {
+            [TENANT_CONTEXT_HEADER]: await sign({ tenantId: north, subject: 'backup-test', requestId: randomUUID() }, 'students'),
+          },
+        },
       );
       expect(body.errors).toBeUndefined();
       expect(northCount).toBeGreaterThan(0);
@@ -153,7 +160,9 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
   it('dumping as the application role fails loudly and leaves no file', async () => {
     const db = platform.databases.students!;
     const whole = join(folder, 'as-app.dump');
-    await expect(dumpDatabase(db.appUrl, whole)).rejects.toThrow(new BackupError('pg_dump failed: pg_dump: error: query failed: ERROR:  permission denied for table mikro_orm_migrations'));
+    await expect(dumpDatabase(db.appUrl, whole)).rejects.toThrow(
+      new BackupError('pg_dump failed: pg_dump: error: query failed: ERROR:  permission denied for table mikro_orm_migrations'),
+    );
     expect(existsSync(whole)).toBe(false);
     expect(existsSync(`${whole}.partial`)).toBe(false);
   });
@@ -164,7 +173,9 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
     await client.connect();
     try {
       await client.query('set row_security = off');
-      await expect(client.query('copy public.student to stdout')).rejects.toThrow('query would be affected by row-level security policy for table "student"');
+      await expect(client.query('copy public.student to stdout')).rejects.toThrow(
+        'query would be affected by row-level security policy for table "student"',
+      );
     } finally {
       await client.end();
     }

@@ -83,7 +83,12 @@ describe('bad input', () => {
     const district = legacy.districts[4]!;
     const schools = await platform.connect(platform.databases.districts!.ownerUrl);
     await schools.query(`insert into school (tenant_id, name) values ($1, 'Planted before consolidation')`, [district.tenantId]);
-    await refused({ districts: [district.slug] }, new RegExp(`district ${district.slug} is already present in the target with different data \\(districts.school: 3 missing, 1 extra; students.student: 30 missing`));
+    await refused(
+      { districts: [district.slug] },
+      new RegExp(
+        `district ${district.slug} is already present in the target with different data \\(districts.school: 3 missing, 1 extra; students.student: 30 missing`,
+      ),
+    );
     await schools.query(`delete from school where tenant_id = $1`, [district.tenantId]);
 
     await run({ districts: [district.slug] });
@@ -95,17 +100,38 @@ describe('bad input', () => {
   it('the CLI: a one-line error, no stack trace, no password, exit 2; --dry-run prints the plan and writes nothing', async () => {
     const fingerprint = await targetFingerprint(platform);
     const target = platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}');
-    const before = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', slugs[1]!], { encoding: 'utf8' });
+    const before = spawnSync(
+      process.execPath,
+      ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', slugs[1]!],
+      { encoding: 'utf8' },
+    );
     expect(before.status).toBe(2);
     expect(before.stderr.trim().split('\n')).toHaveLength(1);
     expect(before.stderr).toMatch(/^consolidate: legacy database .* students\.gpa is missing/);
     const password = new URL(platform.databases.districts!.ownerUrl).password;
-    const unreachable = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target.replace(/:\d+\//, ':1/'), '--districts', slugs[0]!], { encoding: 'utf8' });
+    const unreachable = spawnSync(
+      process.execPath,
+      [
+        'tools/consolidation/cli.ts',
+        'consolidate',
+        '--source',
+        legacy.template,
+        '--target',
+        target.replace(/:\d+\//, ':1/'),
+        '--districts',
+        slugs[0]!,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(unreachable.status).toBe(2);
     expect(unreachable.stderr).toMatch(/cannot connect to the districts service database/);
     if (password) expect(unreachable.stderr).not.toContain(password);
 
-    const dry = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--dry-run', '--source', legacy.template, '--target', target, '--districts', slugs[0]!], { encoding: 'utf8' });
+    const dry = spawnSync(
+      process.execPath,
+      ['tools/consolidation/cli.ts', 'consolidate', '--dry-run', '--source', legacy.template, '--target', target, '--districts', slugs[0]!],
+      { encoding: 'utf8' },
+    );
     expect(dry.status).toBe(0);
     expect(dry.stdout).toMatch(new RegExp(`${slugs[0]} .*: new`));
     expect(dry.stdout).toMatch(/students\.student\s+30 rows/);

@@ -28,69 +28,86 @@ afterAll(async () => {
  */
 const REFERENCED = { school: 'districts', student: 'students', enrollment: 'students', staff_member: 'staff', section: 'staff' } as const;
 type Column = { from: string; references?: keyof typeof REFERENCED };
-const EXPECTED_TABLES: { service: 'districts' | 'students' | 'staff'; target: string; legacy: string; columns: Record<string, Column> }[] = [
-  { service: 'districts', target: 'school', legacy: 'schools', columns: { id: { from: 'id', references: 'school' }, name: { from: 'name' }, created_at: { from: 'created_at' }, legacy_id: { from: 'id' } } },
-  {
-    service: 'students',
-    target: 'student',
-    legacy: 'students',
-    columns: {
-      id: { from: 'id', references: 'student' },
-      first_name: { from: 'first_name' },
-      last_name: { from: 'last_name' },
-      grade: { from: 'grade' },
-      date_of_birth: { from: 'date_of_birth' },
-      school_id: { from: 'school_id', references: 'school' },
-      gpa: { from: 'gpa' },
-      created_at: { from: 'created_at' },
-      legacy_id: { from: 'id' },
+const EXPECTED_TABLES: { service: 'districts' | 'students' | 'staff'; target: string; legacy: string; columns: Record<string, Column> }[] =
+  [
+    {
+      service: 'districts',
+      target: 'school',
+      legacy: 'schools',
+      columns: {
+        id: { from: 'id', references: 'school' },
+        name: { from: 'name' },
+        created_at: { from: 'created_at' },
+        legacy_id: { from: 'id' },
+      },
     },
-  },
-  {
-    service: 'students',
-    target: 'enrollment',
-    legacy: 'enrollments',
-    columns: {
-      id: { from: 'id', references: 'enrollment' },
-      student_id: { from: 'student_id', references: 'student' },
-      school_id: { from: 'school_id', references: 'school' },
-      start_date: { from: 'start_date' },
-      end_date: { from: 'end_date' },
-      legacy_id: { from: 'id' },
+    {
+      service: 'students',
+      target: 'student',
+      legacy: 'students',
+      columns: {
+        id: { from: 'id', references: 'student' },
+        first_name: { from: 'first_name' },
+        last_name: { from: 'last_name' },
+        grade: { from: 'grade' },
+        date_of_birth: { from: 'date_of_birth' },
+        school_id: { from: 'school_id', references: 'school' },
+        gpa: { from: 'gpa' },
+        created_at: { from: 'created_at' },
+        legacy_id: { from: 'id' },
+      },
     },
-  },
-  {
-    service: 'staff',
-    target: 'staff_member',
-    legacy: 'staff',
-    columns: {
-      id: { from: 'id', references: 'staff_member' },
-      first_name: { from: 'first_name' },
-      last_name: { from: 'last_name' },
-      email: { from: 'email' },
-      role: { from: 'role' },
-      school_id: { from: 'school_id', references: 'school' },
-      legacy_id: { from: 'id' },
+    {
+      service: 'students',
+      target: 'enrollment',
+      legacy: 'enrollments',
+      columns: {
+        id: { from: 'id', references: 'enrollment' },
+        student_id: { from: 'student_id', references: 'student' },
+        school_id: { from: 'school_id', references: 'school' },
+        start_date: { from: 'start_date' },
+        end_date: { from: 'end_date' },
+        legacy_id: { from: 'id' },
+      },
     },
-  },
-  {
-    service: 'staff',
-    target: 'section',
-    legacy: 'sections',
-    columns: {
-      id: { from: 'id', references: 'section' },
-      name: { from: 'name' },
-      subject: { from: 'subject' },
-      teacher_id: { from: 'teacher_id', references: 'staff_member' },
-      school_id: { from: 'school_id', references: 'school' },
-      legacy_id: { from: 'id' },
+    {
+      service: 'staff',
+      target: 'staff_member',
+      legacy: 'staff',
+      columns: {
+        id: { from: 'id', references: 'staff_member' },
+        first_name: { from: 'first_name' },
+        last_name: { from: 'last_name' },
+        email: { from: 'email' },
+        role: { from: 'role' },
+        school_id: { from: 'school_id', references: 'school' },
+        legacy_id: { from: 'id' },
+      },
     },
-  },
-  { service: 'staff', target: 'section_student', legacy: 'section_rosters', columns: { section_id: { from: 'section_id', references: 'section' }, student_id: { from: 'student_id', references: 'student' } } },
-];
+    {
+      service: 'staff',
+      target: 'section',
+      legacy: 'sections',
+      columns: {
+        id: { from: 'id', references: 'section' },
+        name: { from: 'name' },
+        subject: { from: 'subject' },
+        teacher_id: { from: 'teacher_id', references: 'staff_member' },
+        school_id: { from: 'school_id', references: 'school' },
+        legacy_id: { from: 'id' },
+      },
+    },
+    {
+      service: 'staff',
+      target: 'section_student',
+      legacy: 'section_rosters',
+      columns: { section_id: { from: 'section_id', references: 'section' }, student_id: { from: 'student_id', references: 'student' } },
+    },
+  ];
 const byContent = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 
-const STUDENTS_QUERY = '{ district { name slug status } students(first: 100) { edges { node { id firstName lastName grade dateOfBirth } } } staff { email } sections { id students { id } } }';
+const STUDENTS_QUERY =
+  '{ district { name slug status } students(first: 100) { edges { node { id firstName lastName grade dateOfBirth } } } staff { email } sections { id students { id } } }';
 
 describe('consolidate', () => {
   it('copies every table of every district and activates each one', async () => {
@@ -100,12 +117,24 @@ describe('consolidate', () => {
       expect(district.copied.map((c) => c.table)).toEqual(TABLES.map((t) => `${t.service}.${t.target}`));
     }
     const districts = await platform.connect(platform.databases.districts!.ownerUrl);
-    const { rows } = await districts.query('select tenant_id, slug, name, status from district where tenant_id = any($1::uuid[]) order by slug', [legacy.districts.map((d) => d.tenantId)]);
-    expect(rows).toEqual(legacy.districts.map((d) => ({ tenant_id: d.tenantId, slug: d.slug, name: d.name, status: 'active' })).sort((a, b) => a.slug.localeCompare(b.slug)));
+    const { rows } = await districts.query(
+      'select tenant_id, slug, name, status from district where tenant_id = any($1::uuid[]) order by slug',
+      [legacy.districts.map((d) => d.tenantId)],
+    );
+    expect(rows).toEqual(
+      legacy.districts
+        .map((d) => ({ tenant_id: d.tenantId, slug: d.slug, name: d.name, status: 'active' }))
+        .sort((a, b) => a.slug.localeCompare(b.slug)),
+    );
   });
 
   it('reconciles clean: same counts and checksums on both sides for every district and table', async () => {
-    const report = await reconcileDistricts({ source: legacy.source, targets: ownerTargets(platform), slugs: legacy.districts.map((d) => d.slug), jobs: 2 });
+    const report = await reconcileDistricts({
+      source: legacy.source,
+      targets: ownerTargets(platform),
+      slugs: legacy.districts.map((d) => d.slug),
+      jobs: 2,
+    });
     expect(report.match).toBe(true);
     expect(report.districts).toHaveLength(10);
     for (const table of report.districts.flatMap((d) => d.tables)) {
@@ -118,25 +147,41 @@ describe('consolidate', () => {
 
   it("every table's business columns equal the legacy source's, checked without the consolidation's column mapping", async () => {
     expect(EXPECTED_TABLES.map((t) => `${t.service}.${t.target}`)).toEqual(TABLES.map((t) => `${t.service}.${t.target}`));
-    const owners = Object.fromEntries(await Promise.all(Object.keys(platform.databases).map(async (s) => [s, await platform.connect(platform.databases[s]!.ownerUrl)] as const)));
+    const owners = Object.fromEntries(
+      await Promise.all(
+        Object.keys(platform.databases).map(async (s) => [s, await platform.connect(platform.databases[s]!.ownerUrl)] as const),
+      ),
+    );
     for (const district of legacy.districts) {
       const source = await legacy.connect(district.slug);
       // Target uuid → legacy id, per referenced table, read from the target itself.
       const legacyIds: Record<string, Map<string, number>> = {};
       for (const [table, service] of Object.entries(REFERENCED)) {
-        const { rows } = await owners[service]!.query<{ id: string; legacy_id: number }>(`select id, legacy_id from ${table} where tenant_id = $1`, [district.tenantId]);
+        const { rows } = await owners[service]!.query<{ id: string; legacy_id: number }>(
+          `select id, legacy_id from ${table} where tenant_id = $1`,
+          [district.tenantId],
+        );
         legacyIds[table] = new Map(rows.map((r) => [r.id, r.legacy_id]));
       }
       for (const { service, target, legacy: legacyTable, columns } of EXPECTED_TABLES) {
-        const { rows: targetRows, fields } = await owners[service]!.query(`select * from ${target} where tenant_id = $1`, [district.tenantId]);
+        const { rows: targetRows, fields } = await owners[service]!.query(`select * from ${target} where tenant_id = $1`, [
+          district.tenantId,
+        ]);
         // A target column this list does not know (and so nobody checks) fails here.
         expect(fields.map((f) => f.name).sort(), `${target} columns`).toEqual(['tenant_id', ...Object.keys(columns)].sort());
         const { rows: sourceRows } = await source.query(`select * from ${legacyTable}`);
         expect(sourceRows.length, `${district.slug} ${legacyTable}`).toBeGreaterThan(0);
         const actual = targetRows.map((row) =>
-          Object.fromEntries(Object.entries(columns).map(([name, column]) => [name, column.references ? (legacyIds[column.references]!.get(row[name]) ?? `unresolved ${row[name]}`) : row[name]])),
+          Object.fromEntries(
+            Object.entries(columns).map(([name, column]) => [
+              name,
+              column.references ? (legacyIds[column.references]!.get(row[name]) ?? `unresolved ${row[name]}`) : row[name],
+            ]),
+          ),
         );
-        const expected = sourceRows.map((row) => Object.fromEntries(Object.entries(columns).map(([name, column]) => [name, row[column.from]])));
+        const expected = sourceRows.map((row) =>
+          Object.fromEntries(Object.entries(columns).map(([name, column]) => [name, row[column.from]])),
+        );
         expect(actual.sort(byContent), `${district.slug} ${service}.${target}`).toEqual(expected.sort(byContent));
       }
     }
@@ -160,7 +205,9 @@ describe('consolidate', () => {
     }
     // NULLs and non-ASCII names made it through somewhere in the set.
     const all = await platform.connect(platform.databases.students!.ownerUrl);
-    const { rows } = await all.query(`select count(*) filter (where date_of_birth is null) as null_dob, count(*) filter (where gpa is null) as null_gpa, count(*) filter (where first_name || last_name ~ '[^\\x01-\\x7f]') as unicode from student where legacy_id is not null`);
+    const { rows } = await all.query(
+      `select count(*) filter (where date_of_birth is null) as null_dob, count(*) filter (where gpa is null) as null_gpa, count(*) filter (where first_name || last_name ~ '[^\\x01-\\x7f]') as unicode from student where legacy_id is not null`,
+    );
     expect(Object.values(rows[0]).every((n) => Number(n) > 0)).toBe(true);
   });
 
@@ -168,7 +215,9 @@ describe('consolidate', () => {
     const [first, second] = legacy.districts;
     // The first district's students as the database holds them (read as the owner, not through the gateway).
     const owner = await platform.connect(platform.databases.students!.ownerUrl);
-    const firstStudents = (await owner.query<{ id: string }>('select id from student where tenant_id = $1 order by legacy_id limit 5', [first!.tenantId])).rows.map((r) => r.id);
+    const firstStudents = (
+      await owner.query<{ id: string }>('select id from student where tenant_id = $1 order by legacy_id limit 5', [first!.tenantId])
+    ).rows.map((r) => r.id);
     expect(firstStudents).toHaveLength(5);
     for (const id of firstStudents) {
       const { body } = await platform.as(second!.tenantId, 'query($id: ID!) { student(id: $id) { id firstName } }', { id });
@@ -189,9 +238,14 @@ describe('consolidate', () => {
   it('the checkpoint table is not a tenant table and the application role cannot touch it', async () => {
     for (const service of ['districts', 'students', 'staff'] as const) {
       const owner = await platform.connect(platform.databases[service]!.ownerUrl);
-      const { rows: columns } = await owner.query(`select column_name from information_schema.columns where table_schema = 'consolidation' and table_name = 'checkpoint' order by ordinal_position`);
+      const { rows: columns } = await owner.query(
+        `select column_name from information_schema.columns where table_schema = 'consolidation' and table_name = 'checkpoint' order by ordinal_position`,
+      );
       expect(columns.map((c) => c.column_name)).toEqual(['district_id', 'table_name', 'rows', 'finished_at']);
-      const { rows } = await owner.query(`select has_schema_privilege($1, 'consolidation', 'USAGE') as usage, has_table_privilege($1, 'consolidation.checkpoint', 'SELECT') as select`, [platform.databases[service]!.appRole]);
+      const { rows } = await owner.query(
+        `select has_schema_privilege($1, 'consolidation', 'USAGE') as usage, has_table_privilege($1, 'consolidation.checkpoint', 'SELECT') as select`,
+        [platform.databases[service]!.appRole],
+      );
       expect(rows[0]).toEqual({ usage: false, select: false });
     }
   });

@@ -44,7 +44,8 @@ export async function createLegacyDistricts(adminUrl: string, count: number, stu
       const admin = new pg.Client({ connectionString: adminUrl });
       await admin.connect();
       try {
-        for (const district of districts) await admin.query(`drop database if exists ${escapeIdentifier(source.databaseOf(district.slug))} with (force)`);
+        for (const district of districts)
+          await admin.query(`drop database if exists ${escapeIdentifier(source.databaseOf(district.slug))} with (force)`);
       } finally {
         await admin.end();
       }
@@ -62,11 +63,18 @@ export async function targetFingerprint(platform: TestPlatform): Promise<Record<
     const client = await platform.connect(platform.databases[service]!.ownerUrl);
     const tables = [...TABLES.filter((t) => t.service === service).map((t) => t.target), ...(service === 'districts' ? ['district'] : [])];
     for (const table of tables) {
-      const { rows } = await client.query(`select count(*)::int as n, md5(coalesce(string_agg(t::text, ',' order by t::text), '')) as digest from public.${table} t`);
+      const { rows } = await client.query(
+        `select count(*)::int as n, md5(coalesce(string_agg(t::text, ',' order by t::text), '')) as digest from public.${table} t`,
+      );
       fingerprint[`${service}.${table}`] = `${rows[0].n}:${rows[0].digest}`;
     }
-    const { rows } = await client.query(`select case when to_regclass('consolidation.checkpoint') is null then 'absent' else 'present' end as state`);
-    fingerprint[`${service}.checkpoint`] = rows[0].state === 'absent' ? 'absent' : String((await client.query('select count(*)::int as n from consolidation.checkpoint')).rows[0].n);
+    const { rows } = await client.query(
+      `select case when to_regclass('consolidation.checkpoint') is null then 'absent' else 'present' end as state`,
+    );
+    fingerprint[`${service}.checkpoint`] =
+      rows[0].state === 'absent'
+        ? 'absent'
+        : String((await client.query('select count(*)::int as n from consolidation.checkpoint')).rows[0].n);
     await client.end();
   }
   return fingerprint;

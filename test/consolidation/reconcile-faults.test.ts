@@ -49,24 +49,40 @@ beforeAll(async () => {
   // Empty one district's table (D): its rosters.
   await staff.query('delete from section_student where tenant_id = $1', [d]);
 
-  report = await reconcileDistricts({ source: legacy.source, targets: ownerTargets(platform), slugs: legacy.districts.map((x) => x.slug), jobs: 2 });
+  report = await reconcileDistricts({
+    source: legacy.source,
+    targets: ownerTargets(platform),
+    slugs: legacy.districts.map((x) => x.slug),
+    jobs: 2,
+  });
 });
 afterAll(async () => {
   await legacy?.drop();
   await platform?.stop();
 });
 
-const mismatches = () =>
-  report.districts.flatMap((d) => d.tables.filter((t) => !t.match).map((t) => ({ slug: d.slug, table: t })));
-const tableOf = (index: number, table: string): TableReport => report.districts.find((d) => d.slug === legacy.districts[index]!.slug)!.tables.find((t) => t.table === table)!;
+const mismatches = () => report.districts.flatMap((d) => d.tables.filter((t) => !t.match).map((t) => ({ slug: d.slug, table: t })));
+const tableOf = (index: number, table: string): TableReport =>
+  report.districts.find((d) => d.slug === legacy.districts[index]!.slug)!.tables.find((t) => t.table === table)!;
 const refs = (rows: { id: string; legacyId: string | null }[]) => rows.map((r) => `${r.legacyId}:${r.id}`);
 
 describe('reconcile names each planted fault', () => {
   it('finds differences in exactly the planted district × table pairs', () => {
     expect(report.match).toBe(false);
     const slug = (i: number) => legacy.districts[i]!.slug;
-    expect(mismatches().map((m) => `${m.slug} ${m.table.table}`).sort()).toEqual(
-      [`${slug(0)} students.enrollment`, `${slug(1)} students.student`, `${slug(2)} students.student`, `${slug(0)} districts.school`, `${slug(3)} districts.school`, `${slug(3)} staff.section_student`].sort(),
+    expect(
+      mismatches()
+        .map((m) => `${m.slug} ${m.table.table}`)
+        .sort(),
+    ).toEqual(
+      [
+        `${slug(0)} students.enrollment`,
+        `${slug(1)} students.student`,
+        `${slug(2)} students.student`,
+        `${slug(0)} districts.school`,
+        `${slug(3)} districts.school`,
+        `${slug(3)} staff.section_student`,
+      ].sort(),
     );
   });
 
@@ -101,17 +117,32 @@ describe('reconcile names each planted fault', () => {
     expect(other.extra[0]).toMatchObject({ id: planted.moved, legacyId: '2', belongsTo: legacy.districts[0]!.slug });
   });
 
-  it("an emptied table lists every source row as missing", async () => {
+  it('an emptied table lists every source row as missing', async () => {
     const table = tableOf(3, 'staff.section_student');
     const source = await legacy.connect(legacy.districts[3]!.slug);
-    const { rows } = await source.query(`select section_id || '/' || student_id as legacy from section_rosters order by section_id, student_id`);
+    const { rows } = await source.query(
+      `select section_id || '/' || student_id as legacy from section_rosters order by section_id, student_id`,
+    );
     expect(table.targetRows).toBe(0);
     expect(table.counts.missing).toBe(rows.length);
     expect(table.missing.map((m) => m.legacyId).sort()).toEqual(rows.map((r) => r.legacy).sort());
   });
 
   it('the CLI prints the table and the ids, and exits 1', () => {
-    const run = spawnSync(process.execPath, ['tools/consolidation/cli.ts', 'reconcile', '--source', legacy.template, '--target', `${platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}')}`, '--districts', legacy.districts.map((d) => d.slug).join(',')], { encoding: 'utf8' });
+    const run = spawnSync(
+      process.execPath,
+      [
+        'tools/consolidation/cli.ts',
+        'reconcile',
+        '--source',
+        legacy.template,
+        '--target',
+        `${platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}')}`,
+        '--districts',
+        legacy.districts.map((d) => d.slug).join(','),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(run.status).toBe(1);
     expect(run.stdout).toContain(`${legacy.districts[0]!.slug} students.enrollment missing 1: legacy 12 ${planted.deleted}`);
     expect(run.stdout).toContain(`${legacy.districts[1]!.slug} students.student extra 1: legacy 7 ${planted.duplicate}`);

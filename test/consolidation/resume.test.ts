@@ -37,7 +37,10 @@ async function targetCounts(tenantId: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const table of TABLES) {
     const client = await platform.connect(platform.databases[table.service]!.ownerUrl);
-    const { rows } = await client.query(`select count(*)::int as n, count(distinct (${table.key.join(', ')}))::int as distinct_keys from public.${table.target} where tenant_id = $1`, [tenantId]);
+    const { rows } = await client.query(
+      `select count(*)::int as n, count(distinct (${table.key.join(', ')}))::int as distinct_keys from public.${table.target} where tenant_id = $1`,
+      [tenantId],
+    );
     expect(rows[0].distinct_keys).toBe(rows[0].n);
     counts[table.legacy] = rows[0].n;
   }
@@ -70,7 +73,12 @@ describe('resumable consolidation', () => {
 
     const rerun = await consolidate(options([district.slug]));
     expect(rerun.districts[0]!.skipped).toEqual(['districts.school', 'students.student']);
-    expect(rerun.districts[0]!.copied.map((c) => c.table)).toEqual(['students.enrollment', 'staff.staff_member', 'staff.section', 'staff.section_student']);
+    expect(rerun.districts[0]!.copied.map((c) => c.table)).toEqual([
+      'students.enrollment',
+      'staff.staff_member',
+      'staff.section',
+      'staff.section_student',
+    ]);
     expect(await targetCounts(district.tenantId)).toEqual(await sourceCounts(district.slug));
     await reconcileClean(district.slug);
     expect((await platform.as(district.tenantId, '{ district { status } }')).body.data.district.status).toBe('ACTIVE');
@@ -80,10 +88,32 @@ describe('resumable consolidation', () => {
     const district = legacy.districts[1]!;
     const target = `${platform.databases.districts!.ownerUrl.replace(/_districts$/, '_{service}')}`;
     // Hangs inside the enrollments COPY (after school and students are committed) until killed.
-    const child = spawn(process.execPath, ['tools/consolidation/cli.ts', 'consolidate', '--source', legacy.template, '--target', target, '--districts', district.slug, '--status-ttl-ms', '0', '--stall-after-rows', '200'], { stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [
+        'tools/consolidation/cli.ts',
+        'consolidate',
+        '--source',
+        legacy.template,
+        '--target',
+        target,
+        '--districts',
+        district.slug,
+        '--status-ttl-ms',
+        '0',
+        '--stall-after-rows',
+        '200',
+      ],
+      { stdio: 'ignore' },
+    );
     const students = await platform.connect(platform.databases.students!.ownerUrl);
     const copies = async (state: string) =>
-      (await students.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'copy public.enrollment%' and state like $1`, [state])).rows[0].n as number;
+      (
+        await students.query(
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'copy public.enrollment%' and state like $1`,
+          [state],
+        )
+      ).rows[0].n as number;
     await waitFor('the consolidation to reach the enrollments COPY', async () => (await copies('active')) > 0, { timeoutMs: 30_000 });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');

@@ -12,7 +12,8 @@ let southStudent: string;
 beforeAll(async () => {
   platform = await startTestPlatform({ districtStatusTtlMs: 0 });
   const owner = await platform.connect(platform.databases.students!.ownerUrl);
-  const first = async (tenantId: string) => (await owner.query('select id from student where tenant_id = $1 order by id limit 1', [tenantId])).rows[0].id;
+  const first = async (tenantId: string) =>
+    (await owner.query('select id from student where tenant_id = $1 order by id limit 1', [tenantId])).rows[0].id;
   northStudent = await first(demo('north-valley').tenantId);
   southStudent = await first(demo('south-ridge').tenantId);
 });
@@ -105,7 +106,13 @@ describe('explain', () => {
   it('`npm run explain` prints the explanation for an operator, and exits 2 with one line on bad input', async () => {
     const cli = (...args: string[]) =>
       promisify(execFile)('node_modules/.bin/node', ['tools/explain/cli.ts', ...args], {
-        env: { ...process.env, DATABASE_URL: platform.adminUrl, DB_PREFIX: platform.config.prefix, DATA_DIR: platform.config.dataDir, LOG_LEVEL: 'warn' },
+        env: {
+          ...process.env,
+          DATABASE_URL: platform.adminUrl,
+          DB_PREFIX: platform.config.prefix,
+          DATA_DIR: platform.config.dataDir,
+          LOG_LEVEL: 'warn',
+        },
       }).then(
         ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
         (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),

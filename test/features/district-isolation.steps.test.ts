@@ -52,7 +52,9 @@ describeFeature(feature, ({ Background, Scenario, BeforeAllScenarios, AfterAllSc
       answer = await platform.as('north-valley', EVERYTHING);
       expect(answer.body.errors).toBeUndefined();
       // Every list holds records, so the checks below have something in each subgraph to look at.
-      const empty = Object.entries(listsIn(answer.body.data)).filter(([, records]) => records.length === 0).map(([field]) => field);
+      const empty = Object.entries(listsIn(answer.body.data))
+        .filter(([, records]) => records.length === 0)
+        .map(([field]) => field);
       expect(empty).toEqual([]);
     });
     Then('every record returned belongs to North Valley', async () => {
@@ -69,7 +71,9 @@ describeFeature(feature, ({ Background, Scenario, BeforeAllScenarios, AfterAllSc
   Scenario("Looking up another district's student is refused", ({ Given, When, Then, And }) => {
     Given('a student who belongs to South Ridge', givenSouthStudent);
     When('North Valley asks for that student by id', async () => {
-      answer = await platform.as('north-valley', 'query ($id: ID!) { student(id: $id) { id firstName lastName } }', { id: southStudent.id });
+      answer = await platform.as('north-valley', 'query ($id: ID!) { student(id: $id) { id firstName lastName } }', {
+        id: southStudent.id,
+      });
     });
     Then('North Valley receives no student', () => {
       expect(answer.body).toEqual({ data: { student: null } });
@@ -83,7 +87,11 @@ describeFeature(feature, ({ Background, Scenario, BeforeAllScenarios, AfterAllSc
   Scenario("Changing another district's student is refused", ({ Given, When, Then, And }) => {
     Given('a student who belongs to South Ridge', givenSouthStudent);
     When('North Valley tries to rename that student to "Hijacked"', async () => {
-      answer = await platform.as('north-valley', 'mutation ($id: ID!) { updateStudent(id: $id, input: { firstName: "Hijacked" }) { id firstName } }', { id: southStudent.id });
+      answer = await platform.as(
+        'north-valley',
+        'mutation ($id: ID!) { updateStudent(id: $id, input: { firstName: "Hijacked" }) { id firstName } }',
+        { id: southStudent.id },
+      );
     });
     Then('North Valley is told there is no such student', () => {
       expect(answer.body).toEqual({ data: { updateStudent: null } });
@@ -98,7 +106,10 @@ describeFeature(feature, ({ Background, Scenario, BeforeAllScenarios, AfterAllSc
 
   Scenario('A header naming another district changes nothing', ({ When, Then }) => {
     When('North Valley signs in as itself but adds a header naming South Ridge', async () => {
-      answer = await platform.graphql({ query: EVERYTHING }, { token: await platform.token('north-valley'), headers: { [TENANT_ID_HEADER]: south } });
+      answer = await platform.graphql(
+        { query: EVERYTHING },
+        { token: await platform.token('north-valley'), headers: { [TENANT_ID_HEADER]: south } },
+      );
     });
     Then("the answer holds North Valley's records only", async () => {
       expect(answer.body.data.district.id).toBe(north);

@@ -21,7 +21,8 @@ describeFeature(feature, ({ Scenario, ScenarioOutline, BeforeAllScenarios, After
   });
   AfterAllScenarios(() => platform?.stop());
 
-  const setEastLake = async (status: DistrictStatus) => setDistrictStatus(await platform.connect(platform.databases.districts!.ownerUrl), east, status);
+  const setEastLake = async (status: DistrictStatus) =>
+    setDistrictStatus(await platform.connect(platform.databases.districts!.ownerUrl), east, status);
   const noStudents = () => {
     expect(answer.body.data).toBeUndefined();
     expect(idsIn(answer.text)).toEqual([]);
@@ -48,7 +49,9 @@ describeFeature(feature, ({ Scenario, ScenarioOutline, BeforeAllScenarios, After
     When('that district asks for its students', async () => {
       answer = await platform.as(caller, STUDENTS);
     });
-    Then('the request is refused with "district is not registered"', () => expectRefused(answer, 403, 'district is not registered', 'FORBIDDEN'));
+    Then('the request is refused with "district is not registered"', () =>
+      expectRefused(answer, 403, 'district is not registered', 'FORBIDDEN'),
+    );
     And('no student records are returned', noStudents);
   });
 });

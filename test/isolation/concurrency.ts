@@ -8,21 +8,28 @@ import { idsOf } from '../support/tenant-tables.ts';
 import { attack, expectNoForeignData, expectOnlyTenant, NORTH, SOUTH, type Battery } from './harness.ts';
 
 /** The district, the students' page, and every list every subgraph offers (read from the supergraph). */
-const EVERYTHING = withEveryList(`{ district { id } students(first: 100) { edges { node { id school { id } } } } staff { id } sections { id students { id } } }`);
+const EVERYTHING = withEveryList(
+  `{ district { id } students(first: 100) { edges { node { id school { id } } } } staff { id } sections { id students { id } } }`,
+);
 
 export function concurrencyAttacks(battery: Battery): void {
   /** Each district's response holds only its own ids (of any of its tables). */
   const expectOwnRows = (tenantId: string, text: string) => {
     const allowed = new Set([tenantId, ...idsOf(Object.values(battery.rows[tenantId]!).flat())]);
     const ids = text.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g) ?? [];
-    expectOnlyTenant(ids.filter((id) => !allowed.has(id)).map((id) => ({ tenant_id: id })), tenantId);
+    expectOnlyTenant(
+      ids.filter((id) => !allowed.has(id)).map((id) => ({ tenant_id: id })),
+      tenantId,
+    );
     if (tenantId === NORTH) expectNoForeignData(text);
   };
 
   describe('concurrency', () => {
     attack('30 interleaved requests of three districts on a one-connection pool each see only their own district', async () => {
       const order = Array.from({ length: 30 }, (_, i) => DEMO_DISTRICTS[i % 3]!);
-      const results = await Promise.all(order.map((d) => battery.platform.as(d.slug, EVERYTHING).then((result) => ({ district: d, result }))));
+      const results = await Promise.all(
+        order.map((d) => battery.platform.as(d.slug, EVERYTHING).then((result) => ({ district: d, result }))),
+      );
       for (const { district, result } of results) {
         expect(result.status).toBe(200);
         expect(result.body.errors).toBeUndefined();
@@ -41,14 +48,17 @@ export function concurrencyAttacks(battery: Battery): void {
         () => expect.unreachable('the sleep should have been cancelled'),
         (error: { code: string; message: string }) => error,
       );
-      const cancelled = await waitFor('the sleeping statement to show in pg_stat_activity by its wait event (and be cancelled)', async () => {
-        const { rows } = await admin.query<{ pid: number; sent: boolean }>(
-          // The application role's sessions publish no query text (track_activities is off for it): found by wait event.
-          `select pid, pg_cancel_backend(pid) as sent from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'`,
-          [appRole],
-        );
-        return rows[0]?.sent ? rows[0].pid : undefined;
-      });
+      const cancelled = await waitFor(
+        'the sleeping statement to show in pg_stat_activity by its wait event (and be cancelled)',
+        async () => {
+          const { rows } = await admin.query<{ pid: number; sent: boolean }>(
+            // The application role's sessions publish no query text (track_activities is off for it): found by wait event.
+            `select pid, pg_cancel_backend(pid) as sent from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'`,
+            [appRole],
+          );
+          return rows[0]?.sent ? rows[0].pid : undefined;
+        },
+      );
       const error = await settled;
       expect(error).toMatchObject({ code: '57014', message: expect.stringContaining('canceling statement due to user request') });
       const next = await inTenantTransaction(orm, NORTH, async (em) => ({
@@ -71,7 +81,10 @@ export function concurrencyAttacks(battery: Battery): void {
             signal: controller.signal,
           });
           setTimeout(() => controller.abort(), 5);
-          return pending.then(() => 'completed', (error: Error) => error.name);
+          return pending.then(
+            () => 'completed',
+            (error: Error) => error.name,
+          );
         }),
       );
       expect(aborted.filter((outcome) => outcome === 'AbortError').length).toBeGreaterThan(0);

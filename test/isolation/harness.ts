@@ -10,7 +10,14 @@ import { afterAll, expect, it } from 'vitest';
 import { createTenantContextSigner, type TenantContext } from '../../tenancy/tenant-context.ts';
 import { DEMO_DISTRICTS } from '../../dev/seed.ts';
 import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '../support/platform.ts';
-import { discoverForeignKeys, discoverTenantTables, idsOf, readTenantRows, type TenantForeignKey, type TenantTable } from '../support/tenant-tables.ts';
+import {
+  discoverForeignKeys,
+  discoverTenantTables,
+  idsOf,
+  readTenantRows,
+  type TenantForeignKey,
+  type TenantTable,
+} from '../support/tenant-tables.ts';
 
 export const NORTH = demo('north-valley').tenantId;
 export const SOUTH = demo('south-ridge').tenantId;
@@ -53,7 +60,15 @@ export async function startBattery(): Promise<Battery> {
   const rows = await readTenantRows(platform, tables);
   const others = DEMO_DISTRICTS.filter((d) => d.tenantId !== NORTH);
   foreignMarkers = [
-    ...others.flatMap((d) => [d.tenantId, d.name, d.slug, d.slug.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join(' ')]),
+    ...others.flatMap((d) => [
+      d.tenantId,
+      d.name,
+      d.slug,
+      d.slug
+        .split('-')
+        .map((w) => w[0]!.toUpperCase() + w.slice(1))
+        .join(' '),
+    ]),
     ...others.flatMap((d) => idsOf(Object.values(rows[d.tenantId] ?? {}).flat())),
   ];
   return {

@@ -6,15 +6,24 @@ import { request } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK } from 'jose';
 import { describe, expect } from 'vitest';
-import { createTenantContextSigner, generateContextKeyPair, TENANT_CONTEXT_HEADER, TENANT_ID_HEADER } from '../../tenancy/tenant-context.ts';
+import {
+  createTenantContextSigner,
+  generateContextKeyPair,
+  TENANT_CONTEXT_HEADER,
+  TENANT_ID_HEADER,
+} from '../../tenancy/tenant-context.ts';
 import { attack, expectRefusal, expectServedWithoutForeignData, NORTH, SOUTH, type Battery } from './harness.ts';
 
 const STUDENTS = '{ students(first: 100) { edges { node { id firstName } } } }';
 
 export function headerSpoofingAttacks(battery: Battery): void {
   const asNorth = async (headers: Record<string, string>) =>
-    battery.platform.graphql({ query: `{ district { id name } ${STUDENTS.slice(1, -1)} }` }, { token: await battery.platform.token('north-valley'), headers });
-  const toStudents = (headers: Record<string, string>) => battery.platform.graphql({ query: STUDENTS }, { url: battery.platform.subgraphs.students!.url, headers });
+    battery.platform.graphql(
+      { query: `{ district { id name } ${STUDENTS.slice(1, -1)} }` },
+      { token: await battery.platform.token('north-valley'), headers },
+    );
+  const toStudents = (headers: Record<string, string>) =>
+    battery.platform.graphql({ query: STUDENTS }, { url: battery.platform.subgraphs.students!.url, headers });
   const servedAsNorth = (result: Awaited<ReturnType<typeof asNorth>>) => {
     expectServedWithoutForeignData(result);
     expect(result.body.data.district.id).toBe(NORTH);
@@ -37,13 +46,16 @@ export function headerSpoofingAttacks(battery: Battery): void {
       servedAsNorth(await asNorth({ [TENANT_ID_HEADER]: SOUTH }));
     });
 
-    attack("client-sent x-tenant-context (genuinely signed for another district) is overwritten by the gateway", async () => {
+    attack('client-sent x-tenant-context (genuinely signed for another district) is overwritten by the gateway', async () => {
       servedAsNorth(await asNorth({ [TENANT_CONTEXT_HEADER]: await battery.sign(SOUTH, 'students'), [TENANT_ID_HEADER]: SOUTH }));
     });
 
     attack('two Authorization headers in one header (comma-joined) are refused', async () => {
       const [north, south] = [await battery.platform.token('north-valley'), await battery.platform.token('south-ridge')];
-      const result = await battery.platform.graphql({ query: STUDENTS }, { headers: { authorization: `Bearer ${north}, Bearer ${south}` } });
+      const result = await battery.platform.graphql(
+        { query: STUDENTS },
+        { headers: { authorization: `Bearer ${north}, Bearer ${south}` } },
+      );
       expectRefusal(result, 401, 'authorization header must be "Bearer <JWT>"', 'UNAUTHENTICATED');
     });
 
@@ -75,7 +87,10 @@ export function headerSpoofingAttacks(battery: Battery): void {
     });
 
     attack("a subgraph context forged with another key under the gateway's kid is refused", async () => {
-      const forger = await createTenantContextSigner({ ...(await generateContextKeyPair()).privateJwk, kid: battery.platform.keys.context.privateJwk.kid });
+      const forger = await createTenantContextSigner({
+        ...(await generateContextKeyPair()).privateJwk,
+        kid: battery.platform.keys.context.privateJwk.kid,
+      });
       const forged = await forger({ tenantId: SOUTH, subject: 'attacker', requestId: randomUUID() }, 'students');
       expectRefusal(await toStudents({ [TENANT_CONTEXT_HEADER]: forged }), 401, 'invalid tenant context', 'UNAUTHENTICATED');
     });
@@ -102,7 +117,12 @@ export function headerSpoofingAttacks(battery: Battery): void {
     });
 
     attack('a captured context for another subgraph is refused', async () => {
-      expectRefusal(await toStudents({ [TENANT_CONTEXT_HEADER]: await battery.sign(SOUTH, 'staff') }), 401, 'invalid tenant context', 'UNAUTHENTICATED');
+      expectRefusal(
+        await toStudents({ [TENANT_CONTEXT_HEADER]: await battery.sign(SOUTH, 'staff') }),
+        401,
+        'invalid tenant context',
+        'UNAUTHENTICATED',
+      );
     });
 
     attack('a context for district A with x-tenant-id for district B is refused', async () => {
@@ -110,12 +130,16 @@ export function headerSpoofingAttacks(battery: Battery): void {
       expectRefusal(result, 401, 'tenant header does not match tenant context', 'UNAUTHENTICATED');
     });
 
-    attack("a used context of district B with a valid token of district A, straight to the subgraph, is refused", async () => {
+    attack('a used context of district B with a valid token of district A, straight to the subgraph, is refused', async () => {
       const captured = await battery.sign(SOUTH, 'students');
       await toStudents({ [TENANT_CONTEXT_HEADER]: captured });
       const result = await battery.platform.graphql(
         { query: STUDENTS },
-        { url: battery.platform.subgraphs.students!.url, token: await battery.platform.token('north-valley'), headers: { [TENANT_CONTEXT_HEADER]: captured } },
+        {
+          url: battery.platform.subgraphs.students!.url,
+          token: await battery.platform.token('north-valley'),
+          headers: { [TENANT_CONTEXT_HEADER]: captured },
+        },
       );
       expectRefusal(result, 401, 'replayed tenant context', 'UNAUTHENTICATED');
     });

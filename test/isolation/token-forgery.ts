@@ -12,7 +12,15 @@ const BAD_TENANT = 'token tenant_id claim must be one district UUID';
 export function tokenForgeryAttacks(battery: Battery): void {
   const payload = (claims: Record<string, unknown>) => {
     const { auth } = battery.platform;
-    const merged: Record<string, unknown> = { iss: auth.issuer, aud: auth.audience, sub: 'attacker', iat: now(), exp: now() + 600, tenant_id: NORTH, ...claims };
+    const merged: Record<string, unknown> = {
+      iss: auth.issuer,
+      aud: auth.audience,
+      sub: 'attacker',
+      iat: now(),
+      exp: now() + 600,
+      tenant_id: NORTH,
+      ...claims,
+    };
     for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
     return merged;
   };
@@ -27,9 +35,26 @@ export function tokenForgeryAttacks(battery: Battery): void {
 
   describe('token forgery', () => {
     refused('alg: none', async () => new UnsecuredJWT(payload({ tenant_id: SOUTH })).encode(), ALG);
-    refused('HS256 signed with the public key', () => craft({ tenant_id: SOUTH }, { alg: 'HS256' }, new TextEncoder().encode(JSON.stringify(battery.platform.keys.devIssuer.jwks.keys[0]))), ALG);
-    refused('kid pointing at an unknown key', async () => craft({ tenant_id: SOUTH }, { kid: 'attacker-key' }, (await generateKeyPair('ES256')).privateKey), 'token signed by an unknown key');
-    refused("another key under the issuer's kid", async () => craft({ tenant_id: SOUTH }, {}, (await generateKeyPair('ES256')).privateKey), 'token signature invalid');
+    refused(
+      'HS256 signed with the public key',
+      () =>
+        craft(
+          { tenant_id: SOUTH },
+          { alg: 'HS256' },
+          new TextEncoder().encode(JSON.stringify(battery.platform.keys.devIssuer.jwks.keys[0])),
+        ),
+      ALG,
+    );
+    refused(
+      'kid pointing at an unknown key',
+      async () => craft({ tenant_id: SOUTH }, { kid: 'attacker-key' }, (await generateKeyPair('ES256')).privateKey),
+      'token signed by an unknown key',
+    );
+    refused(
+      "another key under the issuer's kid",
+      async () => craft({ tenant_id: SOUTH }, {}, (await generateKeyPair('ES256')).privateKey),
+      'token signature invalid',
+    );
     refused('expired', () => craft({ tenant_id: SOUTH, iat: now() - 7200, exp: now() - 600 }), 'token expired');
     refused('nbf in the future', () => craft({ tenant_id: SOUTH, nbf: now() + 600 }), 'token not yet valid');
     refused('wrong issuer', () => craft({ tenant_id: SOUTH, iss: 'https://attacker.example/' }), 'token issuer not accepted');

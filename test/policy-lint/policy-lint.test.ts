@@ -21,7 +21,10 @@ beforeAll(async () => {
 afterAll(() => scratch?.drop());
 
 const CURRENT = '(select app.current_tenant_id())';
-const replacePolicy = (table: string, clauses: string) => [`drop policy tenant_isolation on public.${table}`, `create policy tenant_isolation on public.${table} ${clauses}`];
+const replacePolicy = (table: string, clauses: string) => [
+  `drop policy tenant_isolation on public.${table}`,
+  `create policy tenant_isolation on public.${table} ${clauses}`,
+];
 
 /** Runs `plant` in a transaction, lints, rolls back. */
 async function lintWith(plant: string[]) {
@@ -67,7 +70,10 @@ const plants: Plant[] = [
   {
     flaw: 'a SELECT-only policy (INSERT, UPDATE, DELETE not covered)',
     rule: 'command-not-covered',
-    sql: ['drop policy tenant_isolation on public.student', `create policy tenant_read on public.student for select using (tenant_id = ${CURRENT})`],
+    sql: [
+      'drop policy tenant_isolation on public.student',
+      `create policy tenant_read on public.student for select using (tenant_id = ${CURRENT})`,
+    ],
     expected: [
       ['public.student', 'no permissive policy covers DELETE'],
       ['public.student', 'no permissive policy covers INSERT'],
@@ -107,7 +113,10 @@ const plants: Plant[] = [
   {
     flaw: 'current_setting called per row',
     rule: 'per-row-setting',
-    sql: replacePolicy('student', `using (tenant_id = ${CURRENT}) with check (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)`),
+    sql: replacePolicy(
+      'student',
+      `using (tenant_id = ${CURRENT}) with check (tenant_id = nullif(current_setting('app.current_tenant', true), '')::uuid)`,
+    ),
     expected: [['public.student', 'policy tenant_isolation WITH CHECK calls the tenant setting per row instead of through (select …)']],
   },
   {
@@ -133,7 +142,9 @@ const plants: Plant[] = [
   {
     flaw: 'a foreign key that pairs tenant_id with the wrong column',
     rule: 'foreign-key-without-tenant',
-    sql: ['alter table public.enrollment add constraint enrollment_swapped_fk foreign key (student_id, tenant_id) references public.student (tenant_id, id)'],
+    sql: [
+      'alter table public.enrollment add constraint enrollment_swapped_fk foreign key (student_id, tenant_id) references public.student (tenant_id, id)',
+    ],
     expected: [['public.enrollment', 'foreign key enrollment_swapped_fk does not pair tenant_id with the referenced tenant_id']],
   },
   {
@@ -162,7 +173,9 @@ const plants: Plant[] = [
   {
     flaw: 'a SECURITY DEFINER function reading a tenant table',
     rule: 'unsafe-function',
-    sql: ['create function public.student_total() returns bigint language sql security definer set search_path = pg_catalog, public as $$ select count(*) from public.student $$'],
+    sql: [
+      'create function public.student_total() returns bigint language sql security definer set search_path = pg_catalog, public as $$ select count(*) from public.student $$',
+    ],
     expected: [['public.student_total()', 'SECURITY DEFINER function that reads tenant tables']],
   },
   {
@@ -186,7 +199,10 @@ const plants: Plant[] = [
     sql: ['grant delete on public.student to $APP', 'grant update on public.enrollment to $APP'],
     expected: [
       ['$APP', 'holds table-level DELETE on public.student, so it may LOCK it in ACCESS EXCLUSIVE mode (grant UPDATE per column instead)'],
-      ['$APP', 'holds table-level UPDATE on public.enrollment, so it may LOCK it in ACCESS EXCLUSIVE mode (grant UPDATE per column instead)'],
+      [
+        '$APP',
+        'holds table-level UPDATE on public.enrollment, so it may LOCK it in ACCESS EXCLUSIVE mode (grant UPDATE per column instead)',
+      ],
     ],
   },
   {
@@ -237,7 +253,9 @@ describe('policy linter on a scratch database', () => {
     const findings = await lintWith(sql);
     const expand = (text: string) => text.replaceAll('$APP', scratch.appRole);
     const own = findings.filter((f) => f.rule === rule);
-    expect(own.map((f) => [f.object, f.detail]).sort()).toEqual(expected.map(([object, detail]) => [expand(object), expand(detail)]).sort());
+    expect(own.map((f) => [f.object, f.detail]).sort()).toEqual(
+      expected.map(([object, detail]) => [expand(object), expand(detail)]).sort(),
+    );
     expect([...new Set(findings.filter((f) => f.rule !== rule).map((f) => f.rule))]).toEqual(also);
   });
 });
@@ -260,8 +278,10 @@ describe('server-below-patch-floor', () => {
 
 describe('per-row detection', () => {
   it('ignores calls inside sub-selects and string literals only', () => {
-    expect(outsideSubselects("(tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))")).toBe('(tenant_id = )');
-    expect(outsideSubselects("(note <> 'current_setting(x)') AND (tenant_id = current_setting('a'))")).toBe('(note <> ) AND (tenant_id = current_setting())');
+    expect(outsideSubselects('(tenant_id = ( SELECT app.current_tenant_id() AS current_tenant_id))')).toBe('(tenant_id = )');
+    expect(outsideSubselects("(note <> 'current_setting(x)') AND (tenant_id = current_setting('a'))")).toBe(
+      '(note <> ) AND (tenant_id = current_setting())',
+    );
   });
 });
 
@@ -274,7 +294,13 @@ describe('the shipped databases', () => {
 
   const cli = (...args: string[]) =>
     promisify(execFile)('node_modules/.bin/node', ['tools/policy-lint/cli.ts', ...args], {
-      env: { ...process.env, DATABASE_URL: platform.adminUrl, DB_PREFIX: platform.config.prefix, DATA_DIR: platform.config.dataDir, LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        DATABASE_URL: platform.adminUrl,
+        DB_PREFIX: platform.config.prefix,
+        DATA_DIR: platform.config.dataDir,
+        LOG_LEVEL: 'warn',
+      },
     }).then(
       ({ stdout }) => ({ code: 0, stdout }),
       (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout + error.stderr }),
@@ -293,7 +319,11 @@ describe('the shipped databases', () => {
     try {
       const { code, stdout } = await cli();
       expect(code).toBe(1);
-      expect(stdout).toMatch(new RegExp(`${platform.databases.students!.database}\\s+rls-not-forced\\s+public\\.student\\s+row-level security is enabled but not forced`));
+      expect(stdout).toMatch(
+        new RegExp(
+          `${platform.databases.students!.database}\\s+rls-not-forced\\s+public\\.student\\s+row-level security is enabled but not forced`,
+        ),
+      );
       expect(stdout).toContain(`1 finding(s) in ${Object.keys(platform.databases).length} database(s), ${rules.length} rules`);
     } finally {
       await owner.query('alter table student force row level security');

@@ -8,14 +8,20 @@ import { connectionFailureOf, createSubgraphHttp, isQueryBody, type ConnectionFa
 import { freePort } from './support.ts';
 
 const QUERY = JSON.stringify({ query: 'query Students__students__0{students{edges{node{id}}}}' });
-const MUTATION = JSON.stringify({ query: 'mutation Enroll__students__0($input:EnrollStudentInput!){enrollStudent(input:$input){id}}', variables: { input: {} } });
+const MUTATION = JSON.stringify({
+  query: 'mutation Enroll__students__0($input:EnrollStudentInput!){enrollStudent(input:$input){id}}',
+  variables: { input: {} },
+});
 const OK = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"data":{}}';
 
 /**
  * A raw HTTP server whose n-th request (from 1) gets `behaviour(n)`: answered, reset before any response,
  * or reset after the response headers. Records each request's headers.
  */
-async function rawServer(behaviour: (n: number) => 'answer' | 'reset' | 'reset-mid-response', port = 0): Promise<{ server: Server; url: string; requests: string[] }> {
+async function rawServer(
+  behaviour: (n: number) => 'answer' | 'reset' | 'reset-mid-response',
+  port = 0,
+): Promise<{ server: Server; url: string; requests: string[] }> {
   const requests: string[] = [];
   const server = createServer((socket: Socket) => {
     let buffered = '';

@@ -65,11 +65,18 @@ function capturedLogger() {
   return { lines, logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }) };
 }
 
-async function startReloadingGateway(supergraph: { path: string; url?: string; pollMs: number }, logger: pino.Logger): Promise<RunningServer> {
+async function startReloadingGateway(
+  supergraph: { path: string; url?: string; pollMs: number },
+  logger: pino.Logger,
+): Promise<RunningServer> {
   return startGateway({
     port: 0,
     auth: platform.auth,
-    subgraphUrls: { districts: platform.subgraphs.districts!.url, staff: platform.subgraphs.staff!.url, students: studentsWithNewField.url },
+    subgraphUrls: {
+      districts: platform.subgraphs.districts!.url,
+      staff: platform.subgraphs.staff!.url,
+      students: studentsWithNewField.url,
+    },
     contextPrivateKey: platform.keys.context.privateJwk,
     districtStatusTtlMs: 5000,
     operationLimits: platform.config.operationLimits,
@@ -86,13 +93,19 @@ beforeAll(async () => {
   nextSupergraph = composeWithNewField();
   // The new students version is deployed first: it serves the field before the graph has it.
   const definition = await loadSubgraphByName('students');
-  const sdl = readFileSync(projectPath(readRegistry().find((e) => e.name === 'students')!.schema), 'utf8').replace(STUDENT_WITH_NEW_FIELD, (m) => `${m}  legacyId: Int\n`);
-  studentsWithNewField = await startSubgraph({ ...definition, typeDefs: parse(sdl) }, {
-    port: 0,
-    databaseUrl: platform.databases.students!.appUrl,
-    contextPublicKey: platform.keys.context.publicJwk,
-    logger: pino({ level: 'silent' }),
-  });
+  const sdl = readFileSync(projectPath(readRegistry().find((e) => e.name === 'students')!.schema), 'utf8').replace(
+    STUDENT_WITH_NEW_FIELD,
+    (m) => `${m}  legacyId: Int\n`,
+  );
+  studentsWithNewField = await startSubgraph(
+    { ...definition, typeDefs: parse(sdl) },
+    {
+      port: 0,
+      databaseUrl: platform.databases.students!.appUrl,
+      contextPublicKey: platform.keys.context.publicJwk,
+      logger: pino({ level: 'silent' }),
+    },
+  );
   const owner = await platform.connect(platform.databases.students!.ownerUrl);
   const { rows } = await owner.query<{ id: string }>(
     'update student set legacy_id = $2 where id = (select id from student where tenant_id = $1 order by id limit 1) returning id',
@@ -137,90 +150,110 @@ const newFieldAnswer = async (url: string) => {
 };
 
 describe('supergraph reload', () => {
-  it('swaps in a supergraph file that gains a field under 50 req/s with 0 failed requests, and ignores invalid versions', { timeout: 120_000 }, async () => {
-    const path = join(folder, 'supergraph.graphql');
-    await writeFile(path, currentSupergraph);
-    const jwksFile = join(folder, 'jwks.json');
-    await writeFile(jwksFile, JSON.stringify(platform.keys.devIssuer.jwks));
-    const port = await freePort();
-    const gatewayProcess = spawnNode([projectFile('gateway/main.ts')], {
-      GATEWAY_PORT: String(port),
-      SUPERGRAPH_PATH: path,
-      TENANT_CONTEXT_PRIVATE_KEY: JSON.stringify(platform.keys.context.privateJwk),
-      JWKS_FILE: jwksFile,
-      JWT_ISSUER: DEV_ISSUER,
-      JWT_AUDIENCE: DEV_AUDIENCE,
-      DISTRICTS_ROUTING_URL: platform.subgraphs.districts!.url,
-      STAFF_ROUTING_URL: platform.subgraphs.staff!.url,
-      STUDENTS_ROUTING_URL: studentsWithNewField.url,
-      // One district drives the whole load here: the per-district cap (tuned for many districts) must not shape it.
-      DISTRICT_MAX_IN_FLIGHT: '64',
-      DISTRICT_MAX_QUEUED: '1024',
-      LOG_LEVEL: 'info',
-    });
-    await gatewayProcess.line(/gateway ready/, 60_000);
-    const gateway = { url: `http://127.0.0.1:${port}/graphql` };
-    const lines = {
-      filter: (match: (line: { msg: string; reason?: string; time: number }) => boolean) =>
-        gatewayProcess.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; reason?: string; time: number }).filter(match),
-    };
-    try {
-      // The field is new: the gateway refuses it until its supergraph has it.
-      const before = await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId });
-      expect(before.status).toBe(400);
-      expect(before.body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
-
-      let newFieldLive = false;
-      let done = false;
-      let sent = 0;
-      const load = steadyLoad({
-        url: gateway.url,
-        token,
-        rate: RATE,
-        // Once the field answers, every other request asks for it.
-        next: () => (newFieldLive && sent++ % 2 ? { operation: 'new', query: NEW_QUERY, variables: { id: studentId } } : { operation: 'old', query: OLD_QUERY, variables: { id: studentId } }),
-        until: () => done,
+  it(
+    'swaps in a supergraph file that gains a field under 50 req/s with 0 failed requests, and ignores invalid versions',
+    { timeout: 120_000 },
+    async () => {
+      const path = join(folder, 'supergraph.graphql');
+      await writeFile(path, currentSupergraph);
+      const jwksFile = join(folder, 'jwks.json');
+      await writeFile(jwksFile, JSON.stringify(platform.keys.devIssuer.jwks));
+      const port = await freePort();
+      const gatewayProcess = spawnNode([projectFile('gateway/main.ts')], {
+        GATEWAY_PORT: String(port),
+        SUPERGRAPH_PATH: path,
+        TENANT_CONTEXT_PRIVATE_KEY: JSON.stringify(platform.keys.context.privateJwk),
+        JWKS_FILE: jwksFile,
+        JWT_ISSUER: DEV_ISSUER,
+        JWT_AUDIENCE: DEV_AUDIENCE,
+        DISTRICTS_ROUTING_URL: platform.subgraphs.districts!.url,
+        STAFF_ROUTING_URL: platform.subgraphs.staff!.url,
+        STUDENTS_ROUTING_URL: studentsWithNewField.url,
+        // One district drives the whole load here: the per-district cap (tuned for many districts) must not shape it.
+        DISTRICT_MAX_IN_FLIGHT: '64',
+        DISTRICT_MAX_QUEUED: '1024',
+        LOG_LEVEL: 'info',
       });
-      await new Promise((r) => setTimeout(r, 2000));
+      await gatewayProcess.line(/gateway ready/, 60_000);
+      const gateway = { url: `http://127.0.0.1:${port}/graphql` };
+      const lines = {
+        filter: (match: (line: { msg: string; reason?: string; time: number }) => boolean) =>
+          gatewayProcess.lines
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l) as { msg: string; reason?: string; time: number })
+            .filter(match),
+      };
+      try {
+        // The field is new: the gateway refuses it until its supergraph has it.
+        const before = await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId });
+        expect(before.status).toBe(400);
+        expect(before.body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
 
-      // Invalid versions mid-run: a truncated file (not GraphQL), then GraphQL that is no valid supergraph.
-      await replaceFile(path, currentSupergraph.slice(0, Math.floor(currentSupergraph.length / 2)));
-      await waitFor('the truncated supergraph to be refused', () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 1, { timeoutMs: 10_000 });
-      await replaceFile(path, nextSupergraph.replace('legacyId: Int', 'legacyId: NoSuchType'));
-      await waitFor('the second invalid supergraph to be refused', () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 2, { timeoutMs: 10_000 });
-      const refusals = lines.filter((l) => l.msg.startsWith('supergraph refused'));
-      expect(refusals[1]!.reason).toMatch(/NoSuchType/);
-      expect((await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId })).status).toBe(400);
-      expect((await postGraphQL(gateway.url, token, OLD_QUERY, { id: studentId })).body.data.student.firstName).toEqual(expect.any(String));
-      await new Promise((r) => setTimeout(r, 1000));
+        let newFieldLive = false;
+        let done = false;
+        let sent = 0;
+        const load = steadyLoad({
+          url: gateway.url,
+          token,
+          rate: RATE,
+          // Once the field answers, every other request asks for it.
+          next: () =>
+            newFieldLive && sent++ % 2
+              ? { operation: 'new', query: NEW_QUERY, variables: { id: studentId } }
+              : { operation: 'old', query: OLD_QUERY, variables: { id: studentId } },
+          until: () => done,
+        });
+        await new Promise((r) => setTimeout(r, 2000));
 
-      // The valid version: the field answers within 2 s of the file changing.
-      await replaceFile(path, nextSupergraph);
-      const changedAt = performance.now();
-      const changedAtEpoch = Date.now();
-      const live = await firstAnswer(() => newFieldAnswer(gateway.url), changedAt);
-      const answeredAfterMs = Math.round(live.sentMs);
-      newFieldLive = true;
-      await new Promise((r) => setTimeout(r, 3000));
-      done = true;
-      const outcomes = await load;
+        // Invalid versions mid-run: a truncated file (not GraphQL), then GraphQL that is no valid supergraph.
+        await replaceFile(path, currentSupergraph.slice(0, Math.floor(currentSupergraph.length / 2)));
+        await waitFor(
+          'the truncated supergraph to be refused',
+          () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 1,
+          { timeoutMs: 10_000 },
+        );
+        await replaceFile(path, nextSupergraph.replace('legacyId: Int', 'legacyId: NoSuchType'));
+        await waitFor(
+          'the second invalid supergraph to be refused',
+          () => lines.filter((l) => l.msg.startsWith('supergraph refused')).length === 2,
+          { timeoutMs: 10_000 },
+        );
+        const refusals = lines.filter((l) => l.msg.startsWith('supergraph refused'));
+        expect(refusals[1]!.reason).toMatch(/NoSuchType/);
+        expect((await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId })).status).toBe(400);
+        expect((await postGraphQL(gateway.url, token, OLD_QUERY, { id: studentId })).body.data.student.firstName).toEqual(
+          expect.any(String),
+        );
+        await new Promise((r) => setTimeout(r, 1000));
 
-      const updates = lines.filter((l) => l.msg === 'supergraph updated');
-      expect(updates).toHaveLength(1);
-      const withNewField = outcomes.filter((o) => o.operation === 'new');
-      expect(withNewField.length).toBeGreaterThan(0);
-      const failed = outcomes.filter((o) => o.error !== null);
-      console.log(
-        `supergraph reload: ${outcomes.length} requests at ${RATE}/s (${withNewField.length} asking for the new field), ${failed.length} failed; ` +
-          `after the file changed the gateway logged the swap at ${updates[0]!.time - changedAtEpoch} ms, a request sent at ${answeredAfterMs} ms got the new field ` +
-          `(its answer back at ${Math.round(live.answeredMs)} ms); 2 invalid versions refused, old supergraph kept`,
-      );
-      expect(failed).toEqual([]);
-      expect(answeredAfterMs).toBeLessThan(2000);
-    } finally {
-      expect(await gatewayProcess.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-    }
-  });
+        // The valid version: the field answers within 2 s of the file changing.
+        await replaceFile(path, nextSupergraph);
+        const changedAt = performance.now();
+        const changedAtEpoch = Date.now();
+        const live = await firstAnswer(() => newFieldAnswer(gateway.url), changedAt);
+        const answeredAfterMs = Math.round(live.sentMs);
+        newFieldLive = true;
+        await new Promise((r) => setTimeout(r, 3000));
+        done = true;
+        const outcomes = await load;
+
+        const updates = lines.filter((l) => l.msg === 'supergraph updated');
+        expect(updates).toHaveLength(1);
+        const withNewField = outcomes.filter((o) => o.operation === 'new');
+        expect(withNewField.length).toBeGreaterThan(0);
+        const failed = outcomes.filter((o) => o.error !== null);
+        console.log(
+          `supergraph reload: ${outcomes.length} requests at ${RATE}/s (${withNewField.length} asking for the new field), ${failed.length} failed; ` +
+            `after the file changed the gateway logged the swap at ${updates[0]!.time - changedAtEpoch} ms, a request sent at ${answeredAfterMs} ms got the new field ` +
+            `(its answer back at ${Math.round(live.answeredMs)} ms); 2 invalid versions refused, old supergraph kept`,
+        );
+        expect(failed).toEqual([]);
+        expect(answeredAfterMs).toBeLessThan(2000);
+      } finally {
+        expect(await gatewayProcess.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+      }
+    },
+  );
 
   it('follows a supergraph URL by polling, and keeps serving when the URL fails', { timeout: 60_000 }, async () => {
     let served: { status: number; body: string } = { status: 200, body: currentSupergraph };
@@ -235,10 +268,15 @@ describe('supergraph reload', () => {
     try {
       expect((await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId })).status).toBe(400);
       served = { status: 200, body: nextSupergraph };
-      await waitFor('the new field to answer through the URL source', () => newFieldAnswer(gateway.url), { timeoutMs: 5000, intervalMs: 50 });
+      await waitFor('the new field to answer through the URL source', () => newFieldAnswer(gateway.url), {
+        timeoutMs: 5000,
+        intervalMs: 50,
+      });
 
       served = { status: 503, body: 'unavailable' };
-      await waitFor('the failing URL to be logged', () => lines.find((l) => l.msg.startsWith('supergraph unreadable')), { timeoutMs: 5000 });
+      await waitFor('the failing URL to be logged', () => lines.find((l) => l.msg.startsWith('supergraph unreadable')), {
+        timeoutMs: 5000,
+      });
       expect(await newFieldAnswer(gateway.url)).toBeDefined();
     } finally {
       await gateway.close();

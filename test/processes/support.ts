@@ -30,10 +30,15 @@ const spawned = new Set<ChildProcess>();
 
 /** `node <args>` with exactly `env` (plus PATH), from the project root. */
 export function spawnNode(args: string[], env: Record<string, string>): NodeProcess {
-  const child = spawn(process.execPath, args, { cwd: projectFile(''), env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: projectFile(''),
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   spawned.add(child);
   const lines: string[] = [];
-  for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => lines.push(l));
+  for (const stream of [child.stdout, child.stderr])
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => lines.push(l));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
       spawned.delete(child);
@@ -51,7 +56,10 @@ export function spawnNode(args: string[], env: Record<string, string>): NodeProc
         `a line matching ${pattern} from ${args.join(' ')}`,
         () => {
           const found = lines.find((l) => pattern.test(l));
-          if (!found && hasExited()) throw new Error(`${args.join(' ')} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${lines.slice(-20).join('\n')}`);
+          if (!found && hasExited())
+            throw new Error(
+              `${args.join(' ')} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${lines.slice(-20).join('\n')}`,
+            );
           return found;
         },
         { timeoutMs, intervalMs: 50 },
@@ -133,7 +141,13 @@ export interface LoadOutcome {
  * Open-model load at `rate` per second (request i leaves at start + i / rate, answered or not) until `until()`
  * says so; resolves with every outcome once all have answered. `next` picks each request's operation.
  */
-export async function steadyLoad(options: { url: string; token: string; rate: number; next: () => { operation: string; query: string; variables?: unknown }; until: () => boolean }): Promise<LoadOutcome[]> {
+export async function steadyLoad(options: {
+  url: string;
+  token: string;
+  rate: number;
+  next: () => { operation: string; query: string; variables?: unknown };
+  until: () => boolean;
+}): Promise<LoadOutcome[]> {
   const target = new URL(options.url);
   const pool = new Pool(target.origin, { connections: 64, keepAliveTimeout: 30_000 });
   const outcomes: LoadOutcome[] = [];

@@ -39,10 +39,17 @@ export function subgraphShapes(): SubgraphShape[] {
       (d): d is ObjectTypeDefinitionNode => d.kind === Kind.OBJECT_TYPE_DEFINITION,
     );
     const keyed = objects
-      .filter((o) => o.directives?.some((d) => d.name.value === 'key' && d.arguments?.some((a) => a.value.kind === Kind.STRING && a.value.value === 'id')))
+      .filter((o) =>
+        o.directives?.some(
+          (d) => d.name.value === 'key' && d.arguments?.some((a) => a.value.kind === Kind.STRING && a.value.value === 'id'),
+        ),
+      )
       .map((o) => ({ type: o.name.value, table: naming.classToTableName(o.name.value) }));
     const isLookup = (f: FieldDefinitionNode) =>
-      f.arguments?.length === 1 && f.arguments[0]!.name.value === 'id' && f.arguments[0]!.type.kind === Kind.NON_NULL_TYPE && f.type.kind === Kind.NAMED_TYPE;
+      f.arguments?.length === 1 &&
+      f.arguments[0]!.name.value === 'id' &&
+      f.arguments[0]!.type.kind === Kind.NON_NULL_TYPE &&
+      f.type.kind === Kind.NAMED_TYPE;
     const lookups = objects
       .filter((o) => o.name.value === 'Query')
       .flatMap((o) => (o.fields ?? []).filter(isLookup))

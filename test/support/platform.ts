@@ -26,14 +26,20 @@ export interface TestPlatform extends Platform {
   /** A valid development token for a demo district or any tenant id. */
   token(tenant: DemoSlug | string, options?: Partial<DevTokenOptions>): Promise<string>;
   /** POSTs an operation to a URL (the gateway by default) as JSON. */
-  graphql<T = any>(request: { query: string; variables?: unknown }, options?: { token?: string; headers?: Record<string, string>; url?: string }): Promise<GraphQLResult<T>>;
+  graphql<T = any>(
+    request: { query: string; variables?: unknown },
+    options?: { token?: string; headers?: Record<string, string>; url?: string },
+  ): Promise<GraphQLResult<T>>;
   /** As `graphql`, with a fresh token for `tenant`. */
   as<T = any>(tenant: DemoSlug | string, query: string, variables?: unknown): Promise<GraphQLResult<T>>;
   /** A client connected as a given URL's role; closed by stop(). */
   connect(url: string): Promise<pg.Client>;
 }
 
-export async function startTestPlatform(overrides: Partial<PlatformConfig> = {}, onQuery?: (service: string, sql: string) => void): Promise<TestPlatform> {
+export async function startTestPlatform(
+  overrides: Partial<PlatformConfig> = {},
+  onQuery?: (service: string, sql: string) => void,
+): Promise<TestPlatform> {
   const adminUrl = inject('adminUrl');
   const prefix = `t_${randomBytes(4).toString('hex')}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'k12-test-'));
@@ -85,7 +91,11 @@ export async function startTestPlatform(overrides: Partial<PlatformConfig> = {},
     async stop() {
       await Promise.all(clients.map((c) => c.end().catch(() => {})));
       await platform.stop();
-      await dropPlatformDatabases(adminUrl, prefix, Object.values(platform.databases).map((db) => [db.database, db.appRole]));
+      await dropPlatformDatabases(
+        adminUrl,
+        prefix,
+        Object.values(platform.databases).map((db) => [db.database, db.appRole]),
+      );
       await rm(dataDir, { recursive: true, force: true });
     },
   };

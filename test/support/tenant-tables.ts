@@ -91,7 +91,8 @@ export async function discoverForeignKeys(platform: TestPlatform): Promise<Tenan
 export const qualified = (table: Pick<TenantTable, 'service' | 'name'>) => `${table.service}.${table.name}`;
 
 /** Names a row: its `id`, the tenant for a table keyed by the tenant alone, or its key columns joined with '/'. */
-const rowKeySql = (table: TenantTable) => (table.key.length ? table.key.map((c) => `${quote(c)}::text`).join(` || '/' || `) : 'tenant_id::text');
+const rowKeySql = (table: TenantTable) =>
+  table.key.length ? table.key.map((c) => `${quote(c)}::text`).join(` || '/' || `) : 'tenant_id::text';
 export const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 
 /** Every row key of every table, by tenant, then by table name (a table name is unique across the services). */
@@ -100,7 +101,9 @@ export async function readTenantRows(platform: TestPlatform, tables: TenantTable
   for (const table of tables) {
     const owner = await ownerClient(platform, table.service);
     // Identifiers from the catalog, quoted.
-    const { rows: found } = await owner.query<{ tenant_id: string; key: string }>(`select tenant_id::text, ${rowKeySql(table)} as key from ${quote(table.name)} order by 2`);
+    const { rows: found } = await owner.query<{ tenant_id: string; key: string }>(
+      `select tenant_id::text, ${rowKeySql(table)} as key from ${quote(table.name)} order by 2`,
+    );
     for (const row of found) ((rows[row.tenant_id] ??= {})[table.name] ??= []).push(row.key);
   }
   return rows;

@@ -1,7 +1,11 @@
 /** Polling that fails loudly: a condition not met by the deadline is a test failure, never a silent pass. */
 
 /** Polls `check` until it returns something other than undefined/false; throws `what` when `timeoutMs` passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
   const { timeoutMs = 10_000, intervalMs = 50 } = options;
   const deadline = performance.now() + timeoutMs;
   for (;;) {

@@ -31,7 +31,10 @@ export class BackupError extends Error {}
 
 /** The major version of pg_dump/pg_restore on the PATH, or undefined when absent. */
 export async function clientMajor(tool: 'pg_dump' | 'pg_restore' = 'pg_dump'): Promise<number | undefined> {
-  const output = await run(tool, ['--version']).then(({ stdout }) => stdout, () => '');
+  const output = await run(tool, ['--version']).then(
+    ({ stdout }) => stdout,
+    () => '',
+  );
   const match = /\(PostgreSQL\) (\d+)/.exec(output);
   return match ? Number(match[1]) : undefined;
 }

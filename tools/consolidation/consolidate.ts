@@ -20,7 +20,17 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { registerDistrict, setDistrictStatus, type DistrictStatus } from '../onboarding.ts';
 import { redactUrl, type SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
-import { closeAll, ensureCheckpointTable, finishedTables, openSource, openTargets, readProfile, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
+import {
+  closeAll,
+  ensureCheckpointTable,
+  finishedTables,
+  openSource,
+  openTargets,
+  readProfile,
+  verifyLegacySchema,
+  verifyTargets,
+  type TargetClients,
+} from './endpoints.ts';
 import { silentProgress, type Progress } from './progress.ts';
 import { reconcileDistrict, type DistrictReport } from './reconcile.ts';
 import { copySourceSql, copyTargetColumns, DIRECTORY, SERVICES, tableName, TABLES, type Service, type TableMapping } from './tables.ts';
@@ -83,7 +93,15 @@ export async function resolveSlugs(source: SourceTemplate, districts: string[] |
 const describeDifferences = (report: DistrictReport) =>
   report.tables
     .filter((t) => !t.match)
-    .map((t) => `${t.table}: ${Object.entries(t.counts).filter(([, n]) => n).map(([kind, n]) => `${n} ${kind}`).join(', ') || `${t.sourceRows} vs ${t.targetRows} rows`}`)
+    .map(
+      (t) =>
+        `${t.table}: ${
+          Object.entries(t.counts)
+            .filter(([, n]) => n)
+            .map(([kind, n]) => `${n} ${kind}`)
+            .join(', ') || `${t.sourceRows} vs ${t.targetRows} rows`
+        }`,
+    )
     .join('; ');
 
 async function planDistrict(source: SourceTemplate, targets: TargetClients, slug: string): Promise<DistrictPlan> {
@@ -92,7 +110,8 @@ async function planDistrict(source: SourceTemplate, targets: TargetClients, slug
   try {
     await verifyLegacySchema(client, database);
     const profile = await readProfile(client, database);
-    if (profile.slug !== slug) throw new ConsolidationError(`legacy database ${database} says it is district "${profile.slug}", not "${slug}"`);
+    if (profile.slug !== slug)
+      throw new ConsolidationError(`legacy database ${database} says it is district "${profile.slug}", not "${slug}"`);
     const tenantId = districtTenantId(slug);
     const rows: Record<string, number> = {};
     for (const table of TABLES) {
@@ -100,25 +119,40 @@ async function planDistrict(source: SourceTemplate, targets: TargetClients, slug
     }
 
     const directory = targets[DIRECTORY]!;
-    const registered = await directory.query<{ slug: string; name: string; status: DistrictStatus }>('select slug, name, status from district where tenant_id = $1', [tenantId]);
+    const registered = await directory.query<{ slug: string; name: string; status: DistrictStatus }>(
+      'select slug, name, status from district where tenant_id = $1',
+      [tenantId],
+    );
     const existing = registered.rows[0];
     if (existing && (existing.slug !== slug || existing.name !== profile.name)) {
-      throw new ConsolidationError(`district ${slug}: tenant ${tenantId} is already registered as "${existing.slug}" (${existing.name}), not "${slug}" (${profile.name})`);
+      throw new ConsolidationError(
+        `district ${slug}: tenant ${tenantId} is already registered as "${existing.slug}" (${existing.name}), not "${slug}" (${profile.name})`,
+      );
     }
-    const sameSlug = await directory.query<{ tenant_id: string }>('select tenant_id from district where slug = $1 and tenant_id <> $2', [slug, tenantId]);
-    if (sameSlug.rowCount) throw new ConsolidationError(`district ${slug}: the slug is already registered to another tenant (${sameSlug.rows[0]!.tenant_id})`);
+    const sameSlug = await directory.query<{ tenant_id: string }>('select tenant_id from district where slug = $1 and tenant_id <> $2', [
+      slug,
+      tenantId,
+    ]);
+    if (sameSlug.rowCount)
+      throw new ConsolidationError(`district ${slug}: the slug is already registered to another tenant (${sameSlug.rows[0]!.tenant_id})`);
 
     const finished = await finishedTables(targets, tenantId);
     const present: string[] = [];
     for (const table of TABLES.filter((t) => !finished.has(tableName(t)))) {
-      const { rows: found } = await targets[table.service]!.query<{ present: boolean }>(`select exists (select 1 from public.${table.target} where tenant_id = $1) as present`, [tenantId]);
+      const { rows: found } = await targets[table.service]!.query<{ present: boolean }>(
+        `select exists (select 1 from public.${table.target} where tenant_id = $1) as present`,
+        [tenantId],
+      );
       if (found[0]!.present) present.push(tableName(table));
     }
     const state: DistrictState = finished.size === TABLES.length ? 'done' : finished.size ? 'resume' : present.length ? 'adopt' : 'new';
     if (state === 'done' || state === 'adopt') {
       // Present already: acceptable only when it is exactly what this source holds.
       const report = await reconcileDistrict(client, targets, { slug, tenantId });
-      if (!report.match) throw new ConsolidationError(`district ${slug} is already present in the target with different data (${describeDifferences(report)}); run reconcile for the ids`);
+      if (!report.match)
+        throw new ConsolidationError(
+          `district ${slug} is already present in the target with different data (${describeDifferences(report)}); run reconcile for the ids`,
+        );
     }
     return { slug, name: profile.name, tenantId, database, state, status: existing?.status ?? null, rows, finished: [...finished] };
   } finally {
@@ -127,7 +161,9 @@ async function planDistrict(source: SourceTemplate, targets: TargetClients, slug
 }
 
 /** Read-only: checks every selected district and returns the plan (what --dry-run prints). */
-export async function planConsolidation(options: Pick<ConsolidateOptions, 'source' | 'targets' | 'districts' | 'jobs'>): Promise<DistrictPlan[]> {
+export async function planConsolidation(
+  options: Pick<ConsolidateOptions, 'source' | 'targets' | 'districts' | 'jobs'>,
+): Promise<DistrictPlan[]> {
   const slugs = await resolveSlugs(options.source, options.districts);
   const targets = await openTargets(options.targets);
   try {
@@ -136,7 +172,10 @@ export async function planConsolidation(options: Pick<ConsolidateOptions, 'sourc
     const problems: string[] = [];
     for (const slug of slugs) {
       // Every district is checked, so one run reports every bad input at once.
-      await planDistrict(options.source, targets, slug).then((plan) => plans.push(plan), (error: Error) => problems.push(error.message));
+      await planDistrict(options.source, targets, slug).then(
+        (plan) => plans.push(plan),
+        (error: Error) => problems.push(error.message),
+      );
     }
     if (problems.length) throw new ConsolidationError(problems.join('\n'));
     return plans;
@@ -188,7 +227,11 @@ async function copyPair(source: pg.Client, target: pg.Client, table: TableMappin
     const into = target.query(copyFrom(`copy public.${table.target} (${copyTargetColumns(table).join(', ')}) from stdin`));
     const out = source.query(copyTo(`copy (${select}) to stdout`));
     await pipeline(out, counter, into);
-    await target.query('insert into consolidation.checkpoint (district_id, table_name, rows) values ($1, $2, $3)', [tenantId, table.target, counter.rows]);
+    await target.query('insert into consolidation.checkpoint (district_id, table_name, rows) values ($1, $2, $3)', [
+      tenantId,
+      table.target,
+      counter.rows,
+    ]);
     await target.query('commit');
     return counter.rows;
   } catch (error) {
@@ -202,7 +245,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function consolidate(options: ConsolidateOptions): Promise<ConsolidationSummary> {
   const started = performance.now();
   const plans = await planConsolidation(options);
-  const totalRows = plans.filter((p) => p.state === 'new' || p.state === 'resume').reduce((sum, p) => sum + Object.entries(p.rows).filter(([t]) => !p.finished.includes(t)).reduce((s, [, n]) => s + n, 0), 0);
+  const totalRows = plans
+    .filter((p) => p.state === 'new' || p.state === 'resume')
+    .reduce(
+      (sum, p) =>
+        sum +
+        Object.entries(p.rows)
+          .filter(([t]) => !p.finished.includes(t))
+          .reduce((s, [, n]) => s + n, 0),
+      0,
+    );
   const progress = options.progress?.(totalRows) ?? silentProgress;
   let copiedInRun = 0;
 
@@ -216,13 +268,25 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
 
   const consolidateDistrict = async (targets: TargetClients, plan: DistrictPlan): Promise<DistrictResult> => {
     const districtStarted = performance.now();
-    const result: DistrictResult = { slug: plan.slug, tenantId: plan.tenantId, state: plan.state, copied: [], skipped: [...plan.finished], rows: 0, seconds: 0, status: plan.status ?? 'migrating' };
+    const result: DistrictResult = {
+      slug: plan.slug,
+      tenantId: plan.tenantId,
+      state: plan.state,
+      copied: [],
+      skipped: [...plan.finished],
+      rows: 0,
+      seconds: 0,
+      status: plan.status ?? 'migrating',
+    };
     const directory = targets[DIRECTORY]!;
     if (plan.state === 'done' || plan.state === 'adopt') {
       // Reconciled clean in the preflight: record what is there and finish an interrupted activation.
       if (plan.state === 'adopt') {
         for (const table of TABLES) {
-          await targets[table.service]!.query('insert into consolidation.checkpoint (district_id, table_name, rows) values ($1, $2, $3) on conflict do nothing', [plan.tenantId, table.target, plan.rows[tableName(table)]]);
+          await targets[table.service]!.query(
+            'insert into consolidation.checkpoint (district_id, table_name, rows) values ($1, $2, $3) on conflict do nothing',
+            [plan.tenantId, table.target, plan.rows[tableName(table)]],
+          );
         }
         result.skipped = TABLES.map(tableName);
       }
@@ -241,7 +305,10 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
     }
 
     const source = await openSource(options.source, plan.slug);
-    progress.startDistrict(plan.slug, TABLES.filter((t) => !plan.finished.includes(tableName(t))).reduce((s, t) => s + plan.rows[tableName(t)]!, 0));
+    progress.startDistrict(
+      plan.slug,
+      TABLES.filter((t) => !plan.finished.includes(tableName(t))).reduce((s, t) => s + plan.rows[tableName(t)]!, 0),
+    );
     try {
       // One snapshot for every table of the district, so its foreign keys agree with each other.
       await source.query('begin isolation level repeatable read read only');
@@ -261,7 +328,10 @@ export async function consolidate(options: ConsolidateOptions): Promise<Consolid
       }
       await source.query('commit');
       const report = await reconcileDistrict(source, targets, plan);
-      if (!report.match) throw new ConsolidationError(`district ${plan.slug} did not reconcile after copying (${describeDifferences(report)}); it stays migrating`);
+      if (!report.match)
+        throw new ConsolidationError(
+          `district ${plan.slug} did not reconcile after copying (${describeDifferences(report)}); it stays migrating`,
+        );
       await setDistrictStatus(directory, plan.tenantId, 'active');
       result.status = 'active';
     } catch (error) {

@@ -5,7 +5,10 @@ import { createHash } from 'node:crypto';
 const DISTRICT_NAMESPACE = 'b7e0c2a4-5d1f-4e8a-9c3b-6f2d1a0e9b57';
 
 export function districtTenantId(slug: string): string {
-  const hash = createHash('sha1').update(Buffer.from(DISTRICT_NAMESPACE.replaceAll('-', ''), 'hex')).update(slug, 'utf8').digest();
+  const hash = createHash('sha1')
+    .update(Buffer.from(DISTRICT_NAMESPACE.replaceAll('-', ''), 'hex'))
+    .update(slug, 'utf8')
+    .digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');

@@ -52,7 +52,10 @@ async function columnTypes(client: pg.Client, tables: string[]): Promise<Map<str
   return result;
 }
 
-function schemaMismatches(actual: Map<string, Map<string, string>>, expected: { table: string; columns: Record<string, string> }[]): string[] {
+function schemaMismatches(
+  actual: Map<string, Map<string, string>>,
+  expected: { table: string; columns: Record<string, string> }[],
+): string[] {
   const problems: string[] = [];
   for (const { table, columns } of expected) {
     const found = actual.get(table);
@@ -71,8 +74,14 @@ function schemaMismatches(actual: Map<string, Map<string, string>>, expected: { 
 
 /** Throws when the legacy database lacks a table or column the consolidation reads, or has another type. */
 export async function verifyLegacySchema(client: pg.Client, database: string): Promise<void> {
-  const actual = await columnTypes(client, LEGACY_TABLES.map((t) => t.name));
-  const problems = schemaMismatches(actual, LEGACY_TABLES.map((t) => ({ table: t.name, columns: t.columns })));
+  const actual = await columnTypes(
+    client,
+    LEGACY_TABLES.map((t) => t.name),
+  );
+  const problems = schemaMismatches(
+    actual,
+    LEGACY_TABLES.map((t) => ({ table: t.name, columns: t.columns })),
+  );
   if (problems.length) throw new Error(`legacy database ${database} does not match the legacy schema: ${problems.join('; ')}`);
 }
 
@@ -90,13 +99,28 @@ export async function verifyTargets(targets: TargetClients): Promise<void> {
       table: t.target,
       columns: Object.fromEntries([['tenant_id', 'uuid'] as const, ...t.columns.map((c) => [c.name, c.type] as const)]),
     }));
-    if (service === DIRECTORY) expected.push({ table: 'district', columns: { tenant_id: 'uuid', slug: 'character varying(100)', name: 'character varying(200)', status: 'text' } });
-    const problems = schemaMismatches(await columnTypes(client, expected.map((e) => e.table)), expected);
+    if (service === DIRECTORY)
+      expected.push({
+        table: 'district',
+        columns: { tenant_id: 'uuid', slug: 'character varying(100)', name: 'character varying(200)', status: 'text' },
+      });
+    const problems = schemaMismatches(
+      await columnTypes(
+        client,
+        expected.map((e) => e.table),
+      ),
+      expected,
+    );
     const database = (await client.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
     if (problems.length) throw new Error(`target ${database} is not migrated (run npm run migrate): ${problems.join('; ')}`);
-    const { rows } = await client.query<{ role: string; bypass: boolean }>('select current_user as role, rolbypassrls as bypass from pg_roles where rolname = current_user');
+    const { rows } = await client.query<{ role: string; bypass: boolean }>(
+      'select current_user as role, rolbypassrls as bypass from pg_roles where rolname = current_user',
+    );
     // COPY FROM into a table with RLS is refused for roles that do not bypass it; only the owner role does.
-    if (!rows[0]?.bypass) throw new Error(`target ${database}: role ${rows[0]?.role} does not bypass row-level security; connect as the owner role (<prefix>_owner)`);
+    if (!rows[0]?.bypass)
+      throw new Error(
+        `target ${database}: role ${rows[0]?.role} does not bypass row-level security; connect as the owner role (<prefix>_owner)`,
+      );
   }
 }
 
@@ -120,9 +144,14 @@ export async function ensureCheckpointTable(client: pg.Client): Promise<void> {
 export async function finishedTables(targets: TargetClients, tenantId: string): Promise<Set<string>> {
   const finished = new Set<string>();
   for (const service of SERVICES) {
-    const { rows: exists } = await targets[service]!.query<{ present: boolean }>(`select to_regclass('consolidation.checkpoint') is not null as present`);
+    const { rows: exists } = await targets[service]!.query<{ present: boolean }>(
+      `select to_regclass('consolidation.checkpoint') is not null as present`,
+    );
     if (!exists[0]!.present) continue;
-    const { rows } = await targets[service]!.query<{ table_name: string }>('select table_name from consolidation.checkpoint where district_id = $1', [tenantId]);
+    const { rows } = await targets[service]!.query<{ table_name: string }>(
+      'select table_name from consolidation.checkpoint where district_id = $1',
+      [tenantId],
+    );
     for (const row of rows) finished.add(`${service}.${row.table_name}`);
   }
   return finished;

@@ -12,7 +12,10 @@ export const silentProgress: Progress = { startDistrict() {}, addRows() {}, fini
 
 export function barsProgress(totalRows: number): Progress {
   const format = '{label} {bar} {value}/{total} rows  {speed} rows/s  {eta_formatted}';
-  const multi = new cliProgress.MultiBar({ format, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+  const multi = new cliProgress.MultiBar(
+    { format, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 50 },
+    cliProgress.Presets.shades_classic,
+  );
   const started = performance.now();
   let done = 0;
   const total = multi.create(totalRows, 0, { label: 'total'.padEnd(28), speed: 0 });
@@ -20,7 +23,11 @@ export function barsProgress(totalRows: number): Progress {
   const speed = (rows: number, since: number) => Math.round(rows / Math.max((performance.now() - since) / 1000, 0.001));
   return {
     startDistrict(slug, totalRows) {
-      bars.set(slug, { bar: multi.create(totalRows, 0, { label: slug.slice(0, 28).padEnd(28), speed: 0 }), rows: 0, started: performance.now() });
+      bars.set(slug, {
+        bar: multi.create(totalRows, 0, { label: slug.slice(0, 28).padEnd(28), speed: 0 }),
+        rows: 0,
+        started: performance.now(),
+      });
     },
     addRows(slug, rows) {
       const entry = bars.get(slug);

@@ -74,7 +74,9 @@ const rangeOf = (width: number) => `left(right(k, 12), ${width})`;
 
 /** The whole table's checksum; `k` is not referenced, so PostgreSQL never computes it here. */
 async function checksumOf(side: Side): Promise<Range> {
-  const { rows } = await side.client.query<Range>(`select '' as range, count(*)::int as rows, coalesce(sum(${ROW_HASH}), 0)::text as sum from (${side.rows}) r`);
+  const { rows } = await side.client.query<Range>(
+    `select '' as range, count(*)::int as rows, coalesce(sum(${ROW_HASH}), 0)::text as sum from (${side.rows}) r`,
+  );
   return rows[0]!;
 }
 
@@ -108,7 +110,13 @@ function differingRanges(source: Map<string, Range>, target: Map<string, Range>)
   return { both, oneSide };
 }
 
-export async function reconcileTable(source: Side, target: Side, table: TableMapping, tenantId: string, targetClient: pg.Client): Promise<TableReport> {
+export async function reconcileTable(
+  source: Side,
+  target: Side,
+  table: TableMapping,
+  tenantId: string,
+  targetClient: pg.Client,
+): Promise<TableReport> {
   const [sourceTotal, targetTotal] = await Promise.all([checksumOf(source), checksumOf(target)]);
   const report: TableReport = {
     table: tableName(table),
@@ -158,7 +166,9 @@ export async function reconcileTable(source: Side, target: Side, table: TableMap
   // A row missing here may be filed under another district: name where it is.
   const elsewhere = new Map<string, string>();
   for (let i = 0; i < missing.length; i += 10_000) {
-    const { rows } = await targetClient.query<{ tenant: string; k: string }>(targetKeyOwnersSql(table), [missing.slice(i, i + 10_000).map((m) => m.id)]);
+    const { rows } = await targetClient.query<{ tenant: string; k: string }>(targetKeyOwnersSql(table), [
+      missing.slice(i, i + 10_000).map((m) => m.id),
+    ]);
     for (const row of rows) if (row.tenant !== tenantId) elsewhere.set(row.k, row.tenant);
   }
   for (const row of missing) {
@@ -166,7 +176,8 @@ export async function reconcileTable(source: Side, target: Side, table: TableMap
     if (foundUnder) report.misattributed.push({ ...row, foundUnder });
     else report.missing.push(row);
   }
-  const byLegacy = (a: RowRef, b: RowRef) => Number(a.legacyId?.split('/')[0] ?? 0) - Number(b.legacyId?.split('/')[0] ?? 0) || a.id.localeCompare(b.id);
+  const byLegacy = (a: RowRef, b: RowRef) =>
+    Number(a.legacyId?.split('/')[0] ?? 0) - Number(b.legacyId?.split('/')[0] ?? 0) || a.id.localeCompare(b.id);
   for (const kind of ['missing', 'extra', 'changed', 'misattributed'] as const) {
     report.counts[kind] = report[kind].length;
     (report[kind] as RowRef[]).sort(byLegacy);
@@ -207,7 +218,8 @@ export function crossReference(districts: DistrictReport[]): void {
         const owner = owners.get(`${district.tenantId}|${table.table}|${row.id}`);
         if (owner) row.belongsTo = owner;
       }
-      for (const row of table.misattributed) row.foundUnder = slugOf.has(row.foundUnder) ? `${slugOf.get(row.foundUnder)} (${row.foundUnder})` : row.foundUnder;
+      for (const row of table.misattributed)
+        row.foundUnder = slugOf.has(row.foundUnder) ? `${slugOf.get(row.foundUnder)} (${row.foundUnder})` : row.foundUnder;
     }
   }
 }
@@ -224,7 +236,12 @@ export interface ReconciliationReport {
 }
 
 /** Reconciles districts `jobs` at once; each worker keeps one connection per service database. */
-export async function reconcileDistricts(options: { source: SourceTemplate; targets: Record<Service, string>; slugs: string[]; jobs: number }): Promise<ReconciliationReport> {
+export async function reconcileDistricts(options: {
+  source: SourceTemplate;
+  targets: Record<Service, string>;
+  slugs: string[];
+  jobs: number;
+}): Promise<ReconciliationReport> {
   const started = performance.now();
   const districts: DistrictReport[] = [];
   // As consolidate: each running district borrows one set of target connections; the first failure stops
@@ -284,10 +301,25 @@ const describeRow = (row: RowRef & { foundUnder?: string; belongsTo?: string }) 
 export function renderReport(report: ReconciliationReport): string {
   const header = ['district', 'table', 'source rows', 'target rows', 'result'];
   const lines = report.districts.flatMap((d) =>
-    d.tables.map((t) => [d.slug, t.table, String(t.sourceRows), String(t.targetRows), t.match ? 'ok' : Object.entries(t.counts).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ') || 'checksum differs']),
+    d.tables.map((t) => [
+      d.slug,
+      t.table,
+      String(t.sourceRows),
+      String(t.targetRows),
+      t.match
+        ? 'ok'
+        : Object.entries(t.counts)
+            .filter(([, n]) => n)
+            .map(([k, n]) => `${n} ${k}`)
+            .join(', ') || 'checksum differs',
+    ]),
   );
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const row = (cells: string[]) => cells.map((c, i) => (i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const row = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [row(header), row(widths.map((w) => '-'.repeat(w))), ...lines.map(row)];
   const details: string[] = [];
   for (const d of report.districts) {
@@ -296,11 +328,16 @@ export function renderReport(report: ReconciliationReport): string {
         const rows = t[kind] as (RowRef & { foundUnder?: string; belongsTo?: string })[];
         if (!t.counts[kind]) continue;
         const more = t.counts[kind] - Math.min(rows.length, SHOWN_IDS);
-        details.push(`${d.slug} ${t.table} ${kind} ${t.counts[kind]}: ${rows.slice(0, SHOWN_IDS).map(describeRow).join(', ')}${more > 0 ? `, … ${more} more (see the JSON report)` : ''}`);
+        details.push(
+          `${d.slug} ${t.table} ${kind} ${t.counts[kind]}: ${rows.slice(0, SHOWN_IDS).map(describeRow).join(', ')}${more > 0 ? `, … ${more} more (see the JSON report)` : ''}`,
+        );
       }
     }
   }
   if (details.length) out.push('', 'differences:', ...details);
-  out.push('', `${report.match ? 'MATCH' : 'MISMATCH'}: ${report.districts.length} districts, source ${report.sourceRows} rows, target ${report.targetRows} rows in ${report.seconds.toFixed(2)} s`);
+  out.push(
+    '',
+    `${report.match ? 'MATCH' : 'MISMATCH'}: ${report.districts.length} districts, source ${report.sourceRows} rows, target ${report.targetRows} rows in ${report.seconds.toFixed(2)} s`,
+  );
   return out.join('\n');
 }

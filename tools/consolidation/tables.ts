@@ -55,7 +55,11 @@ const mappedId = (legacyTable: string, column: string) => (tenant: string) => {
   const digest = `md5(${tenant} || ':${legacyTable}')`;
   return `(substr(${digest}, 1, 8) || '-' || substr(${digest}, 9, 4) || '-8' || substr(${digest}, 14, 3) || '-a' || substr(${digest}, 18, 3) || '-' || lpad(to_hex(${column}), 12, '0'))`;
 };
-const uuid = (name: string, legacyTable: string, column: string): ColumnMapping => ({ name, type: 'uuid', source: mappedId(legacyTable, column) });
+const uuid = (name: string, legacyTable: string, column: string): ColumnMapping => ({
+  name,
+  type: 'uuid',
+  source: mappedId(legacyTable, column),
+});
 const same = (name: string, type: string): ColumnMapping => ({ name, type, source: () => name });
 const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: () => 'id' };
 
@@ -66,7 +70,12 @@ const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: ()
 type Mapping = Omit<TableMapping, 'service'>;
 
 const keyedTable = (legacy: string, target: string, columns: ColumnMapping[]): Mapping => ({
-  legacy, target, key: ['id'], legacyKey: 'id::text', legacyKeyColumns: ['id'], legacyIdColumn: 'legacy_id',
+  legacy,
+  target,
+  key: ['id'],
+  legacyKey: 'id::text',
+  legacyKeyColumns: ['id'],
+  legacyIdColumn: 'legacy_id',
   columns: [uuid('id', legacy, 'id'), ...columns, legacyId],
 });
 const schoolId = uuid('school_id', 'schools', 'school_id');
@@ -76,12 +85,31 @@ const personName = [same('first_name', 'character varying(100)'), same('last_nam
 /** Legacy table → target table, in foreign-key order. Both COPY and the canonical text name their columns, so column order is free. */
 const MAPPINGS: Mapping[] = [
   keyedTable('schools', 'school', [name(200), same('created_at', 'timestamp with time zone')]),
-  keyedTable('students', 'student', [...personName, same('grade', 'smallint'), same('date_of_birth', 'date'), schoolId, same('gpa', 'numeric(3,2)'), same('created_at', 'timestamp with time zone')]),
-  keyedTable('enrollments', 'enrollment', [uuid('student_id', 'students', 'student_id'), schoolId, same('start_date', 'date'), same('end_date', 'date')]),
+  keyedTable('students', 'student', [
+    ...personName,
+    same('grade', 'smallint'),
+    same('date_of_birth', 'date'),
+    schoolId,
+    same('gpa', 'numeric(3,2)'),
+    same('created_at', 'timestamp with time zone'),
+  ]),
+  keyedTable('enrollments', 'enrollment', [
+    uuid('student_id', 'students', 'student_id'),
+    schoolId,
+    same('start_date', 'date'),
+    same('end_date', 'date'),
+  ]),
   keyedTable('staff', 'staff_member', [...personName, same('email', 'character varying(200)'), same('role', 'text'), schoolId]),
-  keyedTable('sections', 'section', [name(200), same('subject', 'character varying(100)'), uuid('teacher_id', 'staff', 'teacher_id'), schoolId]),
+  keyedTable('sections', 'section', [
+    name(200),
+    same('subject', 'character varying(100)'),
+    uuid('teacher_id', 'staff', 'teacher_id'),
+    schoolId,
+  ]),
   {
-    legacy: 'section_rosters', target: 'section_student', key: ['section_id', 'student_id'],
+    legacy: 'section_rosters',
+    target: 'section_student',
+    key: ['section_id', 'student_id'],
     legacyKey: `section_id::text || '/' || student_id::text`,
     legacyKeyColumns: ['section_id', 'student_id'],
     columns: [uuid('section_id', 'sections', 'section_id'), uuid('student_id', 'students', 'student_id')],
@@ -95,7 +123,9 @@ export const TABLES: TableMapping[] = MAPPINGS.map((mapping) => {
   try {
     return { ...mapping, service: serviceOwning(mapping.target, registry).name };
   } catch (error) {
-    throw new Error(`consolidation maps legacy table ${mapping.legacy} to ${mapping.target}, but ${(error as Error).message}`, { cause: error });
+    throw new Error(`consolidation maps legacy table ${mapping.legacy} to ${mapping.target}, but ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 });
 

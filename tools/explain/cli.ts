@@ -18,7 +18,9 @@ const options = new Command()
   .opts<{ tenant: string; table: string; id: string; json?: boolean }>();
 
 await runCli('explain', async () => {
-  const explanation = await withServiceDatabases((databases) => explainRow(databases, { tenantId: options.tenant, table: options.table, id: options.id }));
+  const explanation = await withServiceDatabases((databases) =>
+    explainRow(databases, { tenantId: options.tenant, table: options.table, id: options.id }),
+  );
   console.log(options.json ? JSON.stringify(explanation, null, 2) : formatExplanation(explanation));
   return 0;
 });

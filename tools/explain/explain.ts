@@ -82,7 +82,10 @@ async function findTable(databases: ServiceDatabase[], table: string): Promise<T
     }
   }
   if (matches.length === 0) throw new ExplainError(`no tenant table named ${table} in ${databases.map((d) => d.database).join(', ')}`);
-  if (matches.length > 1) throw new ExplainError(`${table} names tables in ${matches.map((m) => `${m.database.database} (${m.qualified})`).join(', ')}; qualify it`);
+  if (matches.length > 1)
+    throw new ExplainError(
+      `${table} names tables in ${matches.map((m) => `${m.database.database} (${m.qualified})`).join(', ')}; qualify it`,
+    );
   return matches[0]!;
 }
 
@@ -90,12 +93,18 @@ async function districtNames(databases: ServiceDatabase[], tenantIds: string[]):
   const directory = databases.find((d) => d.service === directoryService().name);
   if (!directory || tenantIds.length === 0) return new Map();
   const { rows } = await withClient(directory.ownerUrl, (client) =>
-    client.query<{ tenant_id: string; name: string; status: string }>('select tenant_id::text, name, status from district where tenant_id = any($1::uuid[])', [tenantIds]),
+    client.query<{ tenant_id: string; name: string; status: string }>(
+      'select tenant_id::text, name, status from district where tenant_id = any($1::uuid[])',
+      [tenantIds],
+    ),
   );
   return new Map(rows.map((row) => [row.tenant_id, { name: row.name, status: row.status }]));
 }
 
-export async function explainRow(databases: ServiceDatabase[], request: { tenantId: string; table: string; id: string }): Promise<Explanation> {
+export async function explainRow(
+  databases: ServiceDatabase[],
+  request: { tenantId: string; table: string; id: string },
+): Promise<Explanation> {
   if (!isUuid(request.tenantId)) throw new ExplainError('--tenant must be a district UUID');
   if (!isUuid(request.id)) throw new ExplainError('--id must be a UUID');
   const tenantId = request.tenantId.toLowerCase();
@@ -110,8 +119,17 @@ export async function explainRow(databases: ServiceDatabase[], request: { tenant
       'select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = $1',
       [match.oid],
     );
-    const owners = (await client.query<{ tenant_id: string }>(`select tenant_id::text from ${table} where ${key} = $1 order by 1`, [id])).rows.map((r) => r.tenant_id);
-    const { rows: policies } = await client.query<{ name: string; permissive: boolean; command: string; roles: string[]; using: string | null; check: string | null }>(
+    const owners = (
+      await client.query<{ tenant_id: string }>(`select tenant_id::text from ${table} where ${key} = $1 order by 1`, [id])
+    ).rows.map((r) => r.tenant_id);
+    const { rows: policies } = await client.query<{
+      name: string;
+      permissive: boolean;
+      command: string;
+      roles: string[];
+      using: string | null;
+      check: string | null;
+    }>(
       `select p.polname as name, p.polpermissive as permissive, p.polcmd as command,
               array(select case when r = 0 then 'public' else pg_get_userbyid(r)::text end from unnest(p.polroles) r) as roles,
               pg_get_expr(p.polqual, p.polrelid) as using, pg_get_expr(p.polwithcheck, p.polrelid) as check
@@ -149,19 +167,33 @@ export async function explainRow(databases: ServiceDatabase[], request: { tenant
 
   const names = await districtNames(databases, [...new Set([tenantId, ...found.owners])]);
   const reads = found.verdicts.filter((p) => p.command === 'SELECT' || p.command === 'ALL');
-  const permitted = reads.some((p) => p.permissive && p.usingForTenant) && reads.filter((p) => !p.permissive).every((p) => p.usingForTenant);
+  const permitted =
+    reads.some((p) => p.permissive && p.usingForTenant) && reads.filter((p) => !p.permissive).every((p) => p.usingForTenant);
   const visible = found.owners.length > 0 && (!found.rls.enabled || permitted);
   const reasons: string[] = [];
   const district = names.get(tenantId) ?? null;
   if (!district) reasons.push(`district ${tenantId} is not registered: the gateway refuses it before any lookup`);
   else if (district.status !== 'active') reasons.push(`district ${tenantId} is ${district.status}: the gateway refuses its requests`);
   if (found.owners.length === 0) reasons.push(`no row of ${match.qualified} has ${match.keyColumn} ${id}, in any district`);
-  else if (!found.owners.includes(tenantId)) reasons.push(`the row belongs to ${found.owners.map((t) => `${names.get(t)?.name ?? 'an unregistered district'} (${t})`).join(', ')}, not to ${tenantId}`);
-  if (!found.rls.enabled) reasons.push(`row-level security is NOT enabled on ${match.qualified}: every role with SELECT sees every district's rows`);
+  else if (!found.owners.includes(tenantId))
+    reasons.push(
+      `the row belongs to ${found.owners.map((t) => `${names.get(t)?.name ?? 'an unregistered district'} (${t})`).join(', ')}, not to ${tenantId}`,
+    );
+  if (!found.rls.enabled)
+    reasons.push(`row-level security is NOT enabled on ${match.qualified}: every role with SELECT sees every district's rows`);
   else if (!found.rls.forced) reasons.push(`row-level security is not forced on ${match.qualified}: its owner sees every district's rows`);
-  if (found.rls.enabled && reads.length === 0) reasons.push(`no policy covers SELECT on ${match.qualified}: nobody subject to RLS sees any row`);
-  for (const policy of reads) if (policy.usingForTenant !== null) reasons.push(`policy ${policy.name} (${policy.permissive ? 'permissive' : 'restrictive'}, ${policy.command}) USING evaluates to ${policy.usingForTenant} for ${tenantId}`);
-  reasons.push(visible ? `${tenantId} can see this row through the graph${district?.status === 'active' ? '' : ' once the district is active'}` : `${tenantId} cannot see this row`);
+  if (found.rls.enabled && reads.length === 0)
+    reasons.push(`no policy covers SELECT on ${match.qualified}: nobody subject to RLS sees any row`);
+  for (const policy of reads)
+    if (policy.usingForTenant !== null)
+      reasons.push(
+        `policy ${policy.name} (${policy.permissive ? 'permissive' : 'restrictive'}, ${policy.command}) USING evaluates to ${policy.usingForTenant} for ${tenantId}`,
+      );
+  reasons.push(
+    visible
+      ? `${tenantId} can see this row through the graph${district?.status === 'active' ? '' : ' once the district is active'}`
+      : `${tenantId} cannot see this row`,
+  );
 
   return {
     database: match.database.database,

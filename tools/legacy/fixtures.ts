@@ -8,10 +8,81 @@ import { escapeIdentifier, escapeLiteral } from 'pg';
 import { connect, SourceTemplate } from './source-url.ts';
 import { LEGACY_DDL } from './schema.ts';
 
-const PLACES = ['maple-creek', 'north-valley', 'cedar-falls', 'river-bend', 'pine-hill', 'lake-shore', 'stone-bridge', 'elm-grove', 'sunset-ridge', 'fox-hollow', 'clear-water', 'eagle-rock', 'silver-lake', 'oak-park', 'bay-view', 'mill-town', 'red-mesa', 'blue-spring', 'iron-gate', 'willow-bend'];
-const KINDS = [['unified', 'Unified School District'], ['county', 'County Schools'], ['public', 'Public Schools'], ['city', 'City Schools'], ['isd', 'Independent School District']] as const;
-const FIRST_NAMES = ['Ava', 'Liam', 'Sofía', 'Noah', 'Zoë', 'Mateo', 'Amara', 'Ethan', 'Chloé', 'Kai', 'Mei', 'Omar', 'Isla', 'Jonah', 'Priya', 'Lucas', 'Łucja', 'Søren', 'Ngọc', '美咲', 'Renée', 'José', 'Aoife', 'Dmitrí'];
-const LAST_NAMES = ['García', 'Nguyễn', 'Smith', "O'Brien", 'Okafor', 'Kowalski', 'Haddad', 'Johansson', 'Patel', 'Müller', 'Kim', 'Rossi', 'Ólafsdóttir', '王', 'Żółć', 'Van der Berg', 'Al-Hassan', 'Brontë'];
+const PLACES = [
+  'maple-creek',
+  'north-valley',
+  'cedar-falls',
+  'river-bend',
+  'pine-hill',
+  'lake-shore',
+  'stone-bridge',
+  'elm-grove',
+  'sunset-ridge',
+  'fox-hollow',
+  'clear-water',
+  'eagle-rock',
+  'silver-lake',
+  'oak-park',
+  'bay-view',
+  'mill-town',
+  'red-mesa',
+  'blue-spring',
+  'iron-gate',
+  'willow-bend',
+];
+const KINDS = [
+  ['unified', 'Unified School District'],
+  ['county', 'County Schools'],
+  ['public', 'Public Schools'],
+  ['city', 'City Schools'],
+  ['isd', 'Independent School District'],
+] as const;
+const FIRST_NAMES = [
+  'Ava',
+  'Liam',
+  'Sofía',
+  'Noah',
+  'Zoë',
+  'Mateo',
+  'Amara',
+  'Ethan',
+  'Chloé',
+  'Kai',
+  'Mei',
+  'Omar',
+  'Isla',
+  'Jonah',
+  'Priya',
+  'Lucas',
+  'Łucja',
+  'Søren',
+  'Ngọc',
+  '美咲',
+  'Renée',
+  'José',
+  'Aoife',
+  'Dmitrí',
+];
+const LAST_NAMES = [
+  'García',
+  'Nguyễn',
+  'Smith',
+  "O'Brien",
+  'Okafor',
+  'Kowalski',
+  'Haddad',
+  'Johansson',
+  'Patel',
+  'Müller',
+  'Kim',
+  'Rossi',
+  'Ólafsdóttir',
+  '王',
+  'Żółć',
+  'Van der Berg',
+  'Al-Hassan',
+  'Brontë',
+];
 const SUBJECTS = ['Mathematics', 'English', 'Science', 'History', 'Art', 'Música', 'Français', 'Physical Education'];
 const SCHOOL_KINDS = ['Elementary', 'Middle', 'High', 'Academy', 'Montessori'];
 
@@ -26,7 +97,10 @@ export function fixtureDistricts(count: number): LegacyDistrict[] {
     const place = PLACES[i % PLACES.length]!;
     const [kindSlug, kindName] = KINDS[Math.floor(i / PLACES.length) % KINDS.length]!;
     const round = Math.floor(i / (PLACES.length * KINDS.length));
-    const label = place.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join(' ');
+    const label = place
+      .split('-')
+      .map((w) => w[0]!.toUpperCase() + w.slice(1))
+      .join(' ');
     return { slug: `${place}-${kindSlug}${round ? `-${round + 1}` : ''}`, name: `${label} ${kindName}${round ? ` ${round + 1}` : ''}` };
   });
 }
@@ -43,7 +117,8 @@ export function fixtureShape(students: number) {
  */
 function generationSql(students: number): string[] {
   const shape = fixtureShape(students);
-  const pick = (list: keyof typeof NAME_LISTS, key: string) => `(@${list}::text[])[1 + floor(pg_temp.rnd(${key}) * cardinality(@${list}::text[]))::int]`;
+  const pick = (list: keyof typeof NAME_LISTS, key: string) =>
+    `(@${list}::text[])[1 + floor(pg_temp.rnd(${key}) * cardinality(@${list}::text[]))::int]`;
   return [
     `insert into schools (id, name, created_at)
        select i, initcap(split_part(p.name, ' ', 1)) || ' ' || ${pick('school_kinds', `'school:' || i`)} || ' School ' || i,

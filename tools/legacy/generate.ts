@@ -13,7 +13,11 @@ import { positiveInt } from '../consolidation/cli-options.ts';
 
 const program = new Command('legacy:generate')
   .description('create N legacy per-district databases with the legacy schema and deterministic data')
-  .option('--source <url>', 'URL template of the district databases, containing {slug} (env LEGACY_SOURCE_URL)', readConfig().tools.legacySourceUrl)
+  .option(
+    '--source <url>',
+    'URL template of the district databases, containing {slug} (env LEGACY_SOURCE_URL)',
+    readConfig().tools.legacySourceUrl,
+  )
   .requiredOption('--districts <n>', 'number of districts', positiveInt)
   .requiredOption('--students <n>', 'students per district', positiveInt)
   .option('--seed <seed>', 'seed of every generated value', '1')
@@ -23,7 +27,10 @@ const program = new Command('legacy:generate')
     if (!options.source) program.error('--source (or LEGACY_SOURCE_URL) is required');
     const source = new SourceTemplate(options.source!);
     const districts = fixtureDistricts(options.districts);
-    const bar = new cliProgress.SingleBar({ format: 'legacy districts {bar} {value}/{total} {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      { format: 'legacy districts {bar} {value}/{total} {eta_formatted}', stream: process.stderr },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(districts.length, 0);
     const started = performance.now();
     try {
@@ -41,7 +48,18 @@ const program = new Command('legacy:generate')
     } finally {
       bar.stop();
     }
-    console.log(JSON.stringify({ districts: districts.map((d) => source.databaseOf(d.slug)), studentsPerDistrict: options.students, seed: options.seed, seconds: (performance.now() - started) / 1000 }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          districts: districts.map((d) => source.databaseOf(d.slug)),
+          studentsPerDistrict: options.students,
+          seed: options.seed,
+          seconds: (performance.now() - started) / 1000,
+        },
+        null,
+        2,
+      ),
+    );
   });
 
 await program.parseAsync().catch((error: Error) => {

@@ -43,7 +43,13 @@ export const LEGACY_TABLES: LegacyTable[] = [
   },
   {
     name: 'sections',
-    columns: { id: 'integer', school_id: 'integer', teacher_id: 'integer', name: 'character varying(200)', subject: 'character varying(100)' },
+    columns: {
+      id: 'integer',
+      school_id: 'integer',
+      teacher_id: 'integer',
+      name: 'character varying(200)',
+      subject: 'character varying(100)',
+    },
   },
   { name: 'section_rosters', columns: { section_id: 'integer', student_id: 'integer' } },
 ];

@@ -62,11 +62,14 @@ async function main(): Promise<number> {
   const lint = async (targets: Target[]) => ({ targets, findings: await lintTargets(targets) });
   const { targets, findings } = options.url
     ? await lint(options.url.map((url) => ({ label: new URL(url).pathname.slice(1) || 'database', url, appRoles: options.appRole })))
-    : await withServiceDatabases((databases) => lint(databases.map((db) => ({ label: db.database, url: db.ownerUrl, appRoles: [db.appRole] }))));
+    : await withServiceDatabases((databases) =>
+        lint(databases.map((db) => ({ label: db.database, url: db.ownerUrl, appRoles: [db.appRole] }))),
+      );
   const report = { databases: targets.map((t) => t.label), rules: rules.length, findings };
   if (options.jsonFile) await writeFile(options.jsonFile, `${JSON.stringify(report, null, 2)}\n`);
   if (options.json) console.log(JSON.stringify(report, null, 2));
-  else if (findings.length) console.log(`${findingsTable(findings)}\n\n${findings.length} finding(s) in ${targets.length} database(s), ${rules.length} rules`);
+  else if (findings.length)
+    console.log(`${findingsTable(findings)}\n\n${findings.length} finding(s) in ${targets.length} database(s), ${rules.length} rules`);
   else console.log(`policies: ${rules.length} rules, ${targets.length} databases (${report.databases.join(', ')}), 0 findings`);
   return findings.length ? 1 : 0;
 }

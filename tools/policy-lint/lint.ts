@@ -32,9 +32,16 @@ export async function countTenantTables(client: pg.ClientBase): Promise<number> 
 /** A plain-text table, columns padded to their widest cell. */
 export function formatTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 export const findingsTable = (findings: Finding[]) =>
-  formatTable(['database', 'rule', 'object', 'finding'], findings.map((f) => [f.database, f.rule, f.object, f.detail]));
+  formatTable(
+    ['database', 'rule', 'object', 'finding'],
+    findings.map((f) => [f.database, f.rule, f.object, f.detail]),
+  );

@@ -29,12 +29,88 @@ const GATEWAY_DEFAULT_PORT = 4000;
  * cannot name a table unquoted.
  */
 const RESERVED = new Set([
-  'gateway', 'embedded_pg', 'app', 'public', 'consolidation', 'pg', 'postgres', 'template0', 'template1', 'information_schema', 'owner',
-  'query', 'mutation', 'subscription', 'schema', 'string', 'int', 'float', 'boolean', 'id', 'node',
-  'all', 'analyse', 'analyze', 'and', 'any', 'array', 'as', 'asc', 'case', 'cast', 'check', 'collate', 'column', 'constraint', 'create',
-  'current_user', 'default', 'desc', 'distinct', 'do', 'else', 'end', 'except', 'false', 'fetch', 'for', 'foreign', 'from', 'grant', 'group',
-  'having', 'in', 'intersect', 'into', 'lateral', 'limit', 'not', 'null', 'offset', 'on', 'only', 'or', 'order', 'primary', 'references',
-  'returning', 'select', 'session_user', 'some', 'table', 'then', 'to', 'true', 'union', 'unique', 'user', 'using', 'when', 'where', 'window', 'with',
+  'gateway',
+  'embedded_pg',
+  'app',
+  'public',
+  'consolidation',
+  'pg',
+  'postgres',
+  'template0',
+  'template1',
+  'information_schema',
+  'owner',
+  'query',
+  'mutation',
+  'subscription',
+  'schema',
+  'string',
+  'int',
+  'float',
+  'boolean',
+  'id',
+  'node',
+  'all',
+  'analyse',
+  'analyze',
+  'and',
+  'any',
+  'array',
+  'as',
+  'asc',
+  'case',
+  'cast',
+  'check',
+  'collate',
+  'column',
+  'constraint',
+  'create',
+  'current_user',
+  'default',
+  'desc',
+  'distinct',
+  'do',
+  'else',
+  'end',
+  'except',
+  'false',
+  'fetch',
+  'for',
+  'foreign',
+  'from',
+  'grant',
+  'group',
+  'having',
+  'in',
+  'intersect',
+  'into',
+  'lateral',
+  'limit',
+  'not',
+  'null',
+  'offset',
+  'on',
+  'only',
+  'or',
+  'order',
+  'primary',
+  'references',
+  'returning',
+  'select',
+  'session_user',
+  'some',
+  'table',
+  'then',
+  'to',
+  'true',
+  'union',
+  'unique',
+  'user',
+  'using',
+  'when',
+  'where',
+  'window',
+  'with',
 ]);
 
 /** The names a subgraph's parts take from its registry name (`bus_routes` → BusRoute, bus_route, busRoutes, busRoute). */
@@ -82,12 +158,15 @@ function definedByRegisteredSubgraphs(entries: SubgraphEntry[]) {
 
 /** Every reason `name` cannot be a new subgraph; empty when it can. */
 export function problemsWithName(name: string, entries = readRegistry()): string[] {
-  if (!/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name)) return [`"${name}" must be a lower-case identifier: letters and digits, words joined by single underscores, starting with a letter`];
-  if (name.length > 24) return [`"${name}" is longer than 24 characters (it also names the database and the roles, which PostgreSQL caps at 63)`];
+  if (!/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name))
+    return [`"${name}" must be a lower-case identifier: letters and digits, words joined by single underscores, starting with a letter`];
+  if (name.length > 24)
+    return [`"${name}" is longer than 24 characters (it also names the database and the roles, which PostgreSQL caps at 63)`];
   const names = namesOf(name);
   const problems: string[] = [];
   if (RESERVED.has(name) || RESERVED.has(names.table)) problems.push(`"${name}" is a reserved word here`);
-  if (entries.some((s) => s.name === name || s.database === name)) problems.push(`"${name}" is already registered in schema/subgraphs.json`);
+  if (entries.some((s) => s.name === name || s.database === name))
+    problems.push(`"${name}" is already registered in schema/subgraphs.json`);
   if (entries.some((s) => s.port.env === names.envVar)) problems.push(`${names.envVar} is already the port variable of another subgraph`);
   for (const folder of [`subgraphs/${name}`, `migrations/${name}`]) {
     if (existsSync(projectPath(folder)) && readdirSync(projectPath(folder)).length) problems.push(`${folder}/ already exists`);
@@ -95,8 +174,10 @@ export function problemsWithName(name: string, entries = readRegistry()): string
   const owner = entries.find((s) => tablesOf(s).includes(names.table));
   if (owner) problems.push(`the ${owner.name} service already has a table "${names.table}"`);
   const { types, rootFields } = definedByRegisteredSubgraphs(entries);
-  for (const type of [names.entity, `Create${names.entity}Input`]) if (types.has(type)) problems.push(`the supergraph already has a type ${type}`);
-  for (const field of [`Query.${names.list}`, `Query.${names.item}`, `Mutation.create${names.entity}`]) if (rootFields.has(field)) problems.push(`the supergraph already has ${field}`);
+  for (const type of [names.entity, `Create${names.entity}Input`])
+    if (types.has(type)) problems.push(`the supergraph already has a type ${type}`);
+  for (const field of [`Query.${names.list}`, `Query.${names.item}`, `Mutation.create${names.entity}`])
+    if (rootFields.has(field)) problems.push(`the supergraph already has ${field}`);
   return problems;
 }
 
@@ -144,7 +225,9 @@ export async function createSubgraph(name: string): Promise<CreatedSubgraph> {
   const files: string[] = [];
   try {
     mkdirSync(folder, { recursive: true });
-    for (const template of readdirSync(TEMPLATES).filter((f) => f.endsWith('.tmpl')).sort()) {
+    for (const template of readdirSync(TEMPLATES)
+      .filter((f) => f.endsWith('.tmpl'))
+      .sort()) {
       const file = template.slice(0, -'.tmpl'.length);
       writeFileSync(join(folder, file), render(readFileSync(join(TEMPLATES, template), 'utf8'), names));
       files.push(`subgraphs/${name}/${file}`);
@@ -154,7 +237,10 @@ export async function createSubgraph(name: string): Promise<CreatedSubgraph> {
     writeFileSync(SUPERGRAPH_PATH, composeSupergraph());
     files.push('schema/supergraph.graphql');
     // Resolver types from the new SDL (codegen.ts reads the registry, so it covers the new subgraph too).
-    execFileSync(process.execPath, [projectPath('node_modules/@graphql-codegen/cli/esm/bin.js'), '--config', 'codegen.ts', '--silent'], { cwd: projectPath('.'), stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(process.execPath, [projectPath('node_modules/@graphql-codegen/cli/esm/bin.js'), '--config', 'codegen.ts', '--silent'], {
+      cwd: projectPath('.'),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     files.push(`subgraphs/${name}/generated/resolvers-types.ts`);
     const migration = await createMigration(name, 'initial');
     if (!migration) throw new Error('the migration generator found nothing to create');
@@ -172,7 +258,8 @@ export async function createSubgraph(name: string): Promise<CreatedSubgraph> {
 if (import.meta.main) {
   const name = process.argv[2];
   await runCli('subgraph:new', async () => {
-    if (!name || process.argv.length > 3) throw new Error('usage: npm run subgraph:new -- <name>   (a lower-case identifier, e.g. attendance)');
+    if (!name || process.argv.length > 3)
+      throw new Error('usage: npm run subgraph:new -- <name>   (a lower-case identifier, e.g. attendance)');
     const created = await createSubgraph(name);
     const { names, entry } = created;
     console.log(

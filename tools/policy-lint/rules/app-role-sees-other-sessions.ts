@@ -11,7 +11,10 @@ export const appRoleSeesOtherSessions: PolicyRule = {
     const findings: RawFinding[] = [];
     for (const [role, defaults] of await appRoleSessionDefaults(target)) {
       if (defaults.get('track_activities') !== 'off') {
-        findings.push({ object: role, detail: "track_activities is not pinned off: every session of the role reads the others' query text in pg_stat_activity" });
+        findings.push({
+          object: role,
+          detail: "track_activities is not pinned off: every session of the role reads the others' query text in pg_stat_activity",
+        });
       }
     }
     findings.push(

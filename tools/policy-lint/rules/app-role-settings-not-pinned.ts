@@ -13,10 +13,12 @@ export const appRoleSettingsNotPinned: PolicyRule = {
       for (const [name, pinned] of PINNED) {
         const actual = defaults.get(name);
         if (actual === undefined) findings.push({ object: role, detail: `${name} is not pinned (provisioning sets ${pinned})` });
-        else if (actual !== pinned) findings.push({ object: role, detail: `${name} is ${actual} for its sessions here, not the pinned ${pinned}` });
+        else if (actual !== pinned)
+          findings.push({ object: role, detail: `${name} is ${actual} for its sessions here, not the pinned ${pinned}` });
       }
       for (const [name, value] of defaults) {
-        if (!(name in APP_ROLE_SETTINGS)) findings.push({ object: role, detail: `sets ${name}=${value} for its own sessions (only the pinned settings belong there)` });
+        if (!(name in APP_ROLE_SETTINGS))
+          findings.push({ object: role, detail: `sets ${name}=${value} for its own sessions (only the pinned settings belong there)` });
       }
     }
     return findings.sort((a, b) => `${a.object} ${a.detail}`.localeCompare(`${b.object} ${b.detail}`));

@@ -28,7 +28,8 @@ export function outsideSubselects(expression: string): string {
 
 export const perRowSetting: PolicyRule = {
   name: 'per-row-setting',
-  rationale: 'A bare current_setting()/current_tenant_id() call is evaluated per row and defeats index use; (select …) runs it once per statement.',
+  rationale:
+    'A bare current_setting()/current_tenant_id() call is evaluated per row and defeats index use; (select …) runs it once per statement.',
   async check(target) {
     const expressions = await queryCatalog<{ object: string; policy: string; expression: string }>(
       target,

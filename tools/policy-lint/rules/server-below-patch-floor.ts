@@ -17,10 +17,13 @@ const display = (versionNum: number) => `${Math.floor(versionNum / 10000)}.${ver
 /** The unfixed vulnerabilities of a server, as one line each (empty when it is at or above every floor). */
 export function unpatchedVulnerabilities(versionNum: number): string[] {
   const major = Math.floor(versionNum / 10000);
-  if (major < OLDEST_PATCHED_MAJOR) return [`PostgreSQL ${major} is out of support and unpatched for ${PATCH_FLOORS.map((f) => f.cve).join(', ')}`];
+  if (major < OLDEST_PATCHED_MAJOR)
+    return [`PostgreSQL ${major} is out of support and unpatched for ${PATCH_FLOORS.map((f) => f.cve).join(', ')}`];
   return PATCH_FLOORS.flatMap(({ cve, fixedIn }) => {
     const floor = fixedIn[major];
-    return floor !== undefined && versionNum < floor ? [`PostgreSQL ${display(versionNum)} is below ${display(floor)}, the fix for ${cve}`] : [];
+    return floor !== undefined && versionNum < floor
+      ? [`PostgreSQL ${display(versionNum)} is below ${display(floor)}, the fix for ${cve}`]
+      : [];
   });
 }
 
