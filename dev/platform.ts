@@ -137,12 +137,14 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   }
 }
 
+/** The operation of the curl lines `npm start` prints (a legitimate operation the operation limits must let through). */
+export const WELCOME_QUERY =
+  '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }';
+
 /** What `npm start` prints once the gateway is ready: its URL and, with the development issuer, a curl per demo district. */
 export async function welcomeText(gatewayUrl: string, config: PlatformConfig, keys: PlatformKeys): Promise<string> {
   const usesDevIssuer = !config.jwt.jwksUrl && !config.jwt.jwksFile;
-  const query = JSON.stringify({
-    query: '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }',
-  });
+  const query = JSON.stringify({ query: WELCOME_QUERY });
   const lines = ['', `Gateway: ${gatewayUrl}`, ''];
   if (usesDevIssuer) {
     for (const demo of DEMO_DISTRICTS) {

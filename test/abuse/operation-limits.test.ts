@@ -24,6 +24,7 @@ import { readRegistry, projectPath } from '../../config/registry.ts';
 import { estimateCost } from '../../http/operation-limits.ts';
 import { loadSubgraphs } from '../../subgraph-server/registry.ts';
 import { parseScenario, resolveVariables, type DistrictTarget } from '../../load/scenarios/scenario.ts';
+import { WELCOME_QUERY } from '../../dev/platform.ts';
 import { SCENARIOS_DIR } from '../../load/runner/run.ts';
 import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '../support/platform.ts';
 import {
@@ -157,10 +158,9 @@ describe('legitimate operations run within the limits', () => {
   function legitimateOperations(): { name: string; query: string; variables: Record<string, unknown> }[] {
     const readme = readFileSync(projectPath('README.md'), 'utf8');
     const readmeQuery = JSON.parse(/-d '(\{"query":.*\})'/.exec(readme)![1]!).query as string;
-    const startQuery = /JSON\.stringify\(\{ query: '([^']+)' \}\)/.exec(readFileSync(projectPath('dev/platform.ts'), 'utf8'))![1]!;
     const operations = [
       { name: 'README curl', query: readmeQuery, variables: {} },
-      { name: 'npm start curl', query: startQuery, variables: {} },
+      { name: 'npm start curl', query: WELCOME_QUERY, variables: {} },
     ];
     const seen = new Set<string>();
     for (const file of readdirSync(SCENARIOS_DIR).filter((f) => f.endsWith('.json'))) {
