@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { JWK } from 'jose';
 import { z } from 'zod';
-import { PROJECT_ROOT, readRegistry } from './registry.ts';
+import { PROJECT_ROOT, SUPERGRAPH_FILE, readRegistry } from './registry.ts';
 
 /** Caller-token algorithms the gateway may accept: asymmetric only. */
 export const ALLOWED_ALGORITHMS = ['RS256', 'ES256'] as const;
@@ -94,7 +94,7 @@ const EnvSchema = z.object({
   LEGACY_SOURCE_URL: optional(z.string().includes('{slug}', { message: 'must contain {slug}' })),
   CONSOLIDATION_TARGET_URL: optional(z.string().includes('{service}', { message: 'must contain {service}' })),
   BENCH_DATABASE_URL: text('postgres://postgres@127.0.0.1:5432/postgres').pipe(z.url({ protocol: /^postgres(ql)?$/ })),
-  SUPERGRAPH_PATH: text('schema/supergraph.graphql'),
+  SUPERGRAPH_PATH: text(SUPERGRAPH_FILE),
   SUPERGRAPH_URL: optional(z.url({ protocol: /^https?$/ })),
   SUPERGRAPH_POLL_MS: count(1000).pipe(z.number().min(100)),
   TENANT_CONTEXT_PRIVATE_KEY: inlineJwk,

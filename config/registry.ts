@@ -11,6 +11,9 @@ import { z } from 'zod';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const REGISTRY_PATH = resolve(PROJECT_ROOT, 'schema/subgraphs.json');
+/** The committed supergraph (`npm run compose`), relative to the project (as git names it) and absolute. */
+export const SUPERGRAPH_FILE = 'schema/supergraph.graphql';
+export const SUPERGRAPH_PATH = resolve(PROJECT_ROOT, SUPERGRAPH_FILE);
 
 const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'lower-case letters, digits and _ (at most 31), starting with a letter');
 

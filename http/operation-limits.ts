@@ -74,14 +74,18 @@ export interface OperationLimiter {
   ): string | undefined;
   /** Why the query text is refused for its number of tokens, or undefined. */
   tokenRefusal(source: string): string | undefined;
-  /** For the gateway: the same checks (tokens excepted) as an Apollo plugin, once the operation is resolved. */
-  plugin<T extends BaseContext>(): ApolloServerPlugin<T>;
+  /**
+   * For the gateway: the same checks (tokens excepted) as an Apollo plugin, once the operation is resolved, for
+   * the requests `preflight` could not check (`checked` tells which it did).
+   */
+  plugin<T extends BaseContext>(checked: (context: T) => boolean): ApolloServerPlugin<T>;
   /**
    * Before Apollo: throws an HttpError when the request's operation is over a limit. `strict` (a subgraph) also
    * refuses anything but one operation POSTed as a JSON object with its text; otherwise (the gateway) a request
    * without text — a batch, which Apollo refuses, or a persisted-query hash — is left to Apollo and the plugin.
+   * Returns whether it checked an operation (false: the plugin must).
    */
-  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema, strict: boolean): void;
+  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema, strict: boolean): boolean;
 }
 
 export function createOperationLimits(limits: OperationLimits): OperationLimiter {
@@ -123,12 +127,13 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
       return countTokens(source, limits.maxTokens) > limits.maxTokens ? `Token limit of ${limits.maxTokens} exceeded.` : undefined;
     },
 
-    plugin<T extends BaseContext>(): ApolloServerPlugin<T> {
+    plugin<T extends BaseContext>(checked: (context: T) => boolean): ApolloServerPlugin<T> {
       return {
         async requestDidStart() {
           return {
             // After validation (fragment cycles and unknown fields are refused by then), before the query plan.
-            async didResolveOperation({ schema, document, operation, request }) {
+            async didResolveOperation({ schema, document, operation, request, contextValue }) {
+              if (checked(contextValue)) return;
               const refusal = limiter.refusal(schema, document, operation, request.variables);
               if (refusal) throw limitError(refusal);
             },
@@ -141,11 +146,12 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
       const operation = operationOf(request);
       if (!operation) {
         if (strict) throw new HttpError(400, 'BAD_REQUEST', 'A subgraph accepts one operation, POSTed as a JSON object with a query');
-        return;
+        return false;
       }
       const document = parseWithinLimits(operation.query);
       const refusal = limiter.refusal(schema, document, getOperationAST(document, operation.operationName), operation.variables);
       if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
+      return true;
     },
   };
 

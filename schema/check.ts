@@ -20,10 +20,9 @@ import { Supergraph } from '@apollo/federation-internals';
 import { Command } from 'commander';
 import { CriticalityLevel, diff, validate } from '@graphql-inspector/core';
 import { Kind, Source, parse, type DocumentNode, type GraphQLError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
-import { PROJECT_ROOT, projectPath, readRegistry } from '../config/registry.ts';
+import { PROJECT_ROOT, SUPERGRAPH_FILE, SUPERGRAPH_PATH, projectPath, readRegistry } from '../config/registry.ts';
 import { composeSupergraph } from './compose.ts';
 
-export const COMMITTED_SUPERGRAPH = 'schema/supergraph.graphql';
 export const DEFAULT_OPERATIONS = 'operations/**/*.graphql';
 const FETCH_TIMEOUT_MS = 10_000;
 
@@ -75,7 +74,7 @@ export async function readDeployedSupergraph(against: string): Promise<string> {
       return await response.text();
     }
     if (against.startsWith('git:')) {
-      return execFileSync('git', ['show', `${against.slice(4)}:${COMMITTED_SUPERGRAPH}`], {
+      return execFileSync('git', ['show', `${against.slice(4)}:${SUPERGRAPH_FILE}`], {
         cwd: PROJECT_ROOT,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -263,7 +262,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     .description(
       "Compose the subgraphs, diff against the deployed supergraph and validate the frontends' operations; exit 1 on a breaking change or an invalid operation.",
     )
-    .option('--against <file|url|git:ref>', `the deployed supergraph (default: ${COMMITTED_SUPERGRAPH})`)
+    .option('--against <file|url|git:ref>', `the deployed supergraph (default: ${SUPERGRAPH_FILE})`)
     .option('--operations <glob>', `the operations the frontends ship (default: ${DEFAULT_OPERATIONS})`)
     .option('--subgraph <name=file...>', "check a proposed SDL file instead of a registered subgraph's", [])
     .option('--allow-breaking', 'accept breaking schema changes deliberately (operations that no longer validate still fail)')
@@ -279,7 +278,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     }
     const report = await checkSchema({
       // The defaults are the project's own files, wherever the command runs from.
-      against: options.against ?? relative(process.cwd(), projectPath(COMMITTED_SUPERGRAPH)),
+      against: options.against ?? relative(process.cwd(), SUPERGRAPH_PATH),
       operations: await readOperationFiles(options.operations ?? projectPath(DEFAULT_OPERATIONS)),
       subgraphFiles,
       allowBreaking: options.allowBreaking,

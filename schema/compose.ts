@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
-import { projectPath, readRegistry } from '../config/registry.ts';
+import { SUPERGRAPH_PATH, projectPath, readRegistry } from '../config/registry.ts';
 
 /** `proposedSdl` (by subgraph name) replaces registered SDL files: `npm run schema:check -- --subgraph name=file`. */
 export function composeSupergraph(proposedSdl: Record<string, string> = {}): string {
@@ -22,7 +22,7 @@ export function composeSupergraph(proposedSdl: Record<string, string> = {}): str
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const path = fileURLToPath(new URL('./supergraph.graphql', import.meta.url));
+  const path = SUPERGRAPH_PATH;
   writeFileSync(path, composeSupergraph());
   console.log(`wrote ${path}`);
 }

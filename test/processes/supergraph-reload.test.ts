@@ -10,13 +10,13 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath, readRegistry } from '../../config/registry.ts';
-import { SUPERGRAPH_PATH, startGateway } from '../../gateway/gateway.ts';
+import { SUPERGRAPH_PATH } from '../../config/registry.ts';
+import { startGateway } from '../../gateway/gateway.ts';
 import type { RunningServer } from '../../http/server.ts';
 import { loadSubgraphByName } from '../../subgraph-server/registry.ts';
 import { startSubgraph, type RunningSubgraph } from '../../subgraph-server/subgraph.ts';
@@ -264,7 +264,7 @@ describe('supergraph reload', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/supergraph.graphql`;
     const { lines, logger } = capturedLogger();
-    const gateway = await startReloadingGateway({ path: fileURLToPath(SUPERGRAPH_PATH), url, pollMs: 200 }, logger);
+    const gateway = await startReloadingGateway({ path: SUPERGRAPH_PATH, url, pollMs: 200 }, logger);
     try {
       expect((await postGraphQL(gateway.url, token, NEW_QUERY, { id: studentId })).status).toBe(400);
       served = { status: 200, body: nextSupergraph };

@@ -14,13 +14,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnderscoreNamingStrategy } from '@mikro-orm/core';
 import { Kind, parse, type DefinitionNode } from 'graphql';
-import { appendToRegistry, projectPath, readRegistry, REGISTRY_PATH, tablesOf, type SubgraphEntry } from '../../config/registry.ts';
+import {
+  appendToRegistry,
+  projectPath,
+  readRegistry,
+  REGISTRY_PATH,
+  SUPERGRAPH_PATH,
+  tablesOf,
+  type SubgraphEntry,
+} from '../../config/registry.ts';
 import { composeSupergraph } from '../../schema/compose.ts';
 import { createMigration } from '../migration-create.ts';
 import { runCli } from '../operator-cli.ts';
 
 const TEMPLATES = fileURLToPath(new URL('./templates/', import.meta.url));
-const SUPERGRAPH_PATH = projectPath('schema/supergraph.graphql');
 const GATEWAY_DEFAULT_PORT = 4000;
 
 /**
