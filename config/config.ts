@@ -124,6 +124,8 @@ export interface PlatformConfig {
   embeddedPort: number;
   prefix: string;
   host: string;
+  /** Where this machine reaches the platform's own servers: HOST, or 127.0.0.1 when they listen on every interface. */
+  localHost: string;
   gatewayPort: number;
   /** By subgraph name, from each registry entry's port variable or its default. */
   subgraphPorts: Record<string, number>;
@@ -204,6 +206,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
     embeddedPort: e.EMBEDDED_PG_PORT,
     prefix: e.DB_PREFIX,
     host: e.HOST,
+    localHost,
     gatewayPort: e.GATEWAY_PORT,
     subgraphPorts,
     poolSize: e.DB_POOL_SIZE,

@@ -35,8 +35,7 @@ export function childSpecs(prepared: PreparedPlatform, env: Env = environmentWit
       ([name]) => name !== 'DATABASE_URL' && !name.startsWith('TENANT_CONTEXT_') && !name.endsWith('_DATABASE_URL'),
     ),
   );
-  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  const ready = (port: number) => `http://${host}:${port}/health/ready`;
+  const ready = (port: number) => `http://${config.localHost}:${port}/health/ready`;
   const subgraphs = prepared.definitions.map(({ name }) => ({
     name,
     args: [SUBGRAPH_MAIN, name],
@@ -112,8 +111,7 @@ async function startChildren(config: PlatformConfig): Promise<{ gatewayUrl: stri
     }
     throw error;
   }
-  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  return { gatewayUrl: `http://${host}:${config.gatewayPort}/graphql`, keys: prepared.keys };
+  return { gatewayUrl: `http://${config.localHost}:${config.gatewayPort}/graphql`, keys: prepared.keys };
 }
 
 async function startInProcess(config: PlatformConfig) {

@@ -72,7 +72,7 @@ async function startChild(args: string[], env: Env, logFile: string, readyUrl: s
 }
 
 const urlsOf = (config: PlatformConfig) => {
-  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  const host = config.localHost;
   return {
     gatewayUrl: `http://${host}:${config.gatewayPort}/graphql`,
     subgraphUrl: (name: string) => `http://${host}:${config.subgraphPorts[name]}/graphql`,

@@ -108,7 +108,7 @@ async function main() {
       await client.connect();
       clients[service] = client;
     }
-    const target = options.target ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.gatewayPort}/graphql`;
+    const target = options.target ?? `http://${config.localHost}:${config.gatewayPort}/graphql`;
     if (!URL.canParse(target)) program.error('--target must be a URL');
     const tokens = await buildTokensFile(clients, await loadOrCreateKeys(config.dataDir), config.jwt.tenantClaim, {
       target,
