@@ -18,6 +18,8 @@ export interface PlatformProcess {
   config: PlatformConfig;
   gatewayUrl: string;
   subgraphUrl(name: string): string;
+  /** The launcher's process id (its children are the services and, when embedded, PostgreSQL: process-cpu.ts). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -40,7 +42,7 @@ export async function freeServicePorts(): Promise<Record<string, string>> {
 type Env = Record<string, string | undefined>;
 
 /** Spawns `node <args>` with `env`, logs to `logFile`, and resolves once `readyUrl` answers 200. */
-async function startChild(args: string[], env: Env, logFile: string, readyUrl: string): Promise<() => Promise<void>> {
+async function startChild(args: string[], env: Env, logFile: string, readyUrl: string): Promise<{ pid: number; stop(): Promise<void> }> {
   const log = createWriteStream(logFile);
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(log);
@@ -61,7 +63,7 @@ async function startChild(args: string[], env: Env, logFile: string, readyUrl: s
         () => false,
       )
     )
-      return stop;
+      return { pid: child.pid!, stop };
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
@@ -94,11 +96,11 @@ export async function startPlatformProcess(env: Env, logFile: string, options: P
   const fullEnv = environmentWith({ LOG_LEVEL: 'warn', ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
   const config = readConfig(fullEnv);
   const urls = urlsOf(config);
-  const stop = await startChild(
+  const { pid, stop } = await startChild(
     [START_SCRIPT, ...(options.inProcess ? ['--in-process'] : [])],
     fullEnv,
     logFile,
     urls.ready(config.gatewayPort),
   );
-  return { config, gatewayUrl: urls.gatewayUrl, subgraphUrl: urls.subgraphUrl, stop };
+  return { config, gatewayUrl: urls.gatewayUrl, subgraphUrl: urls.subgraphUrl, pid, stop };
 }
