@@ -117,7 +117,8 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
 }
 
 async function route(options: GraphQLHttpOptions, draining: () => boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  // The GraphQL path itself (every POST) needs no URL parsing; anything else is parsed and normalised.
+  const url = req.url === GRAPHQL_PATH ? { pathname: GRAPHQL_PATH, search: '' } : new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', service: options.name });
   if (url.pathname === '/health/ready') {
     if (draining()) return sendJson(res, 503, { status: 'draining', service: options.name });
