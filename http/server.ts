@@ -176,17 +176,33 @@ function sendHttpError(res: ServerResponse, error: HttpError): void {
   sendError(res, error.status, error.code, error.message);
 }
 
+/**
+ * The body as text, at most MAX_BODY_BYTES. Listeners rather than an async iterator, which costs a promise per chunk.
+ */
+function readText(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      // The rest is not read: the answer closes the connection (sendHttpError).
+      req.off('data', onData);
+      req.pause();
+      reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large'));
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+    // A client gone before the end (no 'error' then): settle rather than wait forever; a settled promise ignores it.
+    req.once('close', () => req.readableEnded || reject(new Error('request closed before its body ended')));
+  });
+}
+
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readText(req);
   const contentType = req.headers['content-type'] ?? '';
   if (!contentType.includes('json')) return text;
   if (text === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty');
