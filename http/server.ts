@@ -18,7 +18,11 @@ export class HttpError extends Error {
   readonly code: string;
   readonly headers: Record<string, string>;
   constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    // No stack: a refusal is answered, never logged with one, and a flood of them (429s) should cost little.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.status = status;
     this.code = code;
     this.headers = headers;
