@@ -4,18 +4,24 @@
  * Retry-After at once, before Apollo does any work. A flood from one district then costs the others a few
  * requests' worth of CPU, not a queue of hundreds. Per gateway process (in memory).
  */
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { DistrictConcurrency } from '../config/config.ts';
 import { HttpError } from '../http/server.ts';
 
 export const RETRY_AFTER_SECONDS = 1;
 
+interface District {
+  running: number;
+  /** Resolves the next waiting request's turn; a finished request hands its place straight to it. */
+  waiting: (() => void)[];
+}
+
 export function createDistrictConcurrency(limits: DistrictConcurrency) {
-  const districts = new Map<string, LimitFunction>();
+  // Only districts with requests under way: an idle one is forgotten.
+  const districts = new Map<string, District>();
   return async function runForDistrict<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
-    let limit = districts.get(tenantId);
-    if (!limit) districts.set(tenantId, (limit = pLimit(limits.maxInFlight)));
-    if (limit.activeCount + limit.pendingCount >= limits.maxInFlight + limits.maxQueued) {
+    let district = districts.get(tenantId);
+    if (!district) districts.set(tenantId, (district = { running: 0, waiting: [] }));
+    if (district.running + district.waiting.length >= limits.maxInFlight + limits.maxQueued) {
       throw new HttpError(
         429,
         'TOO_MANY_REQUESTS',
@@ -23,11 +29,14 @@ export function createDistrictConcurrency(limits: DistrictConcurrency) {
         { 'retry-after': String(RETRY_AFTER_SECONDS) },
       );
     }
+    if (district.running < limits.maxInFlight) district.running++;
+    else await new Promise<void>((turn) => district.waiting.push(turn));
     try {
-      return await limit(work);
+      return await work();
     } finally {
-      // Forget idle districts, so the map holds only districts with requests under way.
-      if (limit.activeCount === 0 && limit.pendingCount === 0 && districts.get(tenantId) === limit) districts.delete(tenantId);
+      const next = district.waiting.shift();
+      if (next) next();
+      else if (--district.running === 0) districts.delete(tenantId);
     }
   };
 }

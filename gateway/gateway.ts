@@ -4,8 +4,7 @@
  * forwards no header the client sent.
  */
 import { randomUUID } from 'node:crypto';
-import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
-import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
+import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import type { GraphQLSchema } from 'graphql';
 import { decodeJwt, type JWK } from 'jose';
@@ -27,6 +26,7 @@ import { createCallerVerifier, type Caller, type CallerAuthConfig } from './call
 import { createDistrictConcurrency } from './district-concurrency.ts';
 import { createDistrictGate } from './district-status.ts';
 import { SubgraphResponseTooLargeError, createSubgraphHttp } from './subgraph-http.ts';
+import { SubgraphSource } from './subgraph-source.ts';
 import { createDistrictPersistedQueryCache, withCallerDistrict } from './persisted-queries.ts';
 import { createSupergraphManager, type SupergraphSource } from './supergraph-source.ts';
 
@@ -107,28 +107,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     buildService({ name, url }) {
       const routingUrl = options.subgraphUrls[name] ?? url!;
       routingUrls.set(name, routingUrl);
-      return new RemoteGraphQLDataSource<GatewayContext>({
+      return new SubgraphSource<GatewayContext>({
         url: routingUrl,
-        fetcher: subgraphHttp.fetcher as never,
-        async willSendRequest({ request, kind, ...rest }) {
-          // Health checks and schema loading carry no tenant.
-          if (kind !== GraphQLDataSourceRequestKind.INCOMING_OPERATION) return;
-          const { caller, requestId } = (rest as { context: GatewayContext }).context;
+        post: subgraphHttp.post,
+        async headersFor({ caller, requestId }, query) {
           const tenant: TenantContext = { tenantId: caller.tenantId, subject: caller.subject, requestId };
-          request.http!.headers.set(TENANT_ID_HEADER, caller.tenantId);
-          request.http!.headers.set(TENANT_CONTEXT_HEADER, await signContext(tenant, name));
+          const headers: Record<string, string> = {
+            'content-type': 'application/json',
+            [TENANT_ID_HEADER]: caller.tenantId,
+            [TENANT_CONTEXT_HEADER]: await signContext(tenant, name),
+          };
           // A mutation may take ids of other services' entities: one context per referenced service lets the
           // subgraph look them up there before it commits. Queries sign nothing more.
           const referenced = referencesOf.get(name) ?? [];
-          if (referenced.length && MUTATION_FETCH.test(request.query ?? '')) {
-            for (const service of referenced)
-              request.http!.headers.set(referenceContextHeader(service), await signContext(tenant, service));
+          if (referenced.length && MUTATION_FETCH.test(query)) {
+            for (const service of referenced) headers[referenceContextHeader(service)] = await signContext(tenant, service);
           }
+          return headers;
         },
-        didEncounterError(error, _fetchRequest, _fetchResponse, context) {
+        onError(error, context) {
           const refusal = limitRefusalOf(error, maxResponseBytes);
           if (refusal && context) context.limits.refusal ??= refusal;
-          throw error;
         },
       });
     },

@@ -10,20 +10,17 @@
  * response; an operation that may write is retried only when the request provably never left (the
  * connection was never established), and otherwise the error is answered.
  */
+import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 
-/** What Apollo's RemoteGraphQLDataSource reads of a fetch response (status, headers, json/text). */
+/** A subgraph's answer, read whole. */
 export interface SubgraphResponse {
   ok: boolean;
   status: number;
-  statusText: string;
-  url: string;
-  redirected: boolean;
-  bodyUsed: boolean;
-  headers: Headers;
-  text(): Promise<string>;
-  json(): Promise<unknown>;
-  clone(): SubgraphResponse;
+  /** Header names in lower case, as undici gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json(): unknown;
 }
 
 /** Why a fetch failed before any response: never connected (nothing was sent), or the request may have arrived. */
@@ -59,52 +56,31 @@ export interface SubgraphHttpOptions {
 
 export interface SubgraphHttp {
   post(url: string, headers: Record<string, string>, body: string, timeoutMs?: number): Promise<SubgraphResponse>;
-  /** A fetch-compatible function for RemoteGraphQLDataSource's `fetcher`. */
-  fetcher(url: string, init: { method?: string; headers?: Record<string, string>; body?: string }): Promise<SubgraphResponse>;
   close(): Promise<void>;
 }
 
-function responseOf(
-  url: string,
-  status: number,
-  rawHeaders: Record<string, string | string[] | undefined>,
-  text: string,
-): SubgraphResponse {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(rawHeaders)) {
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    else if (value !== undefined) headers.set(name, value);
-  }
-  const response: SubgraphResponse = {
-    ok: status >= 200 && status < 300,
-    status,
-    statusText: '',
-    url,
-    redirected: false,
-    bodyUsed: false,
-    headers,
-    text: async () => text,
-    json: async () => JSON.parse(text) as unknown,
-    clone: () => responseOf(url, status, rawHeaders, text),
-  };
-  return response;
+function responseOf(status: number, headers: SubgraphResponse['headers'], text: string): SubgraphResponse {
+  return { ok: status >= 200 && status < 300, status, headers, text, json: () => JSON.parse(text) as unknown };
 }
 
 /** A subgraph answered with more than the response-size cap; reading stopped there. */
 export class SubgraphResponseTooLargeError extends Error {}
 
-async function readText(body: AsyncIterable<Buffer> & { destroy(): void }, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new SubgraphResponseTooLargeError(`subgraph response over ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** The body as text; listeners rather than an async iterator, which costs a promise per chunk. */
+function readText(body: Readable, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        body.destroy();
+        reject(new SubgraphResponseTooLargeError(`subgraph response over ${maxBytes} bytes`));
+      } else chunks.push(chunk);
+    });
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    body.once('error', reject);
+  });
 }
 
 export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphHttp {
@@ -112,10 +88,10 @@ export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphH
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000 });
   const timeoutMs = options.timeoutMs ?? 30_000;
   const maxBytes = options.maxResponseBytes ?? Infinity;
-  const send = async (url: string, method: string, headers: Record<string, string>, body: string | undefined, timeout: number) => {
+  const send = async (url: string, headers: Record<string, string>, body: string, timeout: number) => {
     const attempt = (attemptHeaders: Record<string, string>) =>
       request(url, {
-        method: method as 'POST',
+        method: 'POST',
         headers: attemptHeaders,
         body,
         dispatcher: agent,
@@ -132,11 +108,10 @@ export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphH
       options.onRetry?.({ url, failure, code: (error as { code: string }).code });
       response = await attempt(options.renewHeaders ? await options.renewHeaders(headers) : headers);
     }
-    return responseOf(url, response.statusCode, response.headers, await readText(response.body, maxBytes));
+    return responseOf(response.statusCode, response.headers, await readText(response.body, maxBytes));
   };
   return {
-    post: (url, headers, body, timeout = timeoutMs) => send(url, 'POST', headers, body, timeout),
-    fetcher: (url, init) => send(url, init.method ?? 'POST', init.headers ?? {}, init.body, timeoutMs),
+    post: (url, headers, body, timeout = timeoutMs) => send(url, headers, body, timeout),
     close: () => agent.close(),
   };
 }

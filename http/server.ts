@@ -18,7 +18,11 @@ export class HttpError extends Error {
   readonly code: string;
   readonly headers: Record<string, string>;
   constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    // No stack: a refusal is answered, never logged with one, and a flood of them (429s) should cost little.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.status = status;
     this.code = code;
     this.headers = headers;
@@ -117,7 +121,8 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
 }
 
 async function route(options: GraphQLHttpOptions, draining: () => boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  // The GraphQL path itself (every POST) needs no URL parsing; anything else is parsed and normalised.
+  const url = req.url === GRAPHQL_PATH ? { pathname: GRAPHQL_PATH, search: '' } : new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', service: options.name });
   if (url.pathname === '/health/ready') {
     if (draining()) return sendJson(res, 503, { status: 'draining', service: options.name });
@@ -175,17 +180,33 @@ function sendHttpError(res: ServerResponse, error: HttpError): void {
   sendError(res, error.status, error.code, error.message);
 }
 
+/**
+ * The body as text, at most MAX_BODY_BYTES. Listeners rather than an async iterator, which costs a promise per chunk.
+ */
+function readText(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      // The rest is not read: the answer closes the connection (sendHttpError).
+      req.off('data', onData);
+      req.pause();
+      reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large'));
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+    // A client gone before the end (no 'error' then): settle rather than wait forever; a settled promise ignores it.
+    req.once('close', () => req.readableEnded || reject(new Error('request closed before its body ended')));
+  });
+}
+
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large');
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readText(req);
   const contentType = req.headers['content-type'] ?? '';
   if (!contentType.includes('json')) return text;
   if (text === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty');

@@ -20,6 +20,7 @@ import { openServiceDatabases } from '../seed/databases.ts';
 import { buildTokensFile } from '../seed/tokens.ts';
 import { benchService, measureContextOverhead, measureRlsThroughput, openDatabasePaths } from './database.ts';
 import { HOP_SUBGRAPH, measureGatewayHop } from './hop.ts';
+import { compareWithHiveGateway, startHiveGatewayProcess } from './hive-gateway.ts';
 import { startPlatformProcess } from './platform-process.ts';
 import { formatSpread, spread, summarize } from './stats.ts';
 
@@ -40,8 +41,8 @@ const load = () =>
 
 const parts = (value: string): number[] => {
   const list = value.split(',').map(Number);
-  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 5))
-    throw new InvalidArgumentError('parts are numbers from 1 to 5, comma-separated');
+  if (list.some((n) => ![1, 2, 3, 4, 5, 7].includes(n)))
+    throw new InvalidArgumentError('parts are numbers from 1 to 5, or 7, comma-separated');
   return list;
 };
 const positiveInt = (value: string): number => {
@@ -55,7 +56,7 @@ async function main(): Promise<number> {
     .description('Measure the five figures of the load issue against the configured (seeded) platform')
     .option(
       '--parts <list>',
-      '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour',
+      '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour, 7 gateway vs Hive Gateway (with --split)',
       parts,
       [1, 2, 3, 4, 5],
     )
@@ -63,6 +64,7 @@ async function main(): Promise<number> {
     .option('--e2e-seconds <n>', 'duration of each end-to-end run (figure 4)', positiveInt, 60)
     .option('--e2e-rate <n>', 'arrivals per second of figure 4 (the goal is stated at 100)', positiveInt, 100)
     .option('--noisy-seconds <n>', 'duration of each noisy-neighbour run, baseline and hot (figure 5)', positiveInt, 30)
+    .option('--hive-seconds <n>', 'duration of each run of either gateway (figure 7)', positiveInt, 30)
     .option('--connections <n>', 'connections per path for figure 1', positiveInt, 4)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
     .option(
@@ -77,6 +79,7 @@ async function main(): Promise<number> {
     e2eSeconds: number;
     e2eRate: number;
     noisySeconds: number;
+    hiveSeconds: number;
     connections: number;
     cpuProf?: boolean;
     split?: boolean;
@@ -266,6 +269,36 @@ async function main(): Promise<number> {
         loadBefore,
         details: runs,
       });
+    }
+
+    if (options.parts.includes(7)) {
+      if (!options.split) throw new Error('part 7 measures the gateway process: run it with --split');
+      const loadBefore = load();
+      const hive = await startHiveGatewayProcess(join(outDir, 'hive-gateway.log'), profiling);
+      try {
+        const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.hiveSeconds, rate: options.e2eRate };
+        const result = await compareWithHiveGateway({
+          platformPid: platform.pid,
+          gatewayUrl: platform.gatewayUrl,
+          hive,
+          scenario,
+          tokens,
+          runs: options.runs,
+          warmupSeconds: 10,
+          onRun: (r) => console.log(`  ${r.side}: ${r.gatewayCpuMs} ms CPU/request, p95 ${r.p95} ms, errors ${r.errors} (load ${r.load})`),
+        });
+        record({
+          figure: 7,
+          title: `Gateway CPU per request beside Hive Gateway: mixed, ${scenario.rate} req/s, ${scenario.durationSeconds} s runs, alternating`,
+          goal: '<= 1.0 ms and <= Hive Gateway',
+          value: `${formatSpread(result.gateway.cpuMs, ' ms')}; Hive Gateway ${formatSpread(result.hive.cpuMs, ' ms')}; ratio ${result.ratio}; p95 ${result.gateway.p95.median} vs ${result.hive.p95.median} ms; errors ${result.gateway.errors} / ${result.hive.errors}`,
+          met: result.gateway.cpuMs.median <= 1 && result.ratio <= 1 && result.gateway.errors === 0,
+          loadBefore,
+          details: result,
+        });
+      } finally {
+        await hive.stop();
+      }
     }
 
     console.log(`\nmachine: ${machine.cores} cores, ${postgres}; load average after: ${load()}`);

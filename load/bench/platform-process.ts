@@ -42,7 +42,12 @@ export async function freeServicePorts(): Promise<Record<string, string>> {
 type Env = Record<string, string | undefined>;
 
 /** Spawns `node <args>` with `env`, logs to `logFile`, and resolves once `readyUrl` answers 200. */
-async function startChild(args: string[], env: Env, logFile: string, readyUrl: string): Promise<{ pid: number; stop(): Promise<void> }> {
+export async function startChild(
+  args: string[],
+  env: Env,
+  logFile: string,
+  readyUrl: string,
+): Promise<{ pid: number; stop(): Promise<void> }> {
   const log = createWriteStream(logFile);
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(log);
