@@ -3,7 +3,7 @@
  * docs/schema.md.
  */
 import { GraphQLError, GraphQLScalarType, Kind, getNamedType, type ASTVisitor, type ValidationContext, type ValueNode } from 'graphql';
-import { GraphQLDate } from 'graphql-scalars';
+import { GraphQLDate, GraphQLDateTime } from 'graphql-scalars';
 import { badInput } from '../http/errors.ts';
 
 /** graphql-scalars' verdict on a value (it throws on a date that is not `YYYY-MM-DD` or does not exist), as BAD_USER_INPUT. */
@@ -29,6 +29,12 @@ export const DateScalar = new GraphQLScalarType<string, string>({
   parseLiteral: (ast: ValueNode) => checked(() => GraphQLDate.parseLiteral(ast, undefined)),
   extensions: { ...GraphQLDate.extensions, codegenScalarType: 'string' },
 });
+
+/**
+ * `DateTime`: graphql-scalars' `DateTime` as it is. Resolvers return a JavaScript Date (a `timestamptz` column as
+ * MikroORM reads it), which goes out as `2026-11-27T20:10:15.000Z`; input reaches them as a JavaScript Date.
+ */
+export const DateTimeScalar = GraphQLDateTime;
 
 /**
  * A `Date` written inline in the operation is checked during validation, where a scalar cannot say which field
