@@ -1,6 +1,7 @@
 /**
  * The `Date` scalar (graphql-scalars, subgraph-server/scalars.ts) through the gateway: `YYYY-MM-DD` out and in,
- * and a date that is not one answers BAD_USER_INPUT naming the field, whether sent as a variable or inline.
+ * and a date that is not one answers BAD_USER_INPUT naming the field, whether sent as a variable or inline; the
+ * scalar and its description reach the API schema clients introspect.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
@@ -23,7 +24,20 @@ beforeAll(async () => {
 afterAll(() => platform?.stop());
 
 describe('Date scalar', () => {
-  it('takes and answers YYYY-MM-DD, unchanged by time zones', async () => {
+  it('is introspected with its description and wire format, like every field it types', async () => {
+    const result = await platform.as(
+      'north-valley',
+      '{ __type(name: "Date") { kind description } student: __type(name: "Student") { fields { name description type { name } } } }',
+    );
+    expect(result.body.data.__type).toEqual({ kind: 'SCALAR', description: expect.stringContaining('`YYYY-MM-DD`') });
+    expect(result.body.data.student.fields).toContainEqual({
+      name: 'dateOfBirth',
+      description: 'The date of birth; null when the district never recorded it.',
+      type: { name: 'Date' },
+    });
+  });
+
+  it('takes and answers YYYY-MM-DD exactly as sent, and null clears it', async () => {
     const result = await platform.as('north-valley', ENROLL, student('2014-12-10', '2024-02-29'));
     expect(result.body.errors).toBeUndefined();
     expect(result.body.data.enrollStudent).toMatchObject({
