@@ -68,6 +68,9 @@ async function subgraphTypes(entry: SubgraphEntry) {
       federation: true,
       useTypeImports: true,
       enumsAsTypes: true,
+      // The custom scalars as the resolvers see them (subgraph-server/scalars.ts): `Date` is a `YYYY-MM-DD` string
+      // both ways, `DateTime` a JavaScript Date.
+      scalars: { Date: 'string', DateTime: 'Date' },
       contextType: `${relative(outputFolder, projectPath('subgraph-server/subgraph.ts'))}#RequestContext`,
       mappers,
     },

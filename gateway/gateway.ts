@@ -37,7 +37,7 @@ interface GatewayContext {
   caller: Caller;
   requestId: string;
   /**
-   * `refusal` is set when a subgraph refused a fetch for a limit (or sent too much): the whole request becomes that
+   * `refusal` is set when a subgraph refused a fetch for a limit or its input (or sent too much): the whole request becomes that
    * 400. A holder object, because Apollo hands the data sources a shallow copy of the context. `preflighted`: the
    * request's text was checked before Apollo, so the plugin need not check it again.
    */
@@ -61,13 +61,20 @@ export interface GatewayOptions {
   logger: Logger;
 }
 
-/** The refusal a subgraph fetch failed with, when it was a limit: a subgraph's 400 OPERATION_LIMIT_EXCEEDED, or a body over the cap. */
-function limitRefusalOf(error: unknown, maxResponseBytes: number): HttpError | undefined {
+/**
+ * The refusal a subgraph fetch failed with, answered to the caller as its own 400: a subgraph's 400
+ * OPERATION_LIMIT_EXCEEDED, a body over the cap, or a subgraph's 400 BAD_USER_INPUT (a value its custom scalars
+ * refuse, e.g. a `Date` that is not one, which the gateway passes through unchecked as federation does).
+ */
+function subgraphRefusalOf(error: unknown, maxResponseBytes: number): HttpError | undefined {
   if (error instanceof SubgraphResponseTooLargeError) return responseTooLarge(maxResponseBytes);
   const body = (error as { extensions?: { response?: { body?: { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } } } })
     ?.extensions?.response?.body;
-  const refused = body?.errors?.find((e) => e.extensions?.code === OPERATION_LIMIT_EXCEEDED);
-  return typeof refused?.message === 'string' ? new HttpError(400, OPERATION_LIMIT_EXCEEDED, refused.message) : undefined;
+  for (const code of [OPERATION_LIMIT_EXCEEDED, 'BAD_USER_INPUT']) {
+    const refused = body?.errors?.find((e) => e.extensions?.code === code);
+    if (typeof refused?.message === 'string') return new HttpError(400, code, refused.message);
+  }
+  return undefined;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
@@ -126,7 +133,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
           return headers;
         },
         onError(error, context) {
-          const refusal = limitRefusalOf(error, maxResponseBytes);
+          const refusal = subgraphRefusalOf(error, maxResponseBytes);
           if (refusal && context) context.limits.refusal ??= refusal;
         },
       });

@@ -19,9 +19,14 @@ const SAFE_CODES = new Set([
 ]);
 
 export const badInput = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+const isBadInput = (error: unknown) => error instanceof GraphQLError && error.extensions.code === 'BAD_USER_INPUT';
 
 export function createErrorFormatter(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    // A literal a custom scalar refuses (a `Date` that is not one) fails validation: it is the caller's input.
+    if (formatted.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' && isBadInput((error as GraphQLError | undefined)?.originalError)) {
+      formatted = { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_USER_INPUT' } };
+    }
     const code = formatted.extensions?.code;
     // Apollo gives every error that was not raised as a GraphQLError the code INTERNAL_SERVER_ERROR,
     // so the code alone tells a deliberate, safe message from an accident.

@@ -19,6 +19,7 @@ import { createErrorFormatter } from '../http/errors.ts';
 import { createOperationLimits, subgraphLimits } from '../http/operation-limits.ts';
 import { listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
+import { dateLiteralsNamed } from './scalars.ts';
 import { ReferenceChecks, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
@@ -143,6 +144,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter(logger),
+    validationRules: [dateLiteralsNamed],
     ...lean,
     // The gateway never sends a subgraph persisted queries, and a shared hash cache would tell one district what
     // text another sent: off.

@@ -41,8 +41,8 @@ async function proposeStudents(from: string, to: string): Promise<string> {
   return `students=${file}`;
 }
 
-const STUDENT_FIELDS = '  "Oldest first; at most 100."\n  enrollments(first: Int = 10): [Enrollment!]!\n}';
-const STUDENTS_QUERY = 'students(first: Int = 20, after: String, grade: Int): StudentConnection!';
+const STUDENT_FIELDS = '  enrollments("How many enrolments to return: from 1 to 100." first: Int = 10): [Enrollment!]!\n}';
+const STUDENTS_QUERY = '    after: String\n';
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'k12-schema-check-'));
@@ -72,8 +72,17 @@ describe('schema:check', () => {
 
   it('--against a file: a copy of the committed supergraph without a field the subgraphs now have reads as that field added (safe)', async () => {
     const committed = await readFile(projectPath('schema/supergraph.graphql'), 'utf8');
-    const deployedField =
-      '  """Oldest first; at most 100."""\n  enrollments(first: Int = 10): [Enrollment!]! @join__field(graph: STUDENTS)\n';
+    const deployedField = [
+      '',
+      '  """',
+      "  The student's enrolments, oldest first: the first `first` of them (default 10, from 1 to 100).",
+      '  """',
+      '  enrollments(',
+      '    """How many enrolments to return: from 1 to 100."""',
+      '    first: Int = 10',
+      '  ): [Enrollment!]! @join__field(graph: STUDENTS)',
+      '',
+    ].join('\n');
     expect(committed).toContain(deployedField);
     const deployed = join(scratch, 'deployed.graphql');
     await writeFile(deployed, committed.replace(deployedField, ''));
@@ -103,7 +112,7 @@ describe('schema:check', () => {
   it('exits 1 on a removed field an operation uses, naming the field and the operation file', async () => {
     const run = await runCheck(
       '--subgraph',
-      await proposeStudents('  "YYYY-MM-DD"\n  dateOfBirth: String\n  """\n  The school', '  """\n  The school'),
+      await proposeStudents('  "The date of birth; null when the district never recorded it."\n  dateOfBirth: Date\n', ''),
     );
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/BREAKING +Student\.dateOfBirth: Field 'dateOfBirth' was removed from object type 'Student'/);
@@ -116,7 +125,7 @@ describe('schema:check', () => {
   });
 
   it('exits 1 on an argument made required (breaking), even when no shipped operation is affected', async () => {
-    const subgraph = await proposeStudents(STUDENTS_QUERY, STUDENTS_QUERY.replace('after: String,', 'after: String!,'));
+    const subgraph = await proposeStudents(STUDENTS_QUERY, STUDENTS_QUERY.replace('after: String', 'after: String!'));
     const run = await runCheck('--subgraph', subgraph, '--operations', projectPath('operations/student.graphql'), '--json');
     expect(run.code).toBe(1);
     const result = report(run);
@@ -128,7 +137,7 @@ describe('schema:check', () => {
   });
 
   it('--allow-breaking accepts a breaking change deliberately', async () => {
-    const subgraph = await proposeStudents(STUDENTS_QUERY, STUDENTS_QUERY.replace('after: String,', 'after: String!,'));
+    const subgraph = await proposeStudents(STUDENTS_QUERY, STUDENTS_QUERY.replace('after: String', 'after: String!'));
     const run = await runCheck('--subgraph', subgraph, '--operations', projectPath('operations/student.graphql'), '--allow-breaking');
     expect(run.stdout).toMatch(/BREAKING +Query\.students\.after/);
     expect(run.stdout).toContain('schema check passed (1 breaking change(s) accepted with --allow-breaking)');
@@ -136,7 +145,7 @@ describe('schema:check', () => {
   });
 
   it('--allow-breaking does not excuse an operation that no longer validates', async () => {
-    const subgraph = await proposeStudents(STUDENTS_QUERY, STUDENTS_QUERY.replace('after: String,', 'after: String!,'));
+    const subgraph = await proposeStudents(STUDENTS_QUERY, STUDENTS_QUERY.replace('after: String', 'after: String!'));
     const run = await runCheck('--subgraph', subgraph, '--allow-breaking');
     expect(run.code).toBe(1);
     expect(run.stdout).toContain(

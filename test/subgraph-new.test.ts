@@ -154,9 +154,9 @@ describe(`npm run subgraph:new -- ${NAME}, in a scratch copy`, () => {
       expect(registry.subgraphs.at(-1)).toMatchObject({ name: NAME, port: { env: N.envVar, default: highest + 1 }, database: NAME });
       const sdl = await readFile(join(copy, `subgraphs/${NAME}/schema.graphql`), 'utf8');
       expect(sdl).toContain(`type ${N.entity} @key(fields: "id")`);
-      expect(await readFile(join(copy, 'schema/supergraph.graphql'), 'utf8')).toContain(
-        `${N.list}(first: Int = 100): [${N.entity}!]! @join__field(graph: ${NAME.toUpperCase()})`,
-      );
+      const supergraph = await readFile(join(copy, 'schema/supergraph.graphql'), 'utf8');
+      expect(supergraph).toContain(`  ${N.list}(\n    """How many to return: from 1 to 100."""\n    first: Int = 100\n`);
+      expect(supergraph).toContain(`  ): [${N.entity}!]! @join__field(graph: ${NAME.toUpperCase()})`);
     },
   );
 

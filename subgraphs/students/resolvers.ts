@@ -4,6 +4,7 @@ import type { Resolvers } from './generated/resolvers-types.ts';
 import type { ReferenceDeclaration, ReferenceDeclarations } from '../../subgraph-server/references.ts';
 import { badInput } from '../../http/errors.ts';
 import { gradeLevel, isoDate, listSize, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
+import { DateScalar } from '../../subgraph-server/scalars.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 import { Enrollment, Student } from './entities.ts';
 
@@ -26,6 +27,7 @@ const ENROLLMENT_SCHOOL: ReferenceDeclaration = {
 export const references: ReferenceDeclarations = { enrollStudent: [ENROLLMENT_SCHOOL] };
 
 export const resolvers: Resolvers = {
+  Date: DateScalar,
   Query: {
     async students(_root, { first, after, grade }, { em }) {
       if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be from 1 to ${MAX_PAGE}`);

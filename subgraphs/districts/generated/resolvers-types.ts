@@ -16,64 +16,84 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A new school. */
 export type CreateSchoolInput = {
+  /** The school's name: not empty, at most 200 characters (leading and trailing spaces are dropped). */
   name: Scalars['String']['input'];
 };
 
-/** A school district: the tenant. Callers only ever see their own. */
+/** A school district: the tenant. A caller only ever sees its own district, named by its token's tenant claim. */
 export type District = {
   __typename?: 'District';
+  /** The district's id: a UUID, the tenant id its tokens carry. */
   id: Scalars['ID']['output'];
+  /** The district's display name, e.g. `North Valley Unified School District` (at most 200 characters). */
   name: Scalars['String']['output'];
-  /** By name; at most 100. */
+  /** The district's schools, ordered by name: the first `first` of them (default 100, from 1 to 100). */
   schools: Array<School>;
+  /** The district's short, URL-safe name, e.g. `north-valley` (lowercase letters, digits and hyphens; at most 100 characters). */
   slug: Scalars['String']['output'];
+  /** Whether the district is served. A caller only ever reads `ACTIVE`: the gateway refuses a suspended or migrating district's requests with `FORBIDDEN`. */
   status: DistrictStatus;
 };
 
 
-/** A school district: the tenant. Callers only ever see their own. */
+/** A school district: the tenant. A caller only ever sees its own district, named by its token's tenant claim. */
 export type DistrictSchoolsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** Whether a district is served. */
 export type DistrictStatus =
+  /** Served: its callers' requests run. */
   | 'ACTIVE'
+  /** Moving between databases or regions: the gateway answers `FORBIDDEN` until the move ends. */
   | 'MIGRATING'
+  /** Not served: the gateway answers `FORBIDDEN` to every request of the district. */
   | 'SUSPENDED';
 
+/** The changes of the districts service; each runs in the caller's district. */
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Adds a school to the caller's district and returns it. */
   createSchool: School;
 };
 
 
+/** The changes of the districts service; each runs in the caller's district. */
 export type MutationCreateSchoolArgs = {
   input: CreateSchoolInput;
 };
 
+/** The entry points of the districts service; everything they return belongs to the caller's district. */
 export type Query = {
   __typename?: 'Query';
   /** The caller's own district. */
   district: District;
+  /** One school of the caller's district; null when the id names none (another district's school included). */
   school?: Maybe<School>;
-  /** By name; at most 100. */
+  /** The caller's district's schools, ordered by name: the first `first` of them (default 100, from 1 to 100). */
   schools: Array<School>;
 };
 
 
+/** The entry points of the districts service; everything they return belongs to the caller's district. */
 export type QuerySchoolArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** The entry points of the districts service; everything they return belongs to the caller's district. */
 export type QuerySchoolsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A school of the caller's district. */
 export type School = {
   __typename?: 'School';
+  /** The school's id: a UUID. */
   id: Scalars['ID']['output'];
+  /** The school's name (at most 200 characters). */
   name: Scalars['String']['output'];
 };
 

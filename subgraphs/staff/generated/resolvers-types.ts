@@ -16,68 +16,86 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A new section. */
 export type CreateSectionInput = {
+  /** The section's name: not empty, at most 200 characters. */
   name: Scalars['String']['input'];
+  /** The ids of the students of the caller's district on its roster: at most 200 (repeated ids count once). */
   studentIds: Array<Scalars['ID']['input']>;
+  /** The subject taught: not empty, at most 100 characters. */
   subject: Scalars['String']['input'];
+  /** The id of the staff member of the caller's district who teaches it. */
   teacherId: Scalars['ID']['input'];
 };
 
+/** The changes of the staff service; each runs in the caller's district. */
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Creates a section with its roster and returns it; `BAD_USER_INPUT` naming the field when a teacher or student id is not the district's. */
   createSection: Section;
 };
 
 
+/** The changes of the staff service; each runs in the caller's district. */
 export type MutationCreateSectionArgs = {
   input: CreateSectionInput;
 };
 
+/** The entry points of the staff service; everything they return belongs to the caller's district. */
 export type Query = {
   __typename?: 'Query';
   /** One section of the caller's district; null when the id names none. */
   section?: Maybe<Section>;
-  /** By name; at most 100. */
+  /** The district's sections, ordered by name: the first `first` of them (default 100, from 1 to 100). */
   sections: Array<Section>;
-  /** By last name, first name; at most 100. */
+  /** The district's staff, ordered by last name, first name: the first `first` of them (default 100, from 1 to 100). */
   staff: Array<StaffMember>;
 };
 
 
+/** The entry points of the staff service; everything they return belongs to the caller's district. */
 export type QuerySectionArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** The entry points of the staff service; everything they return belongs to the caller's district. */
 export type QuerySectionsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/** The entry points of the staff service; everything they return belongs to the caller's district. */
 export type QueryStaffArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A school of the districts service, named here by its id only. */
 export type School = {
   __typename?: 'School';
+  /** The school's id: a UUID. */
   id: Scalars['ID']['output'];
 };
 
 /** A class section: one teacher and a roster of students. */
 export type Section = {
   __typename?: 'Section';
+  /** The section's id: a UUID. */
   id: Scalars['ID']['output'];
+  /** The section's name, e.g. `Algebra I (period 2)` (at most 200 characters). */
   name: Scalars['String']['output'];
   /** The section's school; null when the districts service no longer has it (schools live in another database). */
   school?: Maybe<School>;
   /**
-   * The roster, resolved by the students service: 50 unless `first` asks for up to 200 (a roster holds at most 200).
-   * An entry is null when that service no longer has the student (deleted after the section was created): students
-   * live in another database, so no foreign key keeps them, and one missing student must not take the rest of the
-   * roster down with it.
+   * The roster, resolved by the students service, ordered by student id: the first `first` entries (default 50, from
+   * 1 to 200; a roster holds at most 200). An entry is null when that service no longer has the student (deleted
+   * after the section was created): students live in another database, so no foreign key keeps them, and one
+   * missing student must not take the rest of the roster down with it.
    */
   students: Array<Maybe<Student>>;
+  /** The subject taught, e.g. `Mathematics` (at most 100 characters). */
   subject: Scalars['String']['output'];
+  /** The staff member who teaches the section. */
   teacher: StaffMember;
 };
 
@@ -87,31 +105,44 @@ export type SectionStudentsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A member of a school's staff in the caller's district. */
 export type StaffMember = {
   __typename?: 'StaffMember';
+  /** Work e-mail address (at most 200 characters). */
   email: Scalars['String']['output'];
+  /** Given name (at most 100 characters). */
   firstName: Scalars['String']['output'];
+  /** The staff member's id: a UUID. */
   id: Scalars['ID']['output'];
+  /** Family name (at most 100 characters). */
   lastName: Scalars['String']['output'];
+  /** What the staff member does at the school. */
   role: StaffRole;
   /** The staff member's school; null when the districts service no longer has it (schools live in another database). */
   school?: Maybe<School>;
-  /** The sections this staff member teaches, by name; at most 100. */
+  /** The sections this staff member teaches, ordered by name: the first `first` of them (default 20, from 1 to 100). */
   sections: Array<Section>;
 };
 
 
+/** A member of a school's staff in the caller's district. */
 export type StaffMemberSectionsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** What a staff member does. */
 export type StaffRole =
+  /** Runs a school or the district. */
   | 'ADMINISTRATOR'
+  /** Advises students. */
   | 'COUNSELOR'
+  /** Teaches sections. */
   | 'TEACHER';
 
+/** A student of the students service, named here by its id only (a section's roster). */
 export type Student = {
   __typename?: 'Student';
+  /** The student's id: a UUID. */
   id: Scalars['ID']['output'];
 };
 
