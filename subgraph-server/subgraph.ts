@@ -203,7 +203,13 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
           tenant.tenantId,
           async (em) => {
             const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
-            const context: RequestContext = { em, tenant, loaders: new Loaders(em), references: checks, outcome };
+            const context: RequestContext = {
+              em,
+              tenant,
+              loaders: new Loaders(em, () => outcome.readOnly === true),
+              references: checks,
+              outcome,
+            };
             response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
             if (outcome.failed) throw new RollbackSignal();
           },
