@@ -9,7 +9,7 @@
  * keys, each validated as a UUID and quoted as a literal. The statement runs in the request's tenant transaction,
  * so row-level security applies to it as to every other.
  */
-import { ReferenceKind, type EntityManager, type EntityMetadata, type EntityName } from '@mikro-orm/postgresql';
+import { Cursor, ReferenceKind, type EntityManager, type EntityMetadata, type EntityName } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { isUuid } from '../tenancy/tenant-context.ts';
 import { TENANT_FILTER } from '../tenancy/tenant-table.ts';
@@ -94,5 +94,118 @@ function buildRead(em: EntityManager, meta: EntityMetadata, property: string, pa
       const driver = em.getDriver();
       return rows.map((row) => driver.mapResult(row, meta) as Row);
     },
+  };
+}
+
+/** An `after` that is not a cursor this API returned for the same order. */
+export class CursorRefused extends Error {}
+
+export interface PlainPageOptions {
+  /** Equality conditions on scalar properties, besides the tenant filter's (each value already validated by the caller). */
+  where: Record<string, string | number>;
+  /** Ascending only: the keyset condition is one row comparison over these columns, in this order. */
+  orderBy: Record<string, 'asc'>;
+  first: number;
+  after?: string;
+}
+
+export interface PlainPage {
+  items: Row[];
+  hasNextPage: boolean;
+  endCursor: string | null;
+  /** The cursor of an item, as MikroORM's `Cursor` writes it (so either path reads the other's cursors). */
+  cursorOf(row: Row): string;
+}
+
+type PageRead = (em: EntityManager, options: PlainPageOptions) => Promise<PlainPage>;
+const pages = new WeakMap<EntityMetadata, Map<string, PageRead>>();
+
+/**
+ * A keyset page of a tenant table (what `em.findByCursor` with `first`/`after` answers), as plain rows: the first
+ * `first` rows in `orderBy` order after the cursor's row, plus whether more follow. Values reach the SQL text only
+ * through MikroORM's own value quoting (`connection.execute` with `?` parameters), as on the entity path.
+ */
+export function plainPage<T extends object>(em: EntityManager, entity: EntityName<T>, options: PlainPageOptions): Promise<PlainPage> {
+  const meta = em.getMetadata().get(entity) as EntityMetadata;
+  const cacheKey = `${Object.keys(options.where).join(',')}|${JSON.stringify(options.orderBy)}`;
+  let byShape = pages.get(meta);
+  if (!byShape) pages.set(meta, (byShape = new Map<string, PageRead>()));
+  let page = byShape.get(cacheKey);
+  if (!page) {
+    page = buildPage(em, meta, Object.keys(options.where), options.orderBy);
+    byShape.set(cacheKey, page);
+  }
+  return page(em, options);
+}
+
+function buildPage(em: EntityManager, meta: EntityMetadata, whereKeys: string[], orderBy: Record<string, 'asc'>): PageRead {
+  if (!meta.filters[TENANT_FILTER]) throw new Error(`plain page: ${meta.className} is not a tenant table`);
+  const platform = em.getPlatform();
+  const quote = (identifier: string) => platform.quoteIdentifier(identifier);
+  const propOf = (name: string) => {
+    const prop = meta.properties[name];
+    if (!prop || prop.persist === false || prop.kind !== ReferenceKind.SCALAR || prop.fieldNames?.length !== 1)
+      throw new Error(`plain page: ${meta.className}.${name} is no column`);
+    return prop;
+  };
+  const columns = meta.props
+    .filter((prop) => prop.persist !== false && prop.kind === ReferenceKind.SCALAR && prop.fieldNames?.length === 1)
+    .map((prop) => quote(prop.fieldNames[0]!))
+    .join(', ');
+  const orderProps = Object.entries(orderBy).map(([name, direction]) => {
+    if (direction !== 'asc') throw new Error('plain page: ascending orders only');
+    return propOf(name);
+  });
+  const orderColumns = orderProps.map((prop) => quote(prop.fieldNames[0]!));
+  const conditions = [
+    `${quote(propOf('tenantId').fieldNames[0]!)} = ?`,
+    ...whereKeys.map((name) => `${quote(propOf(name).fieldNames[0]!)} = ?`),
+  ];
+  const head = `select ${columns} from ${quote(meta.tableName)} where ${conditions.join(' and ')}`;
+  const keyset = ` and (${orderColumns.join(', ')}) > (${orderColumns.map(() => '?').join(', ')})`;
+  const tail = ` order by ${orderColumns.map((column) => `${column} asc`).join(', ')} limit ?`;
+  const cursorOf = (row: Row) => Cursor.for(meta, row, orderBy);
+
+  /** The cursor's values, each checked against its column's type (UUIDs by isUuid, text as bounded strings). */
+  const decode = (after: string): unknown[] => {
+    let values: unknown;
+    try {
+      values = Cursor.decode(after);
+    } catch {
+      throw new CursorRefused('not a cursor');
+    }
+    if (!Array.isArray(values) || values.length !== orderProps.length) throw new CursorRefused('not a cursor of this order');
+    values.forEach((value, i) => {
+      const prop = orderProps[i]!;
+      const valid =
+        prop.columnTypes[0] === 'uuid'
+          ? isUuid(value)
+          : prop.runtimeType === 'number'
+            ? typeof value === 'number' && Number.isFinite(value)
+            : typeof value === 'string' && value.length <= (prop.length ?? 1000);
+      if (!valid) throw new CursorRefused('not a cursor of this order');
+    });
+    return values;
+  };
+
+  return async (em, { where, first, after }) => {
+    if (!Number.isInteger(first) || first < 1) throw new Error('plain page: first must be a positive integer');
+    const params: unknown[] = [tenantOf(em), ...whereKeys.map((name) => where[name])];
+    let sql = head;
+    if (after !== undefined) {
+      sql += keyset;
+      params.push(...decode(after));
+    }
+    sql += tail;
+    params.push(first + 1);
+    const rows = await em.getConnection().execute<Row[]>(sql, params, 'all', em.getTransactionContext());
+    const driver = em.getDriver();
+    const items = rows.slice(0, first).map((row) => driver.mapResult(row, meta) as Row);
+    return {
+      items,
+      hasNextPage: rows.length > first,
+      endCursor: items.length ? cursorOf(items[items.length - 1]!) : null,
+      cursorOf,
+    };
   };
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { ReferenceKind, type EntityMetadata } from '@mikro-orm/postgresql';
 import { escapeIdentifier } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { plainReads } from '../subgraph-server/plain-reads.ts';
+import { CursorRefused, plainPage, plainReads } from '../subgraph-server/plain-reads.ts';
 import { TENANT_FILTER } from '../tenancy/tenant-table.ts';
 import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
 import { demo, startTestPlatform, type TestPlatform } from './support/platform.ts';
@@ -77,6 +77,46 @@ describe('fast read path', () => {
       }
     }
     expect(compared).toBeGreaterThan(100);
+  });
+
+  it('pages students as em.findByCursor does: same rows, cursors and next-page flags, page after page', async () => {
+    const { orm } = platform.subgraphs.students!;
+    const meta = [...orm.getMetadata().getAll().values()].find((m) => m.className === 'Student')!;
+    const orderBy = { lastName: 'asc', firstName: 'asc', id: 'asc' } as const;
+    const fields = (row: object) => Object.fromEntries(scalarProps(meta).map((p) => [p.name, (row as Record<string, unknown>)[p.name]]));
+    let pages = 0;
+    for (const where of [{}, { grade: 3 }] as Record<string, number>[]) {
+      let after: string | undefined;
+      for (let page = 0; page < 4; page++) {
+        const { plain, entity } = await inTenantTransaction(orm, north, async (em) => ({
+          plain: await plainPage(em, meta.class, { where, orderBy, first: 4, after }),
+          entity: await em.findByCursor(meta.class, { where, first: 4, after, orderBy, includeCount: false }),
+        }));
+        expect(plain.items.length, JSON.stringify(where)).toBeGreaterThan(0);
+        expect(plain.items.map(fields)).toStrictEqual(entity.items.map(fields));
+        expect(plain.items.map(plain.cursorOf)).toStrictEqual(entity.items.map((item) => entity.from(item)));
+        expect({ hasNextPage: plain.hasNextPage, endCursor: plain.endCursor }).toStrictEqual({
+          hasNextPage: entity.hasNextPage,
+          endCursor: entity.endCursor,
+        });
+        pages++;
+        if (!plain.hasNextPage) break;
+        after = plain.endCursor!;
+      }
+    }
+    expect(pages).toBeGreaterThan(2);
+  });
+
+  it('refuses a page cursor that is not one of this order, before any SQL', async () => {
+    const { orm } = platform.subgraphs.students!;
+    const meta = [...orm.getMetadata().getAll().values()].find((m) => m.className === 'Student')!;
+    const orderBy = { lastName: 'asc', firstName: 'asc', id: 'asc' } as const;
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const after of ['not a cursor', encode(['a', 'b']), encode(['a', 'b', "x' or true --"]), encode([1, 'b', randomUUID()])]) {
+      await expect(
+        inTenantTransaction(orm, north, (em) => plainPage(em, meta.class, { where: {}, orderBy, first: 4, after })),
+      ).rejects.toBeInstanceOf(CursorRefused);
+    }
   });
 
   it('refuses a key that is not a UUID and a tenant table read without a tenant', async () => {
