@@ -6,11 +6,10 @@
  *
  * The SQL text is built once per entity, key property and shape from MikroORM's metadata (table and column names
  * quoted as identifiers); per request only values are added: the tenant filter's explicit `tenant_id = …` and the
- * keys, each validated as a UUID and quoted as a literal. The statement runs in the request's tenant transaction,
+ * keys, each validated as a UUID and quoted by MikroORM as on the entity path. The statement runs in the request's tenant transaction,
  * so row-level security applies to it as to every other.
  */
 import { Cursor, ReferenceKind, type EntityManager, type EntityMetadata, type EntityName } from '@mikro-orm/postgresql';
-import pg from 'pg';
 import { isUuid } from '../tenancy/tenant-context.ts';
 import { TENANT_FILTER } from '../tenancy/tenant-table.ts';
 
@@ -27,12 +26,6 @@ export interface PlainRead {
 }
 
 const reads = new WeakMap<EntityMetadata, Map<string, PlainRead>>();
-
-const literal = (value: string): string => {
-  // The one check between a value and the SQL text: only UUIDs are ever added to it.
-  if (!isUuid(value)) throw new Error('plain read: refusing a value that is not a UUID');
-  return pg.escapeLiteral(value);
-};
 
 /** The tenant of the entity manager's tenant filter (forkForTenant sets it); fails closed without one. */
 function tenantOf(em: EntityManager): string {
@@ -72,25 +65,28 @@ function buildRead(em: EntityManager, meta: EntityMetadata, property: string, pa
   const table = quote(meta.tableName);
   const key = column(property);
   const tenant = column('tenantId');
-  const where = (tenantId: string, keys: readonly string[]) =>
-    `${tenant} = ${literal(tenantId)} and ${key} in (${keys.map(literal).join(', ')})`;
-  let sql: (tenantId: string, keys: readonly string[]) => string;
-  if (!page) sql = (tenantId, keys) => `select ${columns} from ${table} where ${where(tenantId, keys)}`;
+  // `?` placeholders: MikroORM quotes each value into the text (connection.execute), as on the entity path.
+  const where = (keys: readonly string[]) => `${tenant} = ? and ${key} in (${keys.map(() => '?').join(', ')})`;
+  let sql: (keys: readonly string[]) => string;
+  if (!page) sql = (keys) => `select ${columns} from ${table} where ${where(keys)}`;
   else {
     // As MikroORM's `_partitionLimit`: each key's rows numbered in order, the first `limit` of each kept.
     if (!Number.isInteger(page.limit) || page.limit < 1) throw new Error('plain read: the page limit must be a positive integer');
-    const order = Object.entries(page.orderBy)
-      .map(([name, direction]) => `${column(name)} ${direction === 'desc' ? 'desc' : 'asc'}`)
-      .join(', ');
+    const order =
+      Object.entries(page.orderBy)
+        .map(([name, direction]) => `${column(name)} ${direction === 'desc' ? 'desc' : 'asc'}`)
+        .join(', ') || key; // no order given: by the key itself, as MikroORM does
     const rowNumber = quote('__rn');
-    sql = (tenantId, keys) =>
+    sql = (keys) =>
       `select ${columns} from (select ${columns}, row_number() over (partition by ${key} order by ${order}) as ${rowNumber} ` +
-      `from ${table} where ${where(tenantId, keys)}) as ${quote('e0')} where ${rowNumber} <= ${page.limit} order by ${rowNumber}`;
+      `from ${table} where ${where(keys)}) as ${quote('e0')} where ${rowNumber} <= ${page.limit} order by ${rowNumber}`;
   }
   return {
     async read(em, keys) {
       const connection = em.getConnection();
-      const rows = await connection.execute<Row[]>(sql(tenantOf(em), keys), [], 'all', em.getTransactionContext());
+      // The one check between a value and the SQL text: only UUIDs are ever added to it.
+      if (!keys.every(isUuid)) throw new Error('plain read: refusing a key that is not a UUID');
+      const rows = await connection.execute<Row[]>(sql(keys), [tenantOf(em), ...keys], 'all', em.getTransactionContext());
       const driver = em.getDriver();
       return rows.map((row) => driver.mapResult(row, meta) as Row);
     },

@@ -35,7 +35,10 @@ describe('fast read path', () => {
       const tables = [...subgraph.orm.getMetadata().getAll().values()].filter((meta) => meta.filters[TENANT_FILTER]);
       expect(tables.length, service).toBeGreaterThan(0);
       for (const meta of tables) {
-        const uuidKeys = scalarProps(meta).filter((prop) => prop.columnTypes[0] === 'uuid' && prop.name !== 'tenantId');
+        // Every uuid column a loader may key on; tenant_id only where it is the whole key (the district row).
+        const uuidKeys = scalarProps(meta).filter(
+          (prop) => prop.columnTypes[0] === 'uuid' && (prop.name !== 'tenantId' || meta.primaryKeys.length === 1),
+        );
         for (const prop of uuidKeys) {
           const column = escapeIdentifier(prop.fieldNames[0]!);
           const table = escapeIdentifier(meta.tableName);
