@@ -162,7 +162,11 @@ function buildPage(em: EntityManager, meta: EntityMetadata, whereKeys: string[],
   const tail = ` order by ${orderColumns.map((column) => `${column} asc`).join(', ')} limit ?`;
   const cursorOf = (row: Row) => Cursor.for(meta, row, orderBy);
 
-  /** The cursor's values, each checked against its column's type (UUIDs by isUuid, text as bounded strings). */
+  /**
+   * The cursor's values. A cursor that does not decode to one value per order column is refused as input; one that
+   * does but holds a value of the wrong type (a forged cursor: a non-UUID id, say) fails as the database would fail
+   * on it, as an internal error, before any SQL is sent.
+   */
   const decode = (after: string): unknown[] => {
     let values: unknown;
     try {
@@ -178,8 +182,8 @@ function buildPage(em: EntityManager, meta: EntityMetadata, whereKeys: string[],
           ? isUuid(value)
           : prop.runtimeType === 'number'
             ? typeof value === 'number' && Number.isFinite(value)
-            : typeof value === 'string' && value.length <= (prop.length ?? 1000);
-      if (!valid) throw new CursorRefused('not a cursor of this order');
+            : typeof value === 'string';
+      if (!valid) throw new Error(`plain page: a cursor value for ${meta.className}.${prop.name} is not of its column's type`);
     });
     return values;
   };
