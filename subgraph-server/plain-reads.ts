@@ -52,11 +52,13 @@ function buildRead(em: EntityManager, meta: EntityMetadata, property: string, pa
   if (!meta.filters[TENANT_FILTER]) throw new Error(`plain read: ${meta.className} is not a tenant table`);
   const platform = em.getPlatform();
   const quote = (identifier: string) => platform.quoteIdentifier(identifier);
+  // The table's alias as MikroORM's query builder names it (`s0` for Student), so both paths' SQL reads alike.
+  const alias = quote(`${meta.className.charAt(0).toLowerCase()}0`);
   const column = (name: string) => {
     const prop = meta.properties[name];
     if (!prop || prop.persist === false || prop.fieldNames?.length !== 1)
       throw new Error(`plain read: ${meta.className}.${name} is no column`);
-    return quote(prop.fieldNames[0]!);
+    return `${alias}.${quote(prop.fieldNames[0]!)}`;
   };
   const columns = meta.props
     .filter((prop) => prop.persist !== false && prop.kind === ReferenceKind.SCALAR && prop.fieldNames?.length === 1)
@@ -68,7 +70,7 @@ function buildRead(em: EntityManager, meta: EntityMetadata, property: string, pa
   // `?` placeholders: MikroORM quotes each value into the text (connection.execute), as on the entity path.
   const where = (keys: readonly string[]) => `${tenant} = ? and ${key} in (${keys.map(() => '?').join(', ')})`;
   let sql: (keys: readonly string[]) => string;
-  if (!page) sql = (keys) => `select ${columns} from ${table} where ${where(keys)}`;
+  if (!page) sql = (keys) => `select ${columns} from ${table} as ${alias} where ${where(keys)}`;
   else {
     // As MikroORM's `_partitionLimit`: each key's rows numbered in order, the first `limit` of each kept.
     if (!Number.isInteger(page.limit) || page.limit < 1) throw new Error('plain read: the page limit must be a positive integer');
@@ -79,7 +81,7 @@ function buildRead(em: EntityManager, meta: EntityMetadata, property: string, pa
     const rowNumber = quote('__rn');
     sql = (keys) =>
       `select ${columns} from (select ${columns}, row_number() over (partition by ${key} order by ${order}) as ${rowNumber} ` +
-      `from ${table} where ${where(keys)}) as ${quote('e0')} where ${rowNumber} <= ${page.limit} order by ${rowNumber}`;
+      `from ${table} as ${alias} where ${where(keys)}) as ${alias} where ${rowNumber} <= ${page.limit} order by ${rowNumber}`;
   }
   return {
     async read(em, keys) {
