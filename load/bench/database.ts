@@ -9,7 +9,6 @@
 import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresql';
 import { initOrm } from '../../database/orm.ts';
 import { forkForTenant, inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
-import { TENANT_FILTER } from '../../tenancy/tenant-table.ts';
 import { serviceOwning } from '../../config/registry.ts';
 import { loadSubgraph } from '../../subgraph-server/registry.ts';
 import type { ServiceDatabase } from '../../database/database.ts';
@@ -55,10 +54,9 @@ const tenantPath =
   (district, work) =>
     inTenantTransaction(app, district.tenantId, (em) => work(em, district, Math.random));
 const explicitPath =
-  (owner: MikroORM, withSession = false): Path =>
+  (owner: MikroORM): Path =>
   (district, work) => {
-    const em = withSession ? forkForTenant(owner, district.tenantId) : owner.em.fork();
-    em.setFilterParams(TENANT_FILTER, { tenantId: district.tenantId });
+    const em = forkForTenant(owner, district.tenantId);
     return em.transactional((tx) => work(tx, district, Math.random));
   };
 
@@ -73,7 +71,8 @@ export async function openDatabasePaths(database: ServiceDatabase, connections: 
     student,
     tenant: tenantPath(app),
     explicit: explicitPath(owner),
-    explicitWithSession: explicitPath(owner, true),
+    // The owner through the same tenant transaction: its `begin` and set_config, but no policy (BYPASSRLS).
+    explicitWithSession: tenantPath(owner),
     async statementsOf(district, work) {
       const logs = { tenant: [] as string[], explicit: [] as string[] };
       const loggedApp = await orm(entities, database.appUrl, 1, (sql) => logs.tenant.push(sql));

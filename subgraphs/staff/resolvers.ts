@@ -5,6 +5,7 @@ import type { ReferenceDeclaration, ReferenceDeclarations } from '../../subgraph
 import { badInput } from '../../http/errors.ts';
 import { listSize, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { graphqlEnumValue } from '../../subgraph-server/graphql-enum.ts';
+import { plainPage } from '../../subgraph-server/plain-reads.ts';
 import { Section, SectionStudent, StaffMember } from './entities.ts';
 
 type StaffRow = InferEntity<typeof StaffMember>;
@@ -27,9 +28,18 @@ export const references: ReferenceDeclarations = { createSection: [ROSTER_STUDEN
 
 export const resolvers: Resolvers = {
   Query: {
-    staff: (_root, { first }, { em }) =>
-      em.find(StaffMember, {}, { orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
-    sections: (_root, { first }, { em }) => em.find(Section, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: listSize(first, MAX_LIST) }),
+    // Root Query lists: only ever read in a read-only operation, so through the fast read path.
+    staff: async (_root, { first }, { em }) =>
+      (
+        await plainPage(em, StaffMember, {
+          where: {},
+          orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' },
+          first: listSize(first, MAX_LIST),
+        })
+      ).items as StaffRow[],
+    sections: async (_root, { first }, { em }) =>
+      (await plainPage(em, Section, { where: {}, orderBy: { name: 'asc', id: 'asc' }, first: listSize(first, MAX_LIST) }))
+        .items as SectionRow[],
     section: (_root, { id }, { loaders }) => loaders.one<SectionRow>(Section).load(id),
   },
   Mutation: {

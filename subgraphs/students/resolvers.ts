@@ -6,6 +6,7 @@ import { badInput } from '../../http/errors.ts';
 import { gradeLevel, isoDate, listSize, optionalText, requiredId, requiredText } from '../../subgraph-server/input.ts';
 import { DateScalar } from '../../subgraph-server/scalars.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
+import { CursorRefused, plainPage } from '../../subgraph-server/plain-reads.ts';
 import { Enrollment, Student } from './entities.ts';
 
 type StudentRow = InferEntity<typeof Student>;
@@ -31,22 +32,17 @@ export const resolvers: Resolvers = {
   Query: {
     async students(_root, { first, after, grade }, { em }) {
       if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be from 1 to ${MAX_PAGE}`);
-      const where = grade === undefined || grade === null ? {} : { grade: gradeLevel(grade) };
+      const where: Record<string, number> = grade === undefined || grade === null ? {} : { grade: gradeLevel(grade) };
+      // A root Query field: only ever read in a read-only operation, so the plain rows of the fast read path.
       let page;
       try {
-        page = await em.findByCursor(Student, {
-          where,
-          first,
-          after: after ?? undefined,
-          orderBy: { lastName: 'asc', firstName: 'asc', id: 'asc' },
-          includeCount: false,
-        });
+        page = await plainPage(em, Student, { where, first, after: after ?? undefined, orderBy: BY_NAME });
       } catch (error) {
-        if (after && error instanceof Error && /cursor/i.test(error.message)) throw badInput('after is not a cursor returned by this API');
+        if (error instanceof CursorRefused) throw badInput('after is not a cursor returned by this API');
         throw error;
       }
       return {
-        edges: page.items.map((node) => ({ node, cursor: page.from(node) })),
+        edges: page.items.map((node) => ({ node: node as StudentRow, cursor: page.cursorOf(node) })),
         pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
       };
     },
