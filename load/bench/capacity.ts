@@ -3,7 +3,9 @@
  * number of seconds each, after one short warm-up) until a step fails or the last rate is reached; the capacity
  * is the highest rate of the unbroken run of passing steps. A step passes with p99 within the limit, no errors
  * (a 429 from the per-district concurrency limit counts as one) and the generator having offered at least
- * MIN_ACHIEVED_SHARE of the rate (a generator that falls behind measures a lower rate than it claims).
+ * MIN_ACHIEVED_SHARE of the rate (a generator that falls behind measures a lower rate than it claims). On a
+ * shared machine a burst from another process can fail one step at a rate the platform sustains: a failed step
+ * is run again up to `retries` times, and the last attempt at each rate decides it.
  */
 import type { Scenario, TokensFile } from '../scenarios/scenario.ts';
 import { runScenario } from '../runner/run.ts';
@@ -49,13 +51,21 @@ export function stepRates(start: number, step: number, max: number): number[] {
   return rates;
 }
 
+/** The attempt that decides each rate (the last one), in order of rate. */
+export function decisiveSteps<T extends Pick<CapacityStep, 'rate'>>(steps: T[]): T[] {
+  const last = new Map<number, T>();
+  for (const step of steps) last.set(step.rate, step);
+  return [...last.values()].sort((a, b) => a.rate - b.rate);
+}
+
 /**
  * The sustained rate: the highest rate of the passing steps below the first failing one, in order of rate
- * (a pass above a failure is noise, not capacity); 0 when the lowest step fails.
+ * (a pass above a failure is noise, not capacity), each rate decided by its last attempt; 0 when the lowest
+ * step fails.
  */
 export function sustainedRate(steps: Pick<CapacityStep, 'rate' | 'passed'>[]): number {
   let sustained = 0;
-  for (const step of [...steps].sort((a, b) => a.rate - b.rate)) {
+  for (const step of decisiveSteps(steps)) {
     if (!step.passed) break;
     sustained = step.rate;
   }
@@ -68,18 +78,21 @@ export interface CapacityOptions {
   rates: number[];
   stepSeconds: number;
   warmupSeconds: number;
+  /** Attempts again at a failed step's rate before stopping. */
+  retries: number;
   p99LimitMs?: number;
   listGroups: () => Promise<ProcessGroups>;
   load: () => string;
   onStep?: (step: CapacityStep) => void;
 }
 
-/** Steps through `rates` until one fails; warms up once, at the first rate. */
+/** Steps through `rates` until one fails `retries + 1` times; warms up once, at the first rate. Every attempt is returned. */
 export async function measureCapacity(options: CapacityOptions): Promise<{ steps: CapacityStep[]; sustained: number }> {
   const steps: CapacityStep[] = [];
   if (options.warmupSeconds > 0 && options.rates.length)
     await runScenario({ ...options.scenario, rate: options.rates[0]!, durationSeconds: options.warmupSeconds }, options.tokens);
-  for (const rate of options.rates) {
+  for (let index = 0, attempt = 0; index < options.rates.length;) {
+    const rate = options.rates[index]!;
     const scenario: Scenario = { ...options.scenario, rate, durationSeconds: options.stepSeconds };
     const run = await measureRunCpu(options.listGroups, () => runScenario(scenario, options.tokens));
     const { report } = run;
@@ -99,7 +112,8 @@ export async function measureCapacity(options: CapacityOptions): Promise<{ steps
     };
     steps.push(step);
     options.onStep?.(step);
-    if (!step.passed) break;
+    if (step.passed) [index, attempt] = [index + 1, 0];
+    else if (++attempt > options.retries) break;
   }
   return { steps, sustained: sustainedRate(steps) };
 }
