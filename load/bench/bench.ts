@@ -193,11 +193,13 @@ async function main(): Promise<number> {
       databases.server.embedded ? undefined : () => postgresProcesses(owners[benchService().name]!),
     );
     // Profiles are named by process id: say which process is which service.
-    if (options.cpuProf)
+    if (options.cpuProf) {
+      await mkdir(join(outDir, 'profiles'), { recursive: true });
       await writeFile(
         join(outDir, 'profiles', 'processes.json'),
         `${JSON.stringify(await platformProcessGroups(platform.pid), null, 2)}\n`,
       );
+    }
 
     if (options.parts.includes(1) || options.parts.includes(2)) {
       const paths = await openDatabasePaths(databases.byService[benchService().name]!, options.connections);
