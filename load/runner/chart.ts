@@ -135,9 +135,10 @@ export function renderCapacityChart(
             `<circle cx="${x(p.rate).toFixed(1)}" cy="${y(p.latencyMs[key]).toFixed(1)}" r="4" fill="${p.passed ? COLORS[key] : '#ffffff'}" stroke="${COLORS[key]}" stroke-width="2"><title>${escapeXml(`${p.rate} req/s: ${key} ${p.latencyMs[key]} ms${p.passed ? '' : ' (step failed)'}`)}</title></circle>`,
         )
         .join('');
-    const vertical = (rate: number, color: string, label: string, dash: string) =>
+    // Labels on two rows, so the goal's and the sustained rate's stay apart when the lines meet.
+    const vertical = (rate: number, color: string, label: string, dash: string, row: number) =>
       `<line x1="${x(rate).toFixed(1)}" x2="${x(rate).toFixed(1)}" y1="${y(latencyMax).toFixed(1)}" y2="${y(0).toFixed(1)}" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>` +
-      `<text x="${(x(rate) + 4).toFixed(1)}" y="${(y(latencyMax) + 24).toFixed(1)}" font-size="11" fill="${color}" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`;
+      `<text x="${(x(rate) + 4).toFixed(1)}" y="${(y(latencyMax) + 24 + row * 14).toFixed(1)}" font-size="11" fill="${color}" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`;
     const legend = (['p50', 'p95', 'p99'] as const)
       .map(
         (key, i) =>
@@ -156,8 +157,8 @@ export function renderCapacityChart(
       series('p95'),
       series('p99'),
       limitLine(x0, width, y(marks.p99LimitMs), `p99 limit ${marks.p99LimitMs} ms`),
-      vertical(marks.goalRate, COLORS.bar, `goal ${marks.goalRate}/s`, '2 4'),
-      `<g id="sustained-rate">${vertical(marks.sustainedRate, COLORS.p50, `sustained ${marks.sustainedRate}/s`, '')}</g>`,
+      vertical(marks.goalRate, COLORS.bar, `goal ${marks.goalRate}/s`, '2 4', 1),
+      `<g id="sustained-rate">${vertical(marks.sustainedRate, COLORS.p50, `sustained ${marks.sustainedRate}/s`, '', 0)}</g>`,
       legend,
       xTicks,
     ].join('\n');
