@@ -348,9 +348,11 @@ async function main(): Promise<number> {
       const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.cpuSeconds, rate: options.cpuRate };
       await runScenario({ ...scenario, durationSeconds: 10 }, tokens); // warm-up, outside the CPU window
       const runs = [];
+      const loads: string[] = [];
       for (let run = 0; run < options.runs; run++) {
         const cpu = await measureRunCpu(listGroups, () => runScenario(scenario, tokens));
         runs.push(cpu);
+        loads.push(load());
         console.log(
           `  cpu run ${run + 1}: ${cpu.answered} answered, errors ${cpu.report.errors.total}${Object.keys(cpu.report.errors.byKind).length ? ` ${JSON.stringify(cpu.report.errors.byKind)}` : ''}, p95 ${cpu.report.latencyMs.p95} ms, generator lag p99 ${cpu.report.schedulerLagMs.p99} ms; CPU ms/request ${formatCpu(cpu.cpuMsPerRequest, '')} (load ${load()})`,
         );
@@ -369,7 +371,8 @@ async function main(): Promise<number> {
         loadBefore,
         checks,
         cpuMsPerRequest: cpu,
-        details: runs.map((r) => ({
+        details: runs.map((r, run) => ({
+          loadAfter: loads[run],
           answered: r.answered,
           wallMs: r.wallMs,
           cpuMs: r.cpuMs,
@@ -379,7 +382,6 @@ async function main(): Promise<number> {
           errors: r.report.errors,
           achievedRate: r.report.achievedRate,
           schedulerLagMs: r.report.schedulerLagMs,
-          load: loadBefore,
         })),
       });
     }
