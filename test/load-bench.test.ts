@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuPerUnit, platformProcessGroups, processTree } from '../load/bench/process-cpu.ts';
-import { cpuChecks, cpuSpreads, GENERATOR } from '../load/bench/cpu-per-process.ts';
+import { cpuCeilingRate, cpuChecks, cpuSpreads, GENERATOR } from '../load/bench/cpu-per-process.ts';
 import { decisiveSteps, stepFailures, stepRates, sustainedRate, type StepResult } from '../load/bench/capacity.ts';
 import { renderCapacityChart, type CapacityPoint } from '../load/runner/chart.ts';
 import { waitFor } from './support/wait.ts';
@@ -125,6 +125,11 @@ describe('CPU goals (bench part 6)', () => {
     expect(spreads.gateway).toMatchObject({ min: 1, median: 2, max: 3 });
     expect(spreads.platform).toMatchObject({ min: 1.5, median: 2.6, max: 3.7 });
     expect(spreads[GENERATOR]!.median).toBe(0.9);
+  });
+
+  it('derives the rate at which the platform and the generator fill every core', () => {
+    const spreads = cpuSpreads([{ cpuMsPerRequest: { gateway: 4, postgres: 2, [GENERATOR]: 2 } }]);
+    expect(cpuCeilingRate(spreads, 2)).toBe(250);
   });
 });
 

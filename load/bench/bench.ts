@@ -25,6 +25,7 @@ import { startPlatformProcess } from './platform-process.ts';
 import { formatSpread, spread, summarize, type Spread } from './stats.ts';
 import { platformProcessGroups, postgresProcesses } from './process-cpu.ts';
 import {
+  cpuCeilingRate,
   cpuChecks,
   cpuSpreads,
   formatCpu,
@@ -366,7 +367,7 @@ async function main(): Promise<number> {
         figure: 6,
         title: `CPU ms per request of every process (utime + stime from /proc): mixed scenario, ${scenario.rate} req/s, ${scenario.durationSeconds} s after 10 s of warm-up, ${topology}`,
         goal: 'students <= 0.8 ms, staff and districts <= 0.5 ms, gateway <= 1.0 ms, each subgraph <= 1.5x PostgreSQL',
-        value: `${checks.filter((c) => !c.met).length} of ${checks.length} missed; platform ${cpu.platform!.median} ms per request, generator ${cpu.generator?.median} ms (median of ${options.runs})${errors ? `; ${errors} errors in the runs: not comparable, measure on a quieter machine` : ''}`,
+        value: `${checks.filter((c) => !c.met).length} of ${checks.length} missed; platform ${cpu.platform!.median} ms per request, generator ${cpu.generator?.median} ms (median of ${options.runs}); CPU ceiling ${cpuCeilingRate(cpu, cpus().length)} req/s on ${cpus().length} cores${errors ? `; ${errors} errors in the runs: not comparable, measure on a quieter machine` : ''}`,
         met: checks.every((c) => c.met),
         loadBefore,
         checks,

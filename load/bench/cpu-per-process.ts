@@ -80,6 +80,15 @@ export function cpuSpreads(runs: Pick<RunCpu, 'cpuMsPerRequest'>[]): Record<stri
   ]);
 }
 
+/**
+ * The arrival rate at which the platform and the generator together would keep every core busy: the ceiling
+ * that capacity (part 8) approaches on an otherwise idle machine, whatever the latency.
+ */
+export const cpuCeilingRate = (perRequest: Record<string, Spread>, cores: number) => {
+  const ms = (perRequest.platform?.median ?? 0) + (perRequest[GENERATOR]?.median ?? 0);
+  return ms > 0 ? Math.floor((cores * 1000) / ms) : Infinity;
+};
+
 /** The goals, CPU ms per request (mixed scenario, 100 req/s, one process per service). */
 export const CPU_GOALS_MS: Readonly<Record<string, number>> = { gateway: 1.0, students: 0.8, staff: 0.5, districts: 0.5 };
 /** Each subgraph within this factor of PostgreSQL's own CPU per request. */
