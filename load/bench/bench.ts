@@ -26,16 +26,18 @@ import { formatSpread, spread, summarize, type Spread } from './stats.ts';
 import { platformProcessGroups, postgresProcesses } from './process-cpu.ts';
 import {
   cpuCeilingRate,
-  cpuChecks,
+  cpuRunDetails,
   cpuSpreads,
   formatCpu,
   formatCpuSpreads,
+  formatRunCpu,
+  measureCpuPerProcess,
   measureRunCpu,
   platformCpuGroups,
   type Check,
   type RunCpu,
 } from './cpu-per-process.ts';
-import { CAPACITY_GOAL_RATE, CAPACITY_P99_LIMIT_MS, decisiveSteps, measureCapacity, stepRates } from './capacity.ts';
+import { CAPACITY_GOAL_RATE, CAPACITY_P99_LIMIT_MS, formatStep, measureCapacity, stepRates } from './capacity.ts';
 import { renderCapacityChart } from '../runner/chart.ts';
 
 interface Figure {
@@ -142,9 +144,8 @@ async function main(): Promise<number> {
 
   console.log(`bench: ${cpus().length} cores (${cpus()[0]?.model.trim()}), load average ${load()}; output ${outDir}`);
   const profiling = options.cpuProf ? [`--cpu-prof`, `--cpu-prof-dir=${join(outDir, 'profiles')}`] : [];
-  const split = !options.inProcess;
-  const platform = await startPlatformProcess({}, join(outDir, 'platform.log'), { inProcess: !split, nodeOptions: profiling });
-  const topology = split ? 'one process per service (npm start)' : 'one process (npm start -- --in-process)';
+  const platform = await startPlatformProcess({}, join(outDir, 'platform.log'), { inProcess: options.inProcess, nodeOptions: profiling });
+  const topology = options.inProcess ? 'one process (npm start -- --in-process)' : 'one process per service (npm start)';
   const databases = await openServiceDatabases(config);
   const figures: Figure[] = [];
   const owners: Record<string, pg.Client> = {};
@@ -347,22 +348,14 @@ async function main(): Promise<number> {
     if (options.parts.includes(6)) {
       const loadBefore = load();
       const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.cpuSeconds, rate: options.cpuRate };
-      await runScenario({ ...scenario, durationSeconds: 10 }, tokens); // warm-up, outside the CPU window
-      const runs = [];
-      const loads: string[] = [];
-      for (let run = 0; run < options.runs; run++) {
-        const cpu = await measureRunCpu(listGroups, () => runScenario(scenario, tokens));
-        runs.push(cpu);
-        loads.push(load());
-        console.log(
-          `  cpu run ${run + 1}: ${cpu.answered} answered, errors ${cpu.report.errors.total}${Object.keys(cpu.report.errors.byKind).length ? ` ${JSON.stringify(cpu.report.errors.byKind)}` : ''}, p95 ${cpu.report.latencyMs.p95} ms, generator lag p99 ${cpu.report.schedulerLagMs.p99} ms; CPU ms/request ${formatCpu(cpu.cpuMsPerRequest, '')} (load ${load()})`,
-        );
-      }
-      const cpu = cpuSpreads(runs);
-      const medians = Object.fromEntries(Object.entries(cpu).map(([group, s]) => [group, s.median]));
-      const checks = cpuChecks(medians);
-      // A 429 costs far less than an answer, and a timed-out request's work counts without the request: either skews the figure.
-      const errors = runs.reduce((sum, r) => sum + r.report.errors.total, 0);
+      const { runs, cpu, checks, errors } = await measureCpuPerProcess({
+        scenario,
+        tokens,
+        runs: options.runs,
+        listGroups,
+        load,
+        onRun: (run, index) => console.log(`  cpu run ${index + 1}: ${formatRunCpu(run)} (load ${load()})`),
+      });
       record({
         figure: 6,
         title: `CPU ms per request of every process (utime + stime from /proc): mixed scenario, ${scenario.rate} req/s, ${scenario.durationSeconds} s after 10 s of warm-up, ${topology}`,
@@ -372,18 +365,7 @@ async function main(): Promise<number> {
         loadBefore,
         checks,
         cpuMsPerRequest: cpu,
-        details: runs.map((r, run) => ({
-          loadAfter: loads[run],
-          answered: r.answered,
-          wallMs: r.wallMs,
-          cpuMs: r.cpuMs,
-          cpuMsPerRequest: r.cpuMsPerRequest,
-          cores: r.cores,
-          latencyMs: r.report.latencyMs,
-          errors: r.report.errors,
-          achievedRate: r.report.achievedRate,
-          schedulerLagMs: r.report.schedulerLagMs,
-        })),
+        details: runs.map(cpuRunDetails),
       });
     }
 
@@ -392,7 +374,7 @@ async function main(): Promise<number> {
     if (options.parts.includes(8)) {
       const loadBefore = load();
       const rates = stepRates(options.capacityStart, options.capacityStep, options.capacityMax);
-      const { steps, sustained } = await measureCapacity({
+      const capacity = await measureCapacity({
         scenario: await loadScenario('mixed'),
         tokens,
         rates,
@@ -401,23 +383,13 @@ async function main(): Promise<number> {
         retries: options.capacityRetries,
         listGroups,
         load,
-        onStep: (s) =>
-          console.log(
-            `  ${s.passed ? 'pass' : 'FAIL'} ${s.rate}/s: achieved ${s.achievedRate}/s, p50/p95/p99 ${s.latencyMs.p50}/${s.latencyMs.p95}/${s.latencyMs.p99} ms, errors ${s.errors}${Object.keys(s.errorsByKind).length ? ` ${JSON.stringify(s.errorsByKind)}` : ''}, generator lag p99 ${s.schedulerLagMs.p99} ms; cores ${formatCpu(s.cores, '')} (load ${s.load})${s.passed ? '' : `: ${s.reasons.join(', ')}`}`,
-          ),
+        onStep: (step) => console.log(`  ${formatStep(step)}`),
       });
+      const { sustained, atSustained, failed } = capacity;
       const chart = join(outDir, 'capacity.svg');
-      writeFileSync(
-        chart,
-        renderCapacityChart(decisiveSteps(steps), {
-          sustainedRate: sustained,
-          goalRate: CAPACITY_GOAL_RATE,
-          p99LimitMs: CAPACITY_P99_LIMIT_MS,
-          title: `Capacity: mixed scenario, ${options.capacitySeconds} s a step, ${topology}; sustained ${sustained} req/s (load ${load()})`,
-        }),
-      );
-      const atSustained = decisiveSteps(steps).find((s) => s.rate === sustained);
-      const failed = decisiveSteps(steps).find((s) => !s.passed);
+      const title = `Capacity: mixed scenario, ${options.capacitySeconds} s a step, ${topology}; sustained ${sustained} req/s (load ${load()})`;
+      const marks = { sustainedRate: sustained, goalRate: CAPACITY_GOAL_RATE, p99LimitMs: CAPACITY_P99_LIMIT_MS, title };
+      writeFileSync(chart, renderCapacityChart(capacity.decisive, marks));
       record({
         figure: 8,
         title: `Capacity: the highest open-model rate with p99 <= ${CAPACITY_P99_LIMIT_MS} ms and 0 errors, mixed scenario, steps of ${options.capacityStep}/s from ${options.capacityStart}/s, ${options.capacitySeconds} s each, a failed step tried ${options.capacityRetries + 1} times`,
@@ -428,7 +400,7 @@ async function main(): Promise<number> {
         ...(atSustained && {
           cpuMsPerRequest: Object.fromEntries(Object.entries(atSustained.cpuMsPerRequest).map(([g, ms]) => [g, spread([ms])])),
         }),
-        details: { sustained, chart, steps },
+        details: { sustained, chart, steps: capacity.steps },
       });
     }
 

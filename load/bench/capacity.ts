@@ -10,7 +10,7 @@
 import type { Scenario, TokensFile } from '../scenarios/scenario.ts';
 import { runScenario } from '../runner/run.ts';
 import type { ProcessGroups } from './process-cpu.ts';
-import { measureRunCpu } from './cpu-per-process.ts';
+import { formatCpu, measureRunCpu } from './cpu-per-process.ts';
 
 export const CAPACITY_P99_LIMIT_MS = 50;
 export const CAPACITY_GOAL_RATE = 300;
@@ -86,8 +86,23 @@ export interface CapacityOptions {
   onStep?: (step: CapacityStep) => void;
 }
 
-/** Steps through `rates` until one fails `retries + 1` times; warms up once, at the first rate. Every attempt is returned. */
-export async function measureCapacity(options: CapacityOptions): Promise<{ steps: CapacityStep[]; sustained: number }> {
+export interface Capacity {
+  /** Every attempt, in the order run. */
+  steps: CapacityStep[];
+  /** The attempt that decided each rate, in order of rate (what the chart draws). */
+  decisive: CapacityStep[];
+  sustained: number;
+  /** The decisive step at the sustained rate, and the first failed one. */
+  atSustained?: CapacityStep;
+  failed?: CapacityStep;
+}
+
+/** One step's line: latency, errors, the generator's lag, each process's cores and the load. */
+export const formatStep = (s: CapacityStep) =>
+  `${s.passed ? 'pass' : 'FAIL'} ${s.rate}/s: achieved ${s.achievedRate}/s, p50/p95/p99 ${s.latencyMs.p50}/${s.latencyMs.p95}/${s.latencyMs.p99} ms, errors ${s.errors}${Object.keys(s.errorsByKind).length ? ` ${JSON.stringify(s.errorsByKind)}` : ''}, generator lag p99 ${s.schedulerLagMs.p99} ms; cores ${formatCpu(s.cores, '')} (load ${s.load})${s.passed ? '' : `: ${s.reasons.join(', ')}`}`;
+
+/** Steps through `rates` until one fails `retries + 1` times; warms up once, at the first rate. */
+export async function measureCapacity(options: CapacityOptions): Promise<Capacity> {
   const steps: CapacityStep[] = [];
   if (options.warmupSeconds > 0 && options.rates.length)
     await runScenario({ ...options.scenario, rate: options.rates[0]!, durationSeconds: options.warmupSeconds }, options.tokens);
@@ -115,5 +130,13 @@ export async function measureCapacity(options: CapacityOptions): Promise<{ steps
     if (step.passed) [index, attempt] = [index + 1, 0];
     else if (++attempt > options.retries) break;
   }
-  return { steps, sustained: sustainedRate(steps) };
+  const decisive = decisiveSteps(steps);
+  const sustained = sustainedRate(steps);
+  return {
+    steps,
+    decisive,
+    sustained,
+    atSustained: decisive.find((s) => s.rate === sustained),
+    failed: decisive.find((s) => !s.passed),
+  };
 }

@@ -4,6 +4,8 @@
  */
 import { readRegistry } from '../../config/registry.ts';
 import type { RunReport } from '../runner/report.ts';
+import { runScenario } from '../runner/run.ts';
+import type { Scenario, TokensFile } from '../scenarios/scenario.ts';
 import { cpuPerUnit, platformProcessGroups, type ProcessGroups } from './process-cpu.ts';
 import { spread, type Spread } from './stats.ts';
 
@@ -149,3 +151,54 @@ export function formatCpuSpreads(perGroup: Record<string, Spread>): string {
     .map(([group, s]) => `${group} ${s.median}${s.runs.length > 1 ? ` (${s.min}–${s.max})` : ''}`)
     .join(', ');
 }
+
+/** One run's line: requests, errors, latency, the generator's lag and each process's CPU ms per request. */
+export function formatRunCpu(run: RunCpu): string {
+  const { errors, latencyMs, schedulerLagMs } = run.report;
+  const kinds = Object.keys(errors.byKind).length ? ` ${JSON.stringify(errors.byKind)}` : '';
+  return `${run.answered} answered, errors ${errors.total}${kinds}, p95 ${latencyMs.p95} ms, generator lag p99 ${schedulerLagMs.p99} ms; CPU ms/request ${formatCpu(run.cpuMsPerRequest, '')}`;
+}
+
+export interface CpuPerProcess {
+  runs: (RunCpu & { loadAfter: string })[];
+  /** By group: CPU ms per request across runs. */
+  cpu: Record<string, Spread>;
+  checks: Check[];
+  /** Errors in all runs: a 429 costs far less than an answer, and a timed-out request's work counts without the request. */
+  errors: number;
+}
+
+/** Part 6: `runs` runs of `scenario` after 10 s of warm-up (outside the CPU window), and the goals checked. */
+export async function measureCpuPerProcess(options: {
+  scenario: Scenario;
+  tokens: TokensFile;
+  runs: number;
+  listGroups: () => Promise<ProcessGroups>;
+  load: () => string;
+  onRun?: (run: RunCpu, index: number) => void;
+}): Promise<CpuPerProcess> {
+  await runScenario({ ...options.scenario, durationSeconds: 10 }, options.tokens);
+  const runs: CpuPerProcess['runs'] = [];
+  for (let index = 0; index < options.runs; index++) {
+    const run = await measureRunCpu(options.listGroups, () => runScenario(options.scenario, options.tokens));
+    runs.push({ ...run, loadAfter: options.load() });
+    options.onRun?.(run, index);
+  }
+  const cpu = cpuSpreads(runs);
+  const checks = cpuChecks(Object.fromEntries(Object.entries(cpu).map(([group, s]) => [group, s.median])));
+  return { runs, cpu, checks, errors: runs.reduce((sum, r) => sum + r.report.errors.total, 0) };
+}
+
+/** What bench.json keeps of each run. */
+export const cpuRunDetails = (run: CpuPerProcess['runs'][number]) => ({
+  loadAfter: run.loadAfter,
+  answered: run.answered,
+  wallMs: run.wallMs,
+  cpuMs: run.cpuMs,
+  cpuMsPerRequest: run.cpuMsPerRequest,
+  cores: run.cores,
+  latencyMs: run.report.latencyMs,
+  errors: run.report.errors,
+  achievedRate: run.report.achievedRate,
+  schedulerLagMs: run.report.schedulerLagMs,
+});
