@@ -52,7 +52,8 @@ describe('process-cpu against real processes', () => {
       detached: true,
     });
     launcher.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor('every child and the backend to start', () => (output.match(/^up /gm)?.length ?? 0) === 6);
+    // Generous: on a loaded machine six node processes take a while to start.
+    await waitFor('every child and the backend to start', () => (output.match(/^up /gm)?.length ?? 0) === 6, { timeoutMs: 30_000 });
   });
   afterAll(() => {
     // The launcher leads its own process group: this ends it and everything it started.
@@ -82,7 +83,7 @@ describe('process-cpu against real processes', () => {
       async () => {
         const burned = output.split('burned').length;
         launcher.stdin!.write('burn\n');
-        await waitFor('the burner to spend its CPU', () => output.split('burned').length > burned);
+        await waitFor('the burner to spend its CPU', () => output.split('burned').length > burned, { timeoutMs: 30_000 });
         return 4;
       },
     );
