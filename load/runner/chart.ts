@@ -139,10 +139,11 @@ export function renderCapacityChart(
     const vertical = (rate: number, color: string, label: string, dash: string, row: number) =>
       `<line x1="${x(rate).toFixed(1)}" x2="${x(rate).toFixed(1)}" y1="${y(latencyMax).toFixed(1)}" y2="${y(0).toFixed(1)}" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>` +
       `<text x="${(x(rate) + 4).toFixed(1)}" y="${(y(latencyMax) + 24 + row * 14).toFixed(1)}" font-size="11" fill="${color}" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`;
+    // At the right, where the vertical marks' labels (at the low rates) do not reach.
     const legend = (['p50', 'p95', 'p99'] as const)
       .map(
         (key, i) =>
-          `<rect x="${x0 + 8 + i * 70}" y="${y(latencyMax) + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x0 + 24 + i * 70}" y="${y(latencyMax) + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`,
+          `<rect x="${x0 + width - 210 + i * 70}" y="${y(latencyMax) + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x0 + width - 194 + i * 70}" y="${y(latencyMax) + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`,
       )
       .join('');
     const every = niceMax(rateMax / 10);
