@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --parts 1,2,3,4,5 --runs 3]`: the five figures of the load issue, measured against the
+ * `npm run bench [-- --parts 1,2,3 --runs 3]`: the figures of the load and hot-path issues, measured against the
  * platform configured by the environment (run `npm run load:seed` with the same environment first). Starts
- * the platform in its own process, writes a tokens file, measures, prints each figure against its goal with
- * the machine and load, and writes bench.json (plus each load run's report and chart) to the output folder.
- * Exits 1 when a goal is missed.
+ * the platform in processes of its own (one per service, as `npm start` runs it; `--in-process`: one), writes a
+ * tokens file, measures, prints each figure against its goal with the machine and load, and writes bench.json
+ * (plus each load run's report and chart, and the capacity chart) to the output folder. Exits 1 when a goal is
+ * missed.
  */
 import '../../config/node-version.ts';
 import { cpus, loadavg } from 'node:os';
@@ -22,7 +23,23 @@ import { benchService, measureContextOverhead, measureRlsThroughput, openDatabas
 import { HOP_SUBGRAPH, measureGatewayHop } from './hop.ts';
 import { compareWithHiveGateway, startHiveGatewayProcess } from './hive-gateway.ts';
 import { startPlatformProcess } from './platform-process.ts';
-import { formatSpread, spread, summarize } from './stats.ts';
+import { formatSpread, spread, summarize, type Spread } from './stats.ts';
+import { platformProcessGroups, postgresProcesses } from './process-cpu.ts';
+import {
+  cpuCeilingRate,
+  cpuRunDetails,
+  cpuSpreads,
+  formatCpu,
+  formatCpuSpreads,
+  formatRunCpu,
+  measureCpuPerProcess,
+  measureRunCpu,
+  platformCpuGroups,
+  type Check,
+  type RunCpu,
+} from './cpu-per-process.ts';
+import { CAPACITY_GOAL_RATE, CAPACITY_P99_LIMIT_MS, formatStep, measureCapacity, stepRates } from './capacity.ts';
+import { renderCapacityChart } from '../runner/chart.ts';
 
 interface Figure {
   figure: number;
@@ -31,8 +48,24 @@ interface Figure {
   value: string;
   met: boolean;
   loadBefore: string;
+  /** Goals checked one by one (part 6: each process), printed under the figure. */
+  checks?: Check[];
+  /** CPU ms per request of each process group while the figure was measured (median, min, max across runs). */
+  cpuMsPerRequest?: Record<string, Spread>;
   details: unknown;
 }
+
+const PARTS: Record<number, string> = {
+  1: 'RLS vs explicit',
+  2: 'tenant-context overhead',
+  3: 'gateway hop',
+  4: 'end to end',
+  5: 'noisy neighbour',
+  6: 'CPU per process',
+  7: 'gateway vs Hive Gateway',
+  8: 'capacity',
+  9: 'reconcile throughput',
+};
 
 const load = () =>
   loadavg()
@@ -41,8 +74,7 @@ const load = () =>
 
 const parts = (value: string): number[] => {
   const list = value.split(',').map(Number);
-  if (list.some((n) => ![1, 2, 3, 4, 5, 7].includes(n)))
-    throw new InvalidArgumentError('parts are numbers from 1 to 5, or 7, comma-separated');
+  if (list.some((n) => !PARTS[n])) throw new InvalidArgumentError('parts are numbers from 1 to 9, comma-separated');
   return list;
 };
 const positiveInt = (value: string): number => {
@@ -51,14 +83,18 @@ const positiveInt = (value: string): number => {
   return n;
 };
 
+const nonNegativeInt = (value: string): number => (value === '0' ? 0 : positiveInt(value));
+
 async function main(): Promise<number> {
   const program = new Command('bench')
-    .description('Measure the five figures of the load issue against the configured (seeded) platform')
+    .description('Measure the figures of the load and hot-path issues against the configured (seeded) platform')
     .option(
       '--parts <list>',
-      '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour, 7 gateway vs Hive Gateway (with --split)',
+      Object.entries(PARTS)
+        .map(([n, title]) => `${n} ${title}`)
+        .join(', '),
       parts,
-      [1, 2, 3, 4, 5],
+      Object.keys(PARTS).map(Number),
     )
     .option('--runs <n>', 'repetitions of each figure (min/median/max)', positiveInt, 3)
     .option('--e2e-seconds <n>', 'duration of each end-to-end run (figure 4)', positiveInt, 60)
@@ -66,10 +102,22 @@ async function main(): Promise<number> {
     .option('--noisy-seconds <n>', 'duration of each noisy-neighbour run, baseline and hot (figure 5)', positiveInt, 30)
     .option('--hive-seconds <n>', 'duration of each run of either gateway (figure 7)', positiveInt, 30)
     .option('--connections <n>', 'connections per path for figure 1', positiveInt, 4)
+    .option('--cpu-rate <n>', 'arrivals per second of the CPU-per-process run (figure 6)', positiveInt, 100)
+    .option('--cpu-seconds <n>', 'measured seconds of each CPU-per-process run, after 10 s of warm-up (figure 6)', positiveInt, 30)
+    .option('--capacity-start <n>', 'first arrival rate of the capacity steps (figure 8)', positiveInt, 50)
+    .option('--capacity-step <n>', 'rate added at each capacity step', positiveInt, 50)
+    .option('--capacity-max <n>', 'last capacity step, if no step fails before', positiveInt, 600)
+    .option('--capacity-seconds <n>', 'measured seconds of each capacity step, after one 5 s warm-up', positiveInt, 12)
+    .option(
+      '--capacity-retries <n>',
+      'attempts again at a failed capacity step before stopping (noise from other processes)',
+      nonNegativeInt,
+      1,
+    )
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
     .option(
-      '--split',
-      'the gateway and each subgraph in a process of their own (npm start, as deployed), not all in one (npm start -- --in-process)',
+      '--in-process',
+      'every service in one process (npm start -- --in-process), not the gateway and each subgraph in a process of their own (npm start, as deployed)',
     )
     .option('--out <dir>', 'output folder (default load/out/bench-<time>)')
     .parse();
@@ -81,8 +129,15 @@ async function main(): Promise<number> {
     noisySeconds: number;
     hiveSeconds: number;
     connections: number;
+    cpuRate: number;
+    cpuSeconds: number;
+    capacityStart: number;
+    capacityStep: number;
+    capacityMax: number;
+    capacitySeconds: number;
+    capacityRetries: number;
     cpuProf?: boolean;
-    split?: boolean;
+    inProcess?: boolean;
     out?: string;
   }>();
   const outDir = resolve(options.out ?? join('load/out', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`));
@@ -92,8 +147,8 @@ async function main(): Promise<number> {
 
   console.log(`bench: ${cpus().length} cores (${cpus()[0]?.model.trim()}), load average ${load()}; output ${outDir}`);
   const profiling = options.cpuProf ? [`--cpu-prof`, `--cpu-prof-dir=${join(outDir, 'profiles')}`] : [];
-  const platform = await startPlatformProcess({}, join(outDir, 'platform.log'), { inProcess: !options.split, nodeOptions: profiling });
-  const topology = options.split ? 'one process per service (npm start)' : 'one process (npm start -- --in-process)';
+  const platform = await startPlatformProcess({}, join(outDir, 'platform.log'), { inProcess: options.inProcess, nodeOptions: profiling });
+  const topology = options.inProcess ? 'one process (npm start -- --in-process)' : 'one process per service (npm start)';
   const databases = await openServiceDatabases(config);
   const figures: Figure[] = [];
   const owners: Record<string, pg.Client> = {};
@@ -120,6 +175,8 @@ async function main(): Promise<number> {
       console.log(
         `${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.title}\n       goal ${f.goal}: ${f.value} (load before ${f.loadBefore}, after ${load()})`,
       );
+      for (const c of f.checks ?? []) console.log(`       ${c.met ? 'met   ' : 'MISSED'} ${c.name} ${c.goal}: ${c.value}`);
+      if (f.cpuMsPerRequest) console.log(`       CPU ms per request: ${formatCpuSpreads(f.cpuMsPerRequest)}`);
       writeFileSync(join(outDir, 'bench.json'), `${JSON.stringify({ machine, figures }, null, 2)}\n`);
     };
     const keys = await loadOrCreateKeys(config.dataDir);
@@ -135,6 +192,19 @@ async function main(): Promise<number> {
       `${postgres}; platform: ${topology}; ${tokens.districts.length} districts, ${Number(rows[0]!.students).toLocaleString('en-US')} students`,
     );
     const largest = tokens.districts.slice(0, 20);
+    // CPU of the platform's processes (parts 6 and 8): PostgreSQL from the connection when it is not embedded.
+    const listGroups = platformCpuGroups(
+      platform.pid,
+      databases.server.embedded ? undefined : () => postgresProcesses(owners[benchService().name]!),
+    );
+    // Profiles are named by process id: say which process is which service.
+    if (options.cpuProf) {
+      await mkdir(join(outDir, 'profiles'), { recursive: true });
+      await writeFile(
+        join(outDir, 'profiles', 'processes.json'),
+        `${JSON.stringify(await platformProcessGroups(platform.pid), null, 2)}\n`,
+      );
+    }
 
     if (options.parts.includes(1) || options.parts.includes(2)) {
       const paths = await openDatabasePaths(databases.byService[benchService().name]!, options.connections);
@@ -204,12 +274,16 @@ async function main(): Promise<number> {
       const loadBefore = load();
       const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.e2eSeconds, rate: options.e2eRate };
       const runs = [];
+      const cpuRuns: RunCpu[] = [];
       for (let run = 0; run < options.runs; run++) {
-        const report = await runScenario(scenario, tokens, { warmupSeconds: 10 });
+        await runScenario({ ...scenario, durationSeconds: 10 }, tokens); // warm-up, outside the CPU window
+        const cpu = await measureRunCpu(listGroups, () => runScenario(scenario, tokens));
+        const report = cpu.report;
         await writeRunFiles(report, scenario, join(outDir, `e2e-${run + 1}`));
         runs.push(report);
+        cpuRuns.push(cpu);
         console.log(
-          `  e2e run ${run + 1}: p50 ${report.latencyMs.p50} p95 ${report.latencyMs.p95} p99 ${report.latencyMs.p99} ms, errors ${report.errors.total}, ${report.achievedRate}/s (load ${load()})`,
+          `  e2e run ${run + 1}: p50 ${report.latencyMs.p50} p95 ${report.latencyMs.p95} p99 ${report.latencyMs.p99} ms, errors ${report.errors.total}, ${report.achievedRate}/s; CPU ms/request ${formatCpu(cpu.cpuMsPerRequest, '')} (load ${load()})`,
         );
       }
       const p95 = spread(runs.map((r) => r.latencyMs.p95));
@@ -222,7 +296,10 @@ async function main(): Promise<number> {
         value: `p95 ${formatSpread(p95, ' ms')}; p99 ${formatSpread(p99, ' ms')}; p50 ${spread(runs.map((r) => r.latencyMs.p50)).median} ms; errors ${errors}`,
         met: p95.median <= 10 && p99.median <= 25 && errors === 0,
         loadBefore,
-        details: runs.map((r) => ({
+        cpuMsPerRequest: cpuSpreads(cpuRuns),
+        details: runs.map((r, run) => ({
+          cpuMsPerRequest: cpuRuns[run]!.cpuMsPerRequest,
+          cores: cpuRuns[run]!.cores,
           latencyMs: r.latencyMs,
           errors: r.errors,
           achievedRate: r.achievedRate,
@@ -271,8 +348,32 @@ async function main(): Promise<number> {
       });
     }
 
+    if (options.parts.includes(6)) {
+      const loadBefore = load();
+      const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.cpuSeconds, rate: options.cpuRate };
+      const { runs, cpu, checks, errors } = await measureCpuPerProcess({
+        scenario,
+        tokens,
+        runs: options.runs,
+        listGroups,
+        load,
+        onRun: (run, index) => console.log(`  cpu run ${index + 1}: ${formatRunCpu(run)} (load ${load()})`),
+      });
+      record({
+        figure: 6,
+        title: `CPU ms per request of every process (utime + stime from /proc): mixed scenario, ${scenario.rate} req/s, ${scenario.durationSeconds} s after 10 s of warm-up, ${topology}`,
+        goal: 'students <= 0.8 ms, staff and districts <= 0.5 ms, gateway <= 1.0 ms, each subgraph <= 1.5x PostgreSQL',
+        value: `${checks.filter((c) => !c.met).length} of ${checks.length} missed; platform ${cpu.platform!.median} ms per request, generator ${cpu.generator?.median} ms (median of ${options.runs}); CPU ceiling ${cpuCeilingRate(cpu, cpus().length)} req/s on ${cpus().length} cores${errors ? `; ${errors} errors in the runs: not comparable, measure on a quieter machine` : ''}`,
+        met: checks.every((c) => c.met),
+        loadBefore,
+        checks,
+        cpuMsPerRequest: cpu,
+        details: runs.map(cpuRunDetails),
+      });
+    }
+
     if (options.parts.includes(7)) {
-      if (!options.split) throw new Error('part 7 measures the gateway process: run it with --split');
+      if (options.inProcess) throw new Error('part 7 measures the gateway process: run it without --in-process');
       const loadBefore = load();
       const hive = await startHiveGatewayProcess(join(outDir, 'hive-gateway.log'), profiling);
       try {
@@ -301,8 +402,49 @@ async function main(): Promise<number> {
       }
     }
 
-    console.log(`\nmachine: ${machine.cores} cores, ${postgres}; load average after: ${load()}`);
-    for (const f of figures) console.log(`${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.goal}: ${f.value}`);
+    if (options.parts.includes(8)) {
+      const loadBefore = load();
+      const rates = stepRates(options.capacityStart, options.capacityStep, options.capacityMax);
+      const capacity = await measureCapacity({
+        scenario: await loadScenario('mixed'),
+        tokens,
+        rates,
+        stepSeconds: options.capacitySeconds,
+        warmupSeconds: 5,
+        retries: options.capacityRetries,
+        listGroups,
+        load,
+        onStep: (step) => console.log(`  ${formatStep(step)}`),
+      });
+      const { sustained, atSustained, failed } = capacity;
+      const chart = join(outDir, 'capacity.svg');
+      const title = `Capacity: mixed scenario, ${options.capacitySeconds} s a step, ${topology}; sustained ${sustained} req/s (load ${load()})`;
+      const marks = { sustainedRate: sustained, goalRate: CAPACITY_GOAL_RATE, p99LimitMs: CAPACITY_P99_LIMIT_MS, title };
+      writeFileSync(chart, renderCapacityChart(capacity.decisive, marks));
+      record({
+        figure: 8,
+        title: `Capacity: the highest open-model rate with p99 <= ${CAPACITY_P99_LIMIT_MS} ms and 0 errors, mixed scenario, steps of ${options.capacityStep}/s from ${options.capacityStart}/s, ${options.capacitySeconds} s each, a failed step tried ${options.capacityRetries + 1} times`,
+        goal: `>= ${CAPACITY_GOAL_RATE} req/s`,
+        value: `${sustained} req/s${atSustained ? ` (p99 ${atSustained.latencyMs.p99} ms, cores used ${formatCpu(atSustained.cores, '')})` : ''}; ${failed ? `next step ${failed.rate}/s failed: ${failed.reasons.join(', ')}` : `no step failed up to ${rates.at(-1)}/s`}; chart ${chart}`,
+        met: sustained >= CAPACITY_GOAL_RATE,
+        loadBefore,
+        ...(atSustained && {
+          cpuMsPerRequest: Object.fromEntries(Object.entries(atSustained.cpuMsPerRequest).map(([g, ms]) => [g, spread([ms])])),
+        }),
+        details: { sustained, chart, steps: capacity.steps },
+      });
+    }
+
+    // Part 9 (reconcile throughput) goes here.
+
+    console.log(`\nmachine: ${machine.cores} cores, ${postgres}; platform: ${topology}; load average after: ${load()}`);
+    for (const f of figures) {
+      console.log(`${f.met ? 'met   ' : 'MISSED'} ${f.figure}. ${f.goal}: ${f.value}`);
+      for (const c of f.checks ?? []) console.log(`         ${c.met ? 'met   ' : 'MISSED'} ${c.name} ${c.goal}: ${c.value}`);
+      if (f.cpuMsPerRequest) console.log(`         CPU ms per request: ${formatCpuSpreads(f.cpuMsPerRequest)}`);
+    }
+    const unmeasured = options.parts.filter((n) => !figures.some((f) => f.figure === n));
+    if (unmeasured.length) console.log(`not measured: ${unmeasured.map((n) => `${n} (${PARTS[n]})`).join(', ')}`);
     console.log(`\n${join(outDir, 'bench.json')}`);
     return figures.every((f) => f.met) ? 0 : 1;
   } finally {

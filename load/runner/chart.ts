@@ -1,4 +1,4 @@
-/** One SVG a person can open in a browser: latency over time (p50/p95/p99) and every district's p95. */
+/** SVGs a person can open in a browser: a run's latency over time (p50/p95/p99) and every district's p95; the bench's capacity curve. */
 import type { RunReport } from './report.ts';
 
 const WIDTH = 960;
@@ -103,6 +103,72 @@ export function renderChart(report: RunReport, limits: { p95Ms: number; district
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     over,
     byDistrict,
+    `</svg>`,
+    '',
+  ].join('\n');
+}
+
+export interface CapacityPoint {
+  rate: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+  passed: boolean;
+}
+
+/**
+ * The capacity curve (bench part 8): latency percentiles against the arrival rate of each step, the p99 limit,
+ * the sustained rate and the goal rate marked. Failed steps are drawn hollow.
+ */
+export function renderCapacityChart(
+  points: CapacityPoint[],
+  marks: { sustainedRate: number; goalRate: number; p99LimitMs: number; title: string },
+): string {
+  const rateMax = niceMax(Math.max(marks.goalRate, ...points.map((p) => p.rate)) * 1.05);
+  // A saturated step's p99 runs to seconds; beyond 4x the limit the curve is clipped at the top.
+  const latencyMax = niceMax(Math.min(marks.p99LimitMs * 4, Math.max(marks.p99LimitMs * 1.2, ...points.map((p) => p.latencyMs.p99))));
+  const curve = panel(0, marks.title, latencyMax, 'arrival rate, requests/s (open model)', (x0, y, width) => {
+    const x = (rate: number) => x0 + (rate / rateMax) * width;
+    const series = (key: 'p50' | 'p95' | 'p99') =>
+      `<polyline fill="none" stroke="${COLORS[key]}" stroke-width="2" points="${points.map((p) => `${x(p.rate).toFixed(1)},${y(p.latencyMs[key]).toFixed(1)}`).join(' ')}"/>` +
+      points
+        .map(
+          (p) =>
+            `<circle cx="${x(p.rate).toFixed(1)}" cy="${y(p.latencyMs[key]).toFixed(1)}" r="4" fill="${p.passed ? COLORS[key] : '#ffffff'}" stroke="${COLORS[key]}" stroke-width="2"><title>${escapeXml(`${p.rate} req/s: ${key} ${p.latencyMs[key]} ms${p.passed ? '' : ' (step failed)'}`)}</title></circle>`,
+        )
+        .join('');
+    // Labels on two rows, so the goal's and the sustained rate's stay apart when the lines meet.
+    const vertical = (rate: number, color: string, label: string, dash: string, row: number) =>
+      `<line x1="${x(rate).toFixed(1)}" x2="${x(rate).toFixed(1)}" y1="${y(latencyMax).toFixed(1)}" y2="${y(0).toFixed(1)}" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>` +
+      `<text x="${(x(rate) + 4).toFixed(1)}" y="${(y(latencyMax) + 24 + row * 14).toFixed(1)}" font-size="11" fill="${color}" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`;
+    // At the right, where the vertical marks' labels (at the low rates) do not reach.
+    const legend = (['p50', 'p95', 'p99'] as const)
+      .map(
+        (key, i) =>
+          `<rect x="${x0 + width - 210 + i * 70}" y="${y(latencyMax) + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x0 + width - 194 + i * 70}" y="${y(latencyMax) + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`,
+      )
+      .join('');
+    const every = niceMax(rateMax / 10);
+    const xTicks = Array.from({ length: Math.floor(rateMax / every) + 1 }, (_, i) => i * every)
+      .map(
+        (rate) =>
+          `<text x="${x(rate).toFixed(1)}" y="${(y(0) + 14).toFixed(1)}" font-size="11" text-anchor="middle" fill="${COLORS.text}">${rate}</text>`,
+      )
+      .join('');
+    return [
+      series('p50'),
+      series('p95'),
+      series('p99'),
+      limitLine(x0, width, y(marks.p99LimitMs), `p99 limit ${marks.p99LimitMs} ms`),
+      vertical(marks.goalRate, COLORS.bar, `goal ${marks.goalRate}/s`, '2 4', 1),
+      `<g id="sustained-rate">${vertical(marks.sustainedRate, COLORS.p50, `sustained ${marks.sustainedRate}/s`, '', 0)}</g>`,
+      legend,
+      xTicks,
+    ].join('\n');
+  });
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${PANEL}" viewBox="0 0 ${WIDTH} ${PANEL}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    curve,
     `</svg>`,
     '',
   ].join('\n');
