@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --parts 1,2,3,4,5 --runs 3]`: the five figures of the load issue, measured against the
+ * `npm run bench [-- --parts 1,2,3,4,5,9 --runs 3]`: the figures of the load issue, measured against the
  * platform configured by the environment (run `npm run load:seed` with the same environment first). Starts
  * the platform in its own process, writes a tokens file, measures, prints each figure against its goal with
  * the machine and load, and writes bench.json (plus each load run's report and chart) to the output folder.
@@ -21,6 +21,7 @@ import { buildTokensFile } from '../seed/tokens.ts';
 import { benchService, measureContextOverhead, measureRlsThroughput, openDatabasePaths } from './database.ts';
 import { HOP_SUBGRAPH, measureGatewayHop } from './hop.ts';
 import { startPlatformProcess } from './platform-process.ts';
+import { reconcileBenchFigure } from './reconcile.ts';
 import { formatSpread, spread, summarize } from './stats.ts';
 
 interface Figure {
@@ -40,8 +41,8 @@ const load = () =>
 
 const parts = (value: string): number[] => {
   const list = value.split(',').map(Number);
-  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 5))
-    throw new InvalidArgumentError('parts are numbers from 1 to 5, comma-separated');
+  if (list.some((n) => !Number.isInteger(n) || !((n >= 1 && n <= 5) || n === 9)))
+    throw new InvalidArgumentError('parts are numbers from 1 to 5 and 9, comma-separated');
   return list;
 };
 const positiveInt = (value: string): number => {
@@ -55,9 +56,9 @@ async function main(): Promise<number> {
     .description('Measure the five figures of the load issue against the configured (seeded) platform')
     .option(
       '--parts <list>',
-      '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour',
+      '1 RLS vs explicit, 2 tenant-context overhead, 3 gateway hop, 4 end to end, 5 noisy neighbour, 9 reconcile throughput',
       parts,
-      [1, 2, 3, 4, 5],
+      [1, 2, 3, 4, 5, 9],
     )
     .option('--runs <n>', 'repetitions of each figure (min/median/max)', positiveInt, 3)
     .option('--e2e-seconds <n>', 'duration of each end-to-end run (figure 4)', positiveInt, 60)
@@ -266,6 +267,16 @@ async function main(): Promise<number> {
         loadBefore,
         details: runs,
       });
+    }
+
+    if (options.parts.includes(9)) {
+      const figure = await reconcileBenchFigure({
+        adminUrl: databases.server.adminUrl,
+        dataDir: config.dataDir,
+        runs: options.runs,
+        log: console.log,
+      });
+      record({ figure: 9, ...figure });
     }
 
     console.log(`\nmachine: ${machine.cores} cores, ${postgres}; load average after: ${load()}`);

@@ -156,19 +156,21 @@ export const copyTargetColumns = (table: TableMapping) => ['tenant_id', ...table
 
 /**
  * One row's fingerprint `x`: `hash_record_extended` (PostgreSQL 14+) over a row constructor of the business
- * columns in target order, each cast to its target type, so both sides hash the same typed values with the
- * same functions: each type's extended hash function (the ones hash partitioning stores rows by, so
- * PostgreSQL keeps them fixed across majors and pg_upgrade), combined into 64 bits; NULL counts as 0. No
- * text is printed (record output cost as much as md5 itself), and the result depends on no setting: a
- * timestamptz hashes its microseconds, not its text in some TimeZone. Text columns are hashed under
- * collation "C", i.e. their bytes, whatever collation the column has. Equal values hash alike: for the
- * mapped types here that is identity (numeric's scale is fixed by its typmod, numeric(3,2)). The source's
- * mapped ids are text that the cast turns into the uuid the target stores.
+ * columns in target order, each as its target type, so both sides hash the same typed values with the same
+ * functions: each type's extended hash support function (what hash partitioning places rows by, so a
+ * major that changed one would misplace the rows pg_upgrade keeps in place), combined into 64 bits; NULL
+ * counts as 0. No text is printed (record output cost as much as md5 itself), so no setting matters: a
+ * timestamptz hashes its microseconds, not its text in some TimeZone. Text is hashed as its UTF-8 bytes
+ * (bytea): neither the server encoding nor the column's collation (a nondeterministic one would hash
+ * case variants alike) enters. Equal values hash alike, and for the mapped types equality is identity
+ * (numeric's scale is fixed by its typmod, numeric(3,2)). The source's mapped ids are text; the cast
+ * turns them into the uuid the target stores.
  */
 const rowFingerprint = (columns: ColumnMapping[], expression: (column: ColumnMapping) => string) =>
-  `hash_record_extended(row(${columns.map((c) => `${hashable(c.type, expression(c))}`).join(', ')}), 0)`;
-/** A column value as its target type, text under collation "C". */
-const hashable = (type: string, expression: string) => `(${expression})::${type}${isText(type) ? ' collate "C"' : ''}`;
+  `hash_record_extended(row(${columns.map((c) => hashable(c.type, expression(c))).join(', ')}), 0)`;
+/** A column value as its target type; text as its UTF-8 bytes. */
+const hashable = (type: string, expression: string) =>
+  isText(type) ? `convert_to((${expression})::${type}, 'UTF8')` : `(${expression})::${type}`;
 const isText = (type: string) => type === 'text' || type.startsWith('character varying');
 const joinKey = (parts: string[]) => parts.join(` || '/' || `);
 
