@@ -5,7 +5,7 @@
  * side) and reused by later runs; then `reconcileDistricts` over every district, `runs` times, rows per
  * second of wall time on each side. A run that does not match voids the figure.
  */
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import pLimit from 'p-limit';
 import pg from 'pg';
 import { readRegistry } from '../../config/registry.ts';
@@ -15,6 +15,7 @@ import { reconcileDistricts } from '../../tools/consolidation/reconcile.ts';
 import { TABLES, type Service } from '../../tools/consolidation/tables.ts';
 import { fixtureDistricts, generateLegacyDistrict } from '../../tools/legacy/fixtures.ts';
 import { SourceTemplate } from '../../tools/legacy/source-url.ts';
+import { postgresServerCpuMs } from './process-cpu.ts';
 import { spread, type Spread } from './stats.ts';
 
 const PREFIX = 'bench_reconcile';
@@ -37,6 +38,14 @@ export interface ReconcileFigure {
   targetRowsPerSecond: Spread;
   /** The lower side's median over the goal. */
   ratioToGoal: number;
+  /**
+   * PostgreSQL's CPU (all processes, both sides: they share the server) per row compared, in µs: what the
+   * figure would be with every core on the work, whatever else the machine runs.
+   */
+  serverCpuUsPerRow: Spread;
+  /** Rows per second per side that the server's CPU per row allows on all of this machine's cores. */
+  rowsPerSecondAtFullCores: number;
+  cores: number;
   buildSeconds: number;
   loadBefore: string;
   loadAfter: string;
@@ -112,16 +121,28 @@ export async function measureReconcile(dataSet: ReconcileDataSet, runs: number, 
   const loadBefore = load();
   const source: number[] = [];
   const target: number[] = [];
+  const cpuUsPerRow: number[] = [];
   let rowsPerSide = 0;
-  for (let run = 0; run < runs; run++) {
-    const report = await reconcileDistricts({ source: dataSet.source, targets: dataSet.targets, slugs: dataSet.slugs, jobs });
-    if (!report.match) throw new Error('part 9: the reconcile data set does not reconcile clean; drop the bench_reconcile databases');
-    source.push(report.sourceRowsPerSecond);
-    target.push(report.targetRowsPerSecond);
-    rowsPerSide = report.sourceRows;
+  // Source and target share the bench's server; one connection reads its CPU.
+  const probe = new pg.Client({ connectionString: dataSet.source.maintenanceUrl });
+  await probe.connect();
+  try {
+    for (let run = 0; run < runs; run++) {
+      const cpuBefore = await postgresServerCpuMs(probe);
+      const report = await reconcileDistricts({ source: dataSet.source, targets: dataSet.targets, slugs: dataSet.slugs, jobs });
+      const cpuMs = (await postgresServerCpuMs(probe)) - cpuBefore;
+      if (!report.match) throw new Error('part 9: the reconcile data set does not reconcile clean; drop the bench_reconcile databases');
+      source.push(report.sourceRowsPerSecond);
+      target.push(report.targetRowsPerSecond);
+      cpuUsPerRow.push((cpuMs * 1000) / report.sourceRows);
+      rowsPerSide = report.sourceRows;
+    }
+  } finally {
+    await probe.end();
   }
   const sourceRowsPerSecond = spread(source, 0);
   const targetRowsPerSecond = spread(target, 0);
+  const serverCpuUsPerRow = spread(cpuUsPerRow, 2);
   const figure: ReconcileFigure = {
     rowsPerSide,
     districts: dataSet.slugs.length,
@@ -129,6 +150,9 @@ export async function measureReconcile(dataSet: ReconcileDataSet, runs: number, 
     sourceRowsPerSecond,
     targetRowsPerSecond,
     ratioToGoal: +(Math.min(sourceRowsPerSecond.median, targetRowsPerSecond.median) / RECONCILE_GOAL_ROWS_PER_SECOND).toFixed(2),
+    serverCpuUsPerRow,
+    rowsPerSecondAtFullCores: Math.round((cpus().length * 1_000_000) / serverCpuUsPerRow.median),
+    cores: cpus().length,
     buildSeconds,
     loadBefore,
     loadAfter: load(),
@@ -145,7 +169,7 @@ export async function reconcileBenchFigure(options: { adminUrl: string; dataDir:
   return {
     title: `Reconcile throughput: ${figure.rowsPerSide.toLocaleString('en-US')} rows per side, ${figure.districts} districts, ${figure.jobs} at once, ${options.runs} runs`,
     goal: `>= ${RECONCILE_GOAL_ROWS_PER_SECOND.toLocaleString('en-US')} rows/s per side`,
-    value: `source ${rate(figure.sourceRowsPerSecond)}, target ${rate(figure.targetRowsPerSecond)}; ${figure.ratioToGoal}x the goal${figure.buildSeconds ? `; data set built in ${figure.buildSeconds} s` : ''}`,
+    value: `source ${rate(figure.sourceRowsPerSecond)}, target ${rate(figure.targetRowsPerSecond)}; ${figure.ratioToGoal}x the goal; PostgreSQL CPU ${figure.serverCpuUsPerRow.median} µs per row, both sides (min ${figure.serverCpuUsPerRow.min}, max ${figure.serverCpuUsPerRow.max}): ${figure.rowsPerSecondAtFullCores.toLocaleString('en-US')} rows/s per side on ${figure.cores} idle cores${figure.buildSeconds ? `; data set built in ${figure.buildSeconds} s` : ''}`,
     met: figure.ratioToGoal >= 1,
     loadBefore: figure.loadBefore,
     details: figure,

@@ -16,7 +16,16 @@ import type pg from 'pg';
 import type { SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, openSource, openTargets, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
-import { fingerprintProbeSql, sourceRowsSql, tableName, targetKeyOwnersSql, targetRowsSql, TABLES, type Service, type TableMapping } from './tables.ts';
+import {
+  fingerprintProbeSql,
+  sourceRowsSql,
+  tableName,
+  targetKeyOwnersSql,
+  targetRowsSql,
+  TABLES,
+  type Service,
+  type TableMapping,
+} from './tables.ts';
 
 /** Key-range widths in hex digits of the legacy id (12 digits): 4,096 ids, then 256, then 16. */
 const RANGE_WIDTHS = [9, 10, 11];
