@@ -31,6 +31,8 @@ export interface ColumnMapping {
   type: string;
   /** Expression over the legacy row that yields the target value, given the tenant id as a quoted SQL literal. */
   source: (tenant: string) => string;
+  /** The same value, already of the target type, where that is cheaper than casting `source` (mapped ids). */
+  sourceTyped?: (tenant: string) => string;
 }
 
 export interface TableMapping {
@@ -55,10 +57,22 @@ const mappedId = (legacyTable: string, column: string) => (tenant: string) => {
   const digest = `md5(${tenant} || ':${legacyTable}')`;
   return `(substr(${digest}, 1, 8) || '-' || substr(${digest}, 9, 4) || '-8' || substr(${digest}, 14, 3) || '-a' || substr(${digest}, 18, 3) || '-' || lpad(to_hex(${column}), 12, '0'))`;
 };
+/**
+ * The same uuid without lpad, which cost more than the rest of the expression together (reconcile builds
+ * about two per row): 'a' and digits 18–20 become the top 16 bits of a bigint (the 'a' sets its sign bit;
+ * to_hex prints the 64 bits unsigned) and the legacy id its low 48, so to_hex prints the last 16 digits
+ * whole; uuid input takes them without the hyphen after the fourth group. Both constants fold at plan time.
+ */
+const mappedUuid = (legacyTable: string, column: string) => (tenant: string) => {
+  const digest = `md5(${tenant} || ':${legacyTable}')`;
+  const high = `((('x' || substr(${digest}, 18, 3))::bit(12)::integer - 24576)::bigint << 48)`;
+  return `(substr(${digest}, 1, 8) || '-' || substr(${digest}, 9, 4) || '-8' || substr(${digest}, 14, 3) || '-' || to_hex(${high} + ${column}))::uuid`;
+};
 const uuid = (name: string, legacyTable: string, column: string): ColumnMapping => ({
   name,
   type: 'uuid',
   source: mappedId(legacyTable, column),
+  sourceTyped: mappedUuid(legacyTable, column),
 });
 const same = (name: string, type: string): ColumnMapping => ({ name, type, source: () => name });
 const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: () => 'id' };
@@ -163,8 +177,8 @@ export const copyTargetColumns = (table: TableMapping) => ['tenant_id', ...table
  * timestamptz hashes its microseconds, not its text in some TimeZone. Text is hashed as its UTF-8 bytes
  * (bytea): neither the server encoding nor the column's collation (a nondeterministic one would hash
  * case variants alike) enters. Equal values hash alike, and for the mapped types equality is identity
- * (numeric's scale is fixed by its typmod, numeric(3,2)). The source's mapped ids are text; the cast
- * turns them into the uuid the target stores.
+ * (numeric's scale is fixed by its typmod, numeric(3,2)). The source builds its mapped ids as uuids
+ * (`sourceTyped`), the values the target stores.
  */
 const rowFingerprint = (columns: ColumnMapping[], expression: (column: ColumnMapping) => string) =>
   `hash_record_extended(row(${columns.map((c) => hashable(c.type, expression(c))).join(', ')}), 0)`;
@@ -182,7 +196,7 @@ export function sourceRowsSql(table: TableMapping, tenantId: string): string {
   const tenant = tenantLiteral(tenantId);
   const byName = new Map(table.columns.map((c) => [c.name, c.source(tenant)]));
   const key = joinKey(table.key.map((k) => byName.get(k)!));
-  return `select ${key} as k, ${rowFingerprint(table.columns, (c) => c.source(tenant))} as x, ${table.legacyKey} as legacy from public.${table.legacy}`;
+  return `select ${key} as k, ${rowFingerprint(table.columns, (c) => (c.sourceTyped ?? c.source)(tenant))} as x, ${table.legacyKey} as legacy from public.${table.legacy}`;
 }
 
 /** The same three columns on the target side, for one tenant. */
