@@ -6,8 +6,8 @@
  * wraps). A sum does not depend on row order; the per-row hashing of `x` is what makes a value swapped
  * between two rows count (a sum of `x` itself would not see it, `x` being linear in its columns' hashes),
  * and hashing each half keeps all 64 bits (int8's hash folds its input to 32 bits). Before comparing, both
- * sides fingerprint the same probe row: servers that hash differently (byte order, text encoding) are
- * refused rather than reported as all different. Where the checksums differ, the key range is bisected: the
+ * sides fingerprint the same probe row: servers that hash differently (byte order, a changed hash
+ * function) are refused rather than reported as all different. Where the checksums differ, the key range is bisected: the
  * key's last 12 hex digits are the legacy id, so ranges of 4,096, then 256, then 16 legacy ids are
  * compared, and the rows of the differing ranges one by one by fingerprint.
  */
@@ -213,7 +213,7 @@ async function checkFingerprintsAgree(source: pg.Client, targets: TargetClients,
     const [a, b] = [legacy!.rows[0]!, other.rows[0]!];
     if (a.probe !== b.probe)
       throw new Error(
-        `cannot reconcile ${slug}: its legacy database (${describe(a)}) and the ${services[i]} service database (${describe(b)}) fingerprint the same values differently (text encoding, byte order or hash functions differ)`,
+        `cannot reconcile ${slug}: its legacy database (${describe(a)}) and the ${services[i]} service database (${describe(b)}) fingerprint the same values differently (byte order or hash functions differ)`,
       );
   }
 }

@@ -218,7 +218,7 @@ const PROBE_VALUES: [RegExp, string][] = [
 
 /**
  * One row holding a probe value of every type the mapping hashes, and its fingerprint: equal on two
- * servers exactly when they hash these types alike (same hash functions, byte order and text encoding).
+ * servers when they hash these types alike (same hash functions and byte order).
  */
 export function fingerprintProbeSql(): string {
   const types = [...new Set(TABLES.flatMap((t) => t.columns.map((c) => c.type)))];
