@@ -2,8 +2,9 @@
  * Bench part 9: reconcile throughput. A consolidated data set of its own on the bench's PostgreSQL server
  * (legacy databases `bench_reconcile_district_<slug>`, service databases under the prefix `bench_reconcile`),
  * built on the first run (~1–2 minutes for the default 8 districts × 20,000 students = 1,039,280 rows per
- * side) and reused by later runs; then `reconcileDistricts` over every district, `runs` times, rows per
- * second of wall time on each side. A run that does not match voids the figure.
+ * side) and reused by later runs; then `reconcileDistricts` over every district, `runs` times: rows per
+ * second of wall time on each side, and the server's CPU per row compared, which the other sessions on a
+ * shared machine do not inflate the way they do wall time. A run that does not match voids the figure.
  */
 import { cpus, loadavg } from 'node:os';
 import pLimit from 'p-limit';
