@@ -5,7 +5,8 @@
  *   baseline     `pg_dump --data-only | psql` of every legacy database into a scratch copy of its schema
  *                (schema created beforehand, untimed): no transformation, the floor to match;
  *   consolidate  into freshly migrated service databases;
- *   reconcile    of every district × table, rows digested per second on each side.
+ *   reconcile    of every district × table, rows digested per second on each side, and the PostgreSQL server's
+ *                CPU per row over it (every backend of the server: on a shared server, others' queries too).
  * Prints the figures, the ratios against the goals and the machine, as JSON and as lines for the README.
  */
 import '../config/node-version.ts';
@@ -23,6 +24,7 @@ import { consolidate } from '../tools/consolidation/consolidate.ts';
 import { positiveInt } from '../tools/consolidation/cli-options.ts';
 import { barsProgress } from '../tools/consolidation/progress.ts';
 import { reconcileDistricts } from '../tools/consolidation/reconcile.ts';
+import { postgresServerCpuMs } from './bench/process-cpu.ts';
 import { SERVICES, type Service } from '../tools/consolidation/tables.ts';
 import { fixtureDistricts, generateLegacyDistrict } from '../tools/legacy/fixtures.ts';
 import { SourceTemplate } from '../tools/legacy/source-url.ts';
@@ -149,7 +151,9 @@ async function measure(admin: pg.Client, options: BenchOptions) {
       progress: process.stderr.isTTY ? barsProgress : undefined,
     });
     console.error('reconcile …');
+    const serverCpuBefore = await postgresServerCpuMs(admin);
     const report = await reconcileDistricts({ source, targets, slugs: districts.map((d) => d.slug), jobs: options.jobs });
+    const reconcileCpuMs = (await postgresServerCpuMs(admin)) - serverCpuBefore;
     if (!report.match) throw new Error('reconcile found differences after consolidate: the benchmark is void');
 
     const rows = summary.rows;
@@ -180,6 +184,9 @@ async function measure(admin: pg.Client, options: BenchOptions) {
         targetRowsPerSecond: report.targetRowsPerSecond,
         ratioToGoal: +(Math.min(report.sourceRowsPerSecond, report.targetRowsPerSecond) / 1_000_000).toFixed(2),
         goal: '≥ 1,000,000 rows/s per side',
+        // Both sides share the server: its CPU per row compared, and the rate per side it allows on every core.
+        serverCpuUsPerRow: +((reconcileCpuMs * 1000) / report.sourceRows).toFixed(2),
+        rowsPerSecondAtFullCores: Math.round((cpus().length * report.sourceRows * 1000) / reconcileCpuMs),
       },
     };
     console.log(JSON.stringify(result, null, 2));

@@ -40,6 +40,7 @@ import {
 } from './cpu-per-process.ts';
 import { CAPACITY_GOAL_RATE, CAPACITY_P99_LIMIT_MS, formatStep, measureCapacity, stepRates } from './capacity.ts';
 import { renderCapacityChart } from '../runner/chart.ts';
+import { reconcileBenchFigure } from './reconcile.ts';
 
 interface Figure {
   figure: number;
@@ -435,7 +436,15 @@ async function main(): Promise<number> {
       });
     }
 
-    // Part 9 (reconcile throughput) goes here.
+    if (options.parts.includes(9)) {
+      const figure = await reconcileBenchFigure({
+        adminUrl: databases.server.adminUrl,
+        dataDir: config.dataDir,
+        runs: options.runs,
+        log: console.log,
+      });
+      record({ figure: 9, ...figure });
+    }
 
     console.log(`\nmachine: ${machine.cores} cores, ${postgres}; platform: ${topology}; load average after: ${load()}`);
     for (const f of figures) {

@@ -103,3 +103,19 @@ export async function cpuPerUnit(
   );
   return { units, cpuMsPerUnit, cpuMs };
 }
+
+/**
+ * CPU ms the PostgreSQL server `client` is connected to has used so far: every live process below the
+ * postmaster, plus the postmaster's cutime + cstime (its children that exited and were reaped, e.g. the
+ * backend of a connection closed in between). The difference of two readings is the server's CPU over the
+ * window, short-lived connections included.
+ */
+export async function postgresServerCpuMs(client: pg.Client): Promise<number> {
+  const [postmaster, ...processes] = await postgresProcesses(client);
+  const text = await readFile(`/proc/${postmaster}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3: cutime is field 16, cstime 17.
+  const reaped = ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND;
+  const live = await Promise.all([postmaster!, ...processes].map(statOf));
+  return reaped + live.reduce((sum, stat) => sum + (stat?.cpuMs ?? 0), 0);
+}

@@ -10,8 +10,9 @@ import { CANONICAL_SETTINGS, DIRECTORY, SERVICES, TABLES, type Service } from '.
 
 export type TargetClients = Record<Service, pg.Client>;
 
+/** One round trip: the settings are constants, sent as one simple-protocol batch. */
 async function applyCanonicalSettings(client: pg.Client): Promise<pg.Client> {
-  for (const sql of CANONICAL_SETTINGS) await client.query(sql);
+  await client.query(CANONICAL_SETTINGS.join('; '));
   return client;
 }
 

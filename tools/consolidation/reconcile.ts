@@ -1,18 +1,31 @@
 /**
  * Reconciliation: for one district and table, both sides compute in SQL the same checksum over the same
  * rows (the target's business columns; the source's legacy columns mapped the way consolidation maps
- * them): the row count and the sum of every row's md5 (first 64 bits, as a signed integer; PostgreSQL sums
- * bigints in a 128-bit accumulator, so nothing wraps) over its canonical text. A sum does not depend on
- * row order; md5 is the same on every PostgreSQL major (hashtext is not promised to be). Where the
- * checksums differ, the key range is bisected: the key's last 12 hex digits are the legacy id, so ranges
- * of 4,096, then 256, then 16 legacy ids are compared, and the rows of the differing ranges one by one.
+ * them): the row count and two sums over every row's 64-bit fingerprint `x` (tables.ts): of a 64-bit hash
+ * of its high 32 bits and of its low 32 bits (PostgreSQL sums bigints in a 128-bit accumulator, so nothing
+ * wraps). A sum does not depend on row order; the per-row hashing of `x` is what makes a value swapped
+ * between two rows count (a sum of `x` itself would not see it, `x` being linear in its columns' hashes),
+ * and hashing each half keeps all 64 bits (int8's hash folds its input to 32 bits). Before comparing, both
+ * sides fingerprint the same probe row: servers that hash differently (byte order, a changed hash
+ * function) are refused rather than reported as all different. Where the checksums differ, the key range is bisected: the
+ * key's last 12 hex digits are the legacy id, so ranges of 4,096, then 256, then 16 legacy ids are
+ * compared, and the rows of the differing ranges one by one by fingerprint.
  */
 import pLimit from 'p-limit';
 import type pg from 'pg';
 import type { SourceTemplate } from '../legacy/source-url.ts';
 import { districtTenantId } from './district-id.ts';
 import { closeAll, openSource, openTargets, verifyLegacySchema, verifyTargets, type TargetClients } from './endpoints.ts';
-import { sourceRowsSql, tableName, targetKeyOwnersSql, targetRowsSql, TABLES, type Service, type TableMapping } from './tables.ts';
+import {
+  fingerprintProbeSql,
+  sourceRowsSql,
+  tableName,
+  targetKeyOwnersSql,
+  targetRowsSql,
+  TABLES,
+  type Service,
+  type TableMapping,
+} from './tables.ts';
 
 /** Key-range widths in hex digits of the legacy id (12 digits): 4,096 ids, then 256, then 16. */
 const RANGE_WIDTHS = [9, 10, 11];
@@ -36,7 +49,7 @@ export interface TableReport {
   legacyTable: string;
   sourceRows: number;
   targetRows: number;
-  /** Sum of the rows' 64-bit md5 prefixes (decimal); equal counts and sums = match. */
+  /** The two sums of the rows' mixed fingerprint halves, "<high>/<low>" in decimal; equal counts and sums = match. */
   sourceChecksum: string;
   targetChecksum: string;
   match: boolean;
@@ -59,31 +72,35 @@ export interface DistrictReport {
 interface Range {
   range: string;
   rows: number;
-  /** Sum of the rows' 64-bit md5 prefixes, as decimal text. */
+  /** The two sums of the rows' mixed fingerprint halves, "<high>/<low>" in decimal. */
   sum: string;
 }
 
 interface Side {
   client: pg.Client;
-  /** `select k, t, legacy …` for this district, already formatted. */
+  /** `select k, x, legacy …` for this district, already formatted. */
   rows: string;
 }
 
-const ROW_HASH = `('x' || left(md5(t), 16))::bit(64)::bigint`;
+/**
+ * The checksum columns over `rows`. `offset 0` keeps `x` computed once per row although both sums use it;
+ * PostgreSQL drops the unused `k` and `legacy` of a subquery, so the whole-table checksum never builds them.
+ */
+const CHECKSUM = `count(*)::int as rows,
+  coalesce(sum(hashint8extended(x >> 32, 0)), 0)::text || '/' || coalesce(sum(hashint8extended(x & 4294967295, 0)), 0)::text as sum`;
+const fenced = (side: Side) => `(${side.rows} offset 0)`;
 const rangeOf = (width: number) => `left(right(k, 12), ${width})`;
 
-/** The whole table's checksum; `k` is not referenced, so PostgreSQL never computes it here. */
+/** The whole table's checksum. */
 async function checksumOf(side: Side): Promise<Range> {
-  const { rows } = await side.client.query<Range>(
-    `select '' as range, count(*)::int as rows, coalesce(sum(${ROW_HASH}), 0)::text as sum from (${side.rows}) r`,
-  );
+  const { rows } = await side.client.query<Range>(`select '' as range, ${CHECKSUM} from ${fenced(side)} r`);
   return rows[0]!;
 }
 
 async function rangeChecksums(side: Side, width: number, within: { width: number; ranges: string[] }): Promise<Map<string, Range>> {
   const { rows } = await side.client.query<Range>(
-    `select ${rangeOf(width)} as range, count(*)::int as rows, sum(${ROW_HASH})::text as sum
-       from (${side.rows}) r where ${rangeOf(within.width)} = any($1::text[]) group by 1`,
+    `select ${rangeOf(width)} as range, ${CHECKSUM}
+       from ${fenced(side)} r where ${rangeOf(within.width)} = any($1::text[]) group by 1`,
     [within.ranges],
   );
   return new Map(rows.map((r) => [r.range, r]));
@@ -91,7 +108,7 @@ async function rangeChecksums(side: Side, width: number, within: { width: number
 
 async function rowsIn(side: Side, width: number, ranges: string[]): Promise<Map<string, { h: string; legacy: string | null }>> {
   const { rows } = await side.client.query<{ k: string; h: string; legacy: string | null }>(
-    `select k, md5(t) as h, legacy from (${side.rows}) r where ${rangeOf(width)} = any($1::text[])`,
+    `select k, x::text as h, legacy from (${side.rows}) r where ${rangeOf(width)} = any($1::text[])`,
     [ranges],
   );
   return new Map(rows.map((r) => [r.k, r]));
@@ -186,6 +203,21 @@ export async function reconcileTable(
   return report;
 }
 
+/** Refuses a district whose legacy server and a target hash the probe row differently: every row would differ. */
+async function checkFingerprintsAgree(source: pg.Client, targets: TargetClients, slug: string, services: Service[]): Promise<void> {
+  type Probe = { probe: string; encoding: string; version: string };
+  const probe = fingerprintProbeSql();
+  const [legacy, ...others] = await Promise.all([source, ...services.map((s) => targets[s]!)].map((c) => c.query<Probe>(probe)));
+  const describe = (p: Probe) => `PostgreSQL ${p.version}, encoding ${p.encoding}`;
+  for (const [i, other] of others.entries()) {
+    const [a, b] = [legacy!.rows[0]!, other.rows[0]!];
+    if (a.probe !== b.probe)
+      throw new Error(
+        `cannot reconcile ${slug}: its legacy database (${describe(a)}) and the ${services[i]} service database (${describe(b)}) fingerprint the same values differently (byte order or hash functions differ)`,
+      );
+  }
+}
+
 /** Every table of one district. `source` and `targets` must carry CANONICAL_SETTINGS (endpoints.ts opens them so). */
 export async function reconcileDistrict(
   source: pg.Client,
@@ -193,6 +225,7 @@ export async function reconcileDistrict(
   district: { slug: string; tenantId: string },
   tables: TableMapping[] = TABLES,
 ): Promise<DistrictReport> {
+  await checkFingerprintsAgree(source, targets, district.slug, [...new Set(tables.map((t) => t.service))]);
   const reports: TableReport[] = [];
   for (const table of tables) {
     const target = targets[table.service]!;

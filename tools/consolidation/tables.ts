@@ -1,6 +1,6 @@
 /**
  * How each legacy table lands in a service database, in foreign-key order, and the SQL both commands
- * derive from it: the COPY source query, and the per-row key and canonical text that reconcile digests.
+ * derive from it: the COPY source query, and the per-row key and fingerprint that reconcile sums.
  *
  * Ids: a legacy serial id becomes the UUID `<18 hex digits of md5(tenant:table)><legacy id as 12 hex>`
  * (version nibble 8, RFC 9562 "custom"), computed in SQL on the source side. The md5 part is a constant of
@@ -31,6 +31,8 @@ export interface ColumnMapping {
   type: string;
   /** Expression over the legacy row that yields the target value, given the tenant id as a quoted SQL literal. */
   source: (tenant: string) => string;
+  /** The same value, already of the target type, where that is cheaper than casting `source` (mapped ids). */
+  sourceTyped?: (tenant: string) => string;
 }
 
 export interface TableMapping {
@@ -55,10 +57,22 @@ const mappedId = (legacyTable: string, column: string) => (tenant: string) => {
   const digest = `md5(${tenant} || ':${legacyTable}')`;
   return `(substr(${digest}, 1, 8) || '-' || substr(${digest}, 9, 4) || '-8' || substr(${digest}, 14, 3) || '-a' || substr(${digest}, 18, 3) || '-' || lpad(to_hex(${column}), 12, '0'))`;
 };
+/**
+ * The same uuid without lpad, which cost more than the rest of the expression together (reconcile builds
+ * about two per row): 'a' and digits 18–20 become the top 16 bits of a bigint (the 'a' sets its sign bit;
+ * to_hex prints the 64 bits unsigned) and the legacy id its low 48, so to_hex prints the last 16 digits
+ * whole; uuid input takes them without the hyphen after the fourth group. Both constants fold at plan time.
+ */
+const mappedUuid = (legacyTable: string, column: string) => (tenant: string) => {
+  const digest = `md5(${tenant} || ':${legacyTable}')`;
+  const high = `((('x' || substr(${digest}, 18, 3))::bit(12)::integer - 24576)::bigint << 48)`;
+  return `(substr(${digest}, 1, 8) || '-' || substr(${digest}, 9, 4) || '-8' || substr(${digest}, 14, 3) || '-' || to_hex(${high} + ${column}))::uuid`;
+};
 const uuid = (name: string, legacyTable: string, column: string): ColumnMapping => ({
   name,
   type: 'uuid',
   source: mappedId(legacyTable, column),
+  sourceTyped: mappedUuid(legacyTable, column),
 });
 const same = (name: string, type: string): ColumnMapping => ({ name, type, source: () => name });
 const legacyId: ColumnMapping = { name: 'legacy_id', type: 'integer', source: () => 'id' };
@@ -82,7 +96,7 @@ const schoolId = uuid('school_id', 'schools', 'school_id');
 const name = (length: number) => same('name', `character varying(${length})`);
 const personName = [same('first_name', 'character varying(100)'), same('last_name', 'character varying(100)')];
 
-/** Legacy table → target table, in foreign-key order. Both COPY and the canonical text name their columns, so column order is free. */
+/** Legacy table → target table, in foreign-key order. Both COPY and the fingerprint name their columns, so column order is free. */
 const MAPPINGS: Mapping[] = [
   keyedTable('schools', 'school', [name(200), same('created_at', 'timestamp with time zone')]),
   keyedTable('students', 'student', [
@@ -155,30 +169,65 @@ export function copySourceSql(table: TableMapping, tenantId: string): string {
 export const copyTargetColumns = (table: TableMapping) => ['tenant_id', ...table.columns.map((c) => c.name)];
 
 /**
- * One row's canonical text: a row constructor of the business columns in target order, NULL-safe and
- * unambiguous (record output quotes what needs quoting). No casts are needed: the source schema check
- * requires every copied legacy column to have the target's exact type, and a mapped id prints as the
- * same text as the uuid it becomes. Only meaningful under CANONICAL_SETTINGS.
+ * One row's fingerprint `x`: `hash_record_extended` (PostgreSQL 14+) over a row constructor of the business
+ * columns in target order, each as its target type, so both sides hash the same typed values with the same
+ * functions: each type's extended hash support function (what hash partitioning places rows by, so a
+ * major that changed one would misplace the rows pg_upgrade keeps in place), combined into 64 bits; NULL
+ * counts as 0. No text is printed (record output cost as much as md5 itself), so no setting matters: a
+ * timestamptz hashes its microseconds, not its text in some TimeZone. Text is hashed as its UTF-8 bytes
+ * (bytea): neither the server encoding nor the column's collation (a nondeterministic one would hash
+ * case variants alike) enters. Equal values hash alike, and for the mapped types equality is identity
+ * (numeric's scale is fixed by its typmod, numeric(3,2)). The source builds its mapped ids as uuids
+ * (`sourceTyped`), the values the target stores.
  */
-const canonicalRow = (expressions: string[]) => `row(${expressions.join(', ')})::text`;
+const rowFingerprint = (columns: ColumnMapping[], expression: (column: ColumnMapping) => string) =>
+  `hash_record_extended(row(${columns.map((c) => hashable(c.type, expression(c))).join(', ')}), 0)`;
+/** A column value as its target type; text as its UTF-8 bytes. */
+const hashable = (type: string, expression: string) =>
+  isText(type) ? `convert_to((${expression})::${type}, 'UTF8')` : `(${expression})::${type}`;
+const isText = (type: string) => type === 'text' || type.startsWith('character varying');
 const joinKey = (parts: string[]) => parts.join(` || '/' || `);
 
 /**
- * Per-row `k` (target key as text), `t` (canonical text) and `legacy` (the legacy name of the row) of one
- * district on the legacy side, computing the target ids.
+ * Per-row `k` (target key as text), `x` (fingerprint, bigint) and `legacy` (the legacy name of the row) of
+ * one district on the legacy side, computing the target ids.
  */
 export function sourceRowsSql(table: TableMapping, tenantId: string): string {
   const tenant = tenantLiteral(tenantId);
   const byName = new Map(table.columns.map((c) => [c.name, c.source(tenant)]));
   const key = joinKey(table.key.map((k) => byName.get(k)!));
-  return `select ${key} as k, ${canonicalRow(table.columns.map((c) => c.source(tenant)))} as t, ${table.legacyKey} as legacy from public.${table.legacy}`;
+  return `select ${key} as k, ${rowFingerprint(table.columns, (c) => (c.sourceTyped ?? c.source)(tenant))} as x, ${table.legacyKey} as legacy from public.${table.legacy}`;
 }
 
 /** The same three columns on the target side, for one tenant. */
 export function targetRowsSql(table: TableMapping, tenantId: string): string {
   const key = joinKey(table.key.map((k) => `${k}::text`));
   const legacy = table.legacyIdColumn ? `${table.legacyIdColumn}::text` : 'null::text';
-  return `select ${key} as k, ${canonicalRow(table.columns.map((c) => c.name))} as t, ${legacy} as legacy from public.${table.target} where tenant_id = ${tenantLiteral(tenantId)}::uuid`;
+  return `select ${key} as k, ${rowFingerprint(table.columns, (c) => c.name)} as x, ${legacy} as legacy from public.${table.target} where tenant_id = ${tenantLiteral(tenantId)}::uuid`;
+}
+
+/** A value of each mapped column type whose fingerprint both sides compare before reconciling (see reconcile.ts). */
+const PROBE_VALUES: [RegExp, string][] = [
+  [/^uuid$/, '0123abcd-4567-89ef-8123-a456789abcde'],
+  [/^(text|character varying.*)$/, 'Zoë Ørsted'],
+  [/^(smallint|integer|bigint)$/, '-12345'],
+  [/^numeric/, '-1.25'],
+  [/^date$/, '2024-02-29'],
+  [/^timestamp with time zone$/, '2024-02-29 23:59:58.123456+00'],
+];
+
+/**
+ * One row holding a probe value of every type the mapping hashes, and its fingerprint: equal on two
+ * servers when they hash these types alike (same hash functions and byte order).
+ */
+export function fingerprintProbeSql(): string {
+  const types = [...new Set(TABLES.flatMap((t) => t.columns.map((c) => c.type)))];
+  const values = types.map((type) => {
+    const value = PROBE_VALUES.find(([pattern]) => pattern.test(type))?.[1];
+    if (value === undefined) throw new Error(`reconcile has no probe value for the column type ${type}: add one to PROBE_VALUES`);
+    return hashable(type, escapeLiteral(value));
+  });
+  return `select hash_record_extended(row(${values.join(', ')}, null::integer), 0)::text as probe, current_setting('server_encoding') as encoding, current_setting('server_version') as version`;
 }
 
 /** Which tenant holds rows with these keys, across every tenant (finds rows filed under another district). */
@@ -187,7 +236,7 @@ export function targetKeyOwnersSql(table: TableMapping): string {
   return `select tenant_id::text as tenant, k from (select tenant_id, ${key} as k from public.${table.target}) r where k = any($1::text[])`;
 }
 
-/** Settings that make value output identical on every PostgreSQL major and server configuration. */
+/** Settings that make value output identical on every PostgreSQL major and server configuration (COPY moves text). */
 export const CANONICAL_SETTINGS = [
   `set TimeZone = 'UTC'`,
   `set DateStyle = 'ISO, YMD'`,
