@@ -114,6 +114,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       supergraph: config.supergraph,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      frontend: config.frontend,
       logger,
     });
     started.push(gateway);
