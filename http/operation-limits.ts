@@ -25,6 +25,7 @@ import {
   GraphQLError,
   Kind,
   Lexer,
+  OperationTypeNode,
   Source,
   TokenKind,
   getArgumentValues,
@@ -160,7 +161,10 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
         return false;
       }
       const document = parseWithinLimits(operation.query);
-      const refusal = limiter.refusal(schema, document, getOperationAST(document, operation.operationName), operation.variables);
+      const resolved = getOperationAST(document, operation.operationName);
+      // The gateway's planner would throw a plain error for it (a 500); it is the caller's mistake.
+      if (!resolved) throw unresolvedOperation(operation.operationName);
+      const refusal = limiter.refusal(schema, document, resolved, operation.variables);
       if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
       return true;
     },
@@ -219,7 +223,7 @@ function standardIntrospectionTexts(): Set<string> {
  */
 export function isStandardIntrospection(document: DocumentNode): boolean {
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  if (operations.length !== 1 || operations[0]!.operation !== 'query') return false;
+  if (operations.length !== 1 || operations[0]!.operation !== OperationTypeNode.QUERY) return false;
   const [operation] = operations as [OperationDefinitionNode];
   if (!operation.selectionSet.selections.some((s) => s.kind === Kind.FIELD && s.name.value === '__schema')) return false;
   const named: DocumentNode = {
@@ -230,6 +234,13 @@ export function isStandardIntrospection(document: DocumentNode): boolean {
   };
   return standardIntrospectionTexts().has(print(named));
 }
+
+const unresolvedOperation = (name: string | undefined) =>
+  new HttpError(
+    400,
+    'OPERATION_RESOLUTION_FAILURE',
+    name === undefined ? 'Must provide operation name if query contains multiple operations.' : `Unknown operation named "${name}".`,
+  );
 
 const limitError = (message: string) =>
   new GraphQLError(message, { extensions: { code: OPERATION_LIMIT_EXCEEDED, http: { status: 400 } } });
