@@ -128,13 +128,25 @@ describe('the explorer in a browser', () => {
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.press('Delete');
     await page.keyboard.insertText('query ExplorerDistrict { district { name slug } }');
-    await page.click('.graphiql-execute-button');
-    const responseText = () => page.evaluate(() => (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s+/g, ' '));
-    await page.waitForFunction(
-      (name) => (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s+/g, ' ').includes(name),
-      north.name,
-      { timeout: 30_000 },
+    await page.waitForFunction(() =>
+      (document.querySelector('.graphiql-query-editor')?.textContent ?? '').replace(/\s+/g, ' ').includes('ExplorerDistrict { district'),
     );
+    const execution = page.waitForResponse((response) => !!response.request().postData()?.includes('ExplorerDistrict'), {
+      timeout: 60_000,
+    });
+    await page.click('.graphiql-execute-button');
+    try {
+      expect((await execution).status()).toBe(200);
+      await page.waitForFunction(
+        (name) => (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s+/g, ' ').includes(name),
+        north.name,
+        { timeout: 30_000 },
+      );
+    } catch (error) {
+      console.log(`screenshot of the failure: ${await screenshot(page, 'explorer-failure')}`);
+      throw error;
+    }
+    const responseText = () => page.evaluate(() => (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s+/g, ' '));
     expect(await responseText()).toContain(`"district": { "name": "${north.name}", "slug": "${north.slug}" }`);
     console.log(`screenshot: ${await screenshot(page, 'explorer')}`);
     expect(elsewhere).toEqual([]);
