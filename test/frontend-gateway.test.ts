@@ -172,6 +172,13 @@ describe('trusted documents', () => {
     expect(unknown.body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
   });
 
+  it('a text sent with a hash that is not its own is the caller’s mistake: 400 BAD_REQUEST, not an internal error', async () => {
+    const token = await platform.token('north-valley');
+    const mismatch = await platform.graphql({ query: '{ district { name } }', ...byHash(sha256Hex('{ district { slug } }')) }, { token });
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.body.errors).toEqual([{ message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } }]);
+  });
+
   it('enforce: a manifest hash runs (POST and GET), and so does a manifest text in another layout', async () => {
     const token = await platform.token('north-valley');
     const sections = await platform.graphql(byHash(operation('DistrictSections').id) as never, { token, url: enforcing.url });
