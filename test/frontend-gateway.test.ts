@@ -116,6 +116,8 @@ describe('the explorer', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(response.headers.get('content-security-policy')).toContain("connect-src 'self'");
+    // fetch asks for gzip (and unpacks it): the 9 MB page travels gzipped.
+    expect(response.headers.get('content-encoding')).toBe('gzip');
     const html = await response.text();
     expect(html).toContain('<title>K-12 graph explorer</title>');
     expect(html).toContain('Bearer <paste a token>');
