@@ -44,6 +44,24 @@ export interface DistrictConcurrency {
 
 export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { maxInFlight: 2, maxQueued: 16 };
 
+/** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
+export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
+
+/** The committed trusted-documents manifest (`npm run operations:manifest`), relative to the project. */
+export const OPERATIONS_MANIFEST_FILE = 'operations/persisted-query-manifest.json';
+
+/** `allow`: any operation, and the manifest's by hash; `enforce`: only the manifest's operations. */
+export type TrustedDocumentsMode = 'allow' | 'enforce';
+
+/** What the gateway offers browser frontends. */
+export interface FrontendConfig {
+  /** Origins whose pages may call the gateway (CORS); empty: no cross-origin access. */
+  corsOrigins: string[];
+  /** GraphiQL on GET /graphql for a browser, and introspection (with a token). */
+  explorer: boolean;
+  trustedDocuments: { mode: TrustedDocumentsMode; manifestPath: string };
+}
+
 /** An unset or empty variable takes the default. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 const count = (fallback: number) => optional(z.coerce.number().int().min(0)).transform((v) => v ?? fallback);
@@ -113,6 +131,33 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_RESPONSE_BYTES: count(DEFAULT_OPERATION_LIMITS.maxResponseBytes).pipe(z.number().min(1024)),
   DISTRICT_MAX_IN_FLIGHT: count(DEFAULT_DISTRICT_CONCURRENCY.maxInFlight).pipe(z.number().min(1)),
   DISTRICT_MAX_QUEUED: count(DEFAULT_DISTRICT_CONCURRENCY.maxQueued),
+  // Frontends (README, Frontends): development defaults unless NODE_ENV=production.
+  NODE_ENV: optional(z.string()),
+  CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((raw, context) => {
+      if (raw === undefined) return undefined;
+      const origins = raw
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean);
+      for (const origin of origins) {
+        // An origin is scheme://host[:port], exactly as a browser sends it; never `*`.
+        let canonical: string | undefined;
+        try {
+          canonical = new URL(origin).origin;
+        } catch {
+          canonical = undefined;
+        }
+        if (canonical !== origin || !/^https?:/.test(origin))
+          context.addIssue({ code: 'custom', message: `${origin} is not an origin (scheme://host[:port], no path, never *)` });
+      }
+      return origins;
+    }),
+  EXPLORER: optional(z.enum(['on', 'off'], { message: 'on or off' })),
+  TRUSTED_DOCUMENTS: optional(z.enum(['allow', 'enforce'], { message: 'allow or enforce' })),
+  TRUSTED_DOCUMENTS_MANIFEST: text(OPERATIONS_MANIFEST_FILE),
 });
 
 /** A key given inline (`…_KEY`, JSON) or as a file (`…_KEY_FILE`); read with readJwk. */
@@ -146,6 +191,7 @@ export interface PlatformConfig {
   reusePort: boolean;
   operationLimits: OperationLimits;
   districtConcurrency: DistrictConcurrency;
+  frontend: FrontendConfig;
   jwt: {
     issuer?: string;
     audience?: string;
@@ -179,6 +225,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ')}`);
   }
   const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
   const subgraphPorts: Record<string, number> = {};
   const subgraphDatabaseUrls: Record<string, string | undefined> = {};
   const subgraphRoutingUrls: Record<string, string> = {};
@@ -231,6 +278,14 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
     },
     districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
+    frontend: {
+      corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),
+      explorer: e.EXPLORER === undefined ? !production : e.EXPLORER === 'on',
+      trustedDocuments: {
+        mode: e.TRUSTED_DOCUMENTS ?? (production ? 'enforce' : 'allow'),
+        manifestPath: resolve(PROJECT_ROOT, e.TRUSTED_DOCUMENTS_MANIFEST),
+      },
+    },
     jwt: {
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,

@@ -114,6 +114,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       supergraph: config.supergraph,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      frontend: config.frontend,
       logger,
     });
     started.push(gateway);
@@ -141,11 +142,16 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
 export const WELCOME_QUERY =
   '{ district { name slug schools { name } } students(first: 3) { edges { node { firstName lastName grade } } } }';
 
-/** What `npm start` prints once the gateway is ready: its URL and, with the development issuer, a curl per demo district. */
+/**
+ * What `npm start` prints once the gateway is ready: its URL, the explorer's when it is on, and, with the development
+ * issuer, a curl per demo district.
+ */
 export async function welcomeText(gatewayUrl: string, config: PlatformConfig, keys: PlatformKeys): Promise<string> {
   const usesDevIssuer = !config.jwt.jwksUrl && !config.jwt.jwksFile;
   const query = JSON.stringify({ query: WELCOME_QUERY });
-  const lines = ['', `Gateway: ${gatewayUrl}`, ''];
+  const lines = ['', `Gateway: ${gatewayUrl}`];
+  if (config.frontend.explorer) lines.push(`Explorer: ${gatewayUrl} in a browser (paste a token below into its Headers pane)`);
+  lines.push('');
   if (usesDevIssuer) {
     for (const demo of DEMO_DISTRICTS) {
       const token = await issueDevToken(keys, { tenantId: demo.tenantId, tenantClaim: config.jwt.tenantClaim, expiresIn: '12h' });

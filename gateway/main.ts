@@ -30,6 +30,7 @@ await runService(
       reusePort: config.reusePort,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      frontend: config.frontend,
       logger: rootLogger,
     });
   },

@@ -34,6 +34,11 @@ export function createErrorFormatter(logger: Logger) {
       const { stacktrace: _dropped, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, extensions };
     }
+    // Apollo's own refusals of a malformed request (an APQ text that does not match its hash) carry HTTP 400 and no
+    // code: the caller's mistake, in Apollo's words. A resolver's error always has an original error.
+    if (error instanceof GraphQLError && !error.originalError && error.extensions.http?.status === 400) {
+      return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
+    }
     logger.error({ err: unwrapResolverError(error), path: formatted.path }, 'resolver error');
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   };

@@ -8,7 +8,7 @@
  * the limit and the allowed value.
  *
  * Depth, aliases and directives are graphql-armor's rules, with fragments expanded and introspection counted
- * like any other field. Tokens are counted with graphql-js's lexer. Root fields and the cost are ours: armor
+ * like any other field, except that the standard introspection query (isStandardIntrospection) is exempt from depth. Tokens are counted with graphql-js's lexer. Root fields and the cost are ours: armor
  * has no root-field rule, and its cost multiplies only by literal `first` arguments (not variables, not schema
  * defaults), so it cannot see the fan-out of `School.students` asked without arguments.
  *
@@ -25,15 +25,18 @@ import {
   GraphQLError,
   Kind,
   Lexer,
+  OperationTypeNode,
   Source,
   TokenKind,
   getArgumentValues,
+  getIntrospectionQuery,
   getNamedType,
   getOperationAST,
   getVariableValues,
   isInterfaceType,
   isObjectType,
   parse,
+  print,
   validate,
   type DocumentNode,
   type FieldNode,
@@ -101,6 +104,15 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
     maxTokens: { enabled: false },
     blockFieldSuggestion: { enabled: false },
   }).protect().validationRules;
+  // The same rules without depth, for the standard introspection query alone (see isStandardIntrospection).
+  const armorRulesWithoutDepth: ValidationRule[] = new ApolloArmor({
+    maxDepth: { enabled: false },
+    maxAliases: { ...common, n: limits.maxAliases, allowList: [] },
+    maxDirectives: { ...common, n: limits.maxDirectives },
+    costLimit: { enabled: false },
+    maxTokens: { enabled: false },
+    blockFieldSuggestion: { enabled: false },
+  }).protect().validationRules;
 
   // Depth, aliases, directives and root fields depend on the document alone: once per parsed document.
   const staticRefusals = new WeakMap<DocumentNode, string | null>();
@@ -108,7 +120,7 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
     let refusal = staticRefusals.get(document);
     if (refusal === undefined) {
       rejected = [];
-      validate(schema, document, armorRules);
+      validate(schema, document, isStandardIntrospection(document) ? armorRulesWithoutDepth : armorRules);
       refusal = rejected[0] ?? rootFieldRefusal(document, limits.maxRootFields) ?? null;
       staticRefusals.set(document, refusal);
     }
@@ -149,7 +161,10 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
         return false;
       }
       const document = parseWithinLimits(operation.query);
-      const refusal = limiter.refusal(schema, document, getOperationAST(document, operation.operationName), operation.variables);
+      const resolved = getOperationAST(document, operation.operationName);
+      // The gateway's planner would throw a plain error for it (a 500); it is the caller's mistake.
+      if (!resolved) throw unresolvedOperation(operation.operationName);
+      const refusal = limiter.refusal(schema, document, resolved, operation.variables);
       if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
       return true;
     },
@@ -175,6 +190,57 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
 
   return limiter;
 }
+
+/** The option switches of graphql-js's getIntrospectionQuery; each combination is one standard introspection query. */
+const INTROSPECTION_OPTIONS = [
+  'descriptions',
+  'specifiedByUrl',
+  'directiveIsRepeatable',
+  'schemaDescription',
+  'inputValueDeprecation',
+  'oneOf',
+];
+const INTROSPECTION_NAME = 'IntrospectionQuery';
+
+let standardIntrospections: Set<string> | undefined;
+/** Every standard introspection document, printed (built once, on the first document that selects `__schema`). */
+function standardIntrospectionTexts(): Set<string> {
+  if (!standardIntrospections) {
+    standardIntrospections = new Set();
+    for (let mask = 0; mask < 1 << INTROSPECTION_OPTIONS.length; mask++) {
+      const options = Object.fromEntries(INTROSPECTION_OPTIONS.map((name, bit) => [name, (mask & (1 << bit)) !== 0]));
+      standardIntrospections.add(print(parse(getIntrospectionQuery(options))));
+    }
+  }
+  return standardIntrospections;
+}
+
+/**
+ * True for exactly the introspection query graphql-js's getIntrospectionQuery builds (any combination of its
+ * options, any operation name), the one GraphiQL and schema tools send: 13 levels deep, through `ofType`
+ * chains that grow linearly, so it is exempt from the depth limit alone. Any other document selecting
+ * `__schema` is counted like every operation.
+ */
+export function isStandardIntrospection(document: DocumentNode): boolean {
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  if (operations.length !== 1 || operations[0]!.operation !== OperationTypeNode.QUERY) return false;
+  const [operation] = operations as [OperationDefinitionNode];
+  if (!operation.selectionSet.selections.some((s) => s.kind === Kind.FIELD && s.name.value === '__schema')) return false;
+  const named: DocumentNode = {
+    ...document,
+    definitions: document.definitions.map((d) =>
+      d === operation ? { ...operation, name: { kind: Kind.NAME, value: INTROSPECTION_NAME } } : d,
+    ),
+  };
+  return standardIntrospectionTexts().has(print(named));
+}
+
+const unresolvedOperation = (name: string | undefined) =>
+  new HttpError(
+    400,
+    'OPERATION_RESOLUTION_FAILURE',
+    name === undefined ? 'Must provide operation name if query contains multiple operations.' : `Unknown operation named "${name}".`,
+  );
 
 const limitError = (message: string) =>
   new GraphQLError(message, { extensions: { code: OPERATION_LIMIT_EXCEEDED, http: { status: 400 } } });

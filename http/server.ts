@@ -4,7 +4,10 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { HeaderMap, type HTTPGraphQLRequest, type HTTPGraphQLResponse } from '@apollo/server';
+import cors from 'cors';
 import type { Logger } from 'pino';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -50,7 +53,58 @@ export interface GraphQLHttpOptions {
   reusePort?: boolean;
   /** A GraphQL response body longer than this is replaced by a 400 (the last guard behind the operation limits). */
   maxResponseBytes?: number;
+  /** Origins whose browser pages may call /graphql (CORS); absent or empty: no cross-origin access. */
+  corsOrigins?: readonly string[];
+  /** A whole HTML page served on GET /graphql to a browser (Accept: text/html), without calling `handle`. */
+  explorerPage?: string;
 }
+
+/** Request headers a page may send cross-origin: the token, JSON, Apollo's CSRF header, W3C trace context. */
+export const CORS_ALLOWED_HEADERS = ['authorization', 'content-type', 'apollo-require-preflight', 'traceparent'];
+/** How long a browser may reuse a preflight's answer (Chromium caps it at 7200 s). */
+export const CORS_MAX_AGE_SECONDS = 600;
+
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
+/**
+ * The `cors` package, for the origins listed only: any other origin gets no CORS header at all (the origin callback
+ * answering false makes it skip the request). A preflight is answered 204 here, before any token check.
+ */
+function corsMiddleware(origins: readonly string[]): Middleware | undefined {
+  if (origins.length === 0) return undefined;
+  const allowed = new Set(origins);
+  return cors({
+    origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+    methods: ['GET', 'POST'],
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    // A 429's Retry-After is for the page's code to read.
+    exposedHeaders: ['retry-after'],
+    maxAge: CORS_MAX_AGE_SECONDS,
+    optionsSuccessStatus: 204,
+    preflightContinue: false,
+  }) as Middleware;
+}
+
+/** Runs the CORS middleware; true when it answered the request itself (an allowed preflight). */
+const applyCors = (middleware: Middleware, req: IncomingMessage, res: ServerResponse) =>
+  new Promise<boolean>((resolve) => {
+    // The origin callback never fails, so the middleware passes no error on.
+    middleware(req, res, () => resolve(false));
+    if (res.writableEnded) resolve(true);
+  });
+
+/**
+ * The explorer page's own headers: it may connect to this origin only (its assets are inlined; Monaco's workers are
+ * blob: URLs), and no other site may frame it.
+ */
+const EXPLORER_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy':
+    "default-src 'none'; script-src 'unsafe-inline' blob:; worker-src blob:; style-src 'unsafe-inline'; " +
+    "img-src data: blob:; font-src data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+};
 
 export interface RunningServer {
   url: string;
@@ -64,6 +118,10 @@ export interface RunningServer {
 
 export async function listen(options: GraphQLHttpOptions): Promise<RunningServer> {
   let draining = false;
+  const edge: Edge = {
+    cors: corsMiddleware(options.corsOrigins ?? []),
+    explorerPage: options.explorerPage === undefined ? undefined : explorerPageBodies(options.explorerPage),
+  };
   const inFlight = new Set<ServerResponse>();
   const server = createServer((req, res) => {
     inFlight.add(res);
@@ -73,7 +131,7 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
       if (draining) server.closeIdleConnections();
     });
     if (draining) res.setHeader('connection', 'close');
-    route(options, () => draining, req, res).catch((error: unknown) => {
+    route(options, edge, () => draining, req, res).catch((error: unknown) => {
       options.logger.error({ err: error }, 'unhandled request error');
       if (!res.headersSent) sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
       else res.destroy();
@@ -120,7 +178,45 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
   };
 }
 
-async function route(options: GraphQLHttpOptions, draining: () => boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
+interface Edge {
+  cors?: Middleware;
+  explorerPage?: ExplorerPageBodies;
+}
+
+interface ExplorerPageBodies {
+  plain: string;
+  /**
+   * The page gzipped (9 MB → about a quarter), made on the first request that accepts it, off the event loop (it
+   * takes a few hundred ms).
+   */
+  gzipped(): Promise<Buffer>;
+}
+
+const gzipAsync = promisify(gzip);
+
+function explorerPageBodies(plain: string): ExplorerPageBodies {
+  let gzipped: Promise<Buffer> | undefined;
+  return { plain, gzipped: () => (gzipped ??= gzipAsync(plain)) };
+}
+
+async function sendExplorerPage(req: IncomingMessage, res: ServerResponse, page: ExplorerPageBodies): Promise<void> {
+  if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+    const body = await page.gzipped();
+    res.writeHead(200, { ...EXPLORER_HEADERS, 'content-encoding': 'gzip', vary: 'accept-encoding' });
+    res.end(body);
+    return;
+  }
+  res.writeHead(200, { ...EXPLORER_HEADERS, vary: 'accept-encoding' });
+  res.end(page.plain);
+}
+
+async function route(
+  options: GraphQLHttpOptions,
+  edge: Edge,
+  draining: () => boolean,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   // The GraphQL path itself (every POST) needs no URL parsing; anything else is parsed and normalised.
   const url = req.url === GRAPHQL_PATH ? { pathname: GRAPHQL_PATH, search: '' } : new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', service: options.name });
@@ -130,6 +226,10 @@ async function route(options: GraphQLHttpOptions, draining: () => boolean, req: 
     return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', service: options.name });
   }
   if (url.pathname !== GRAPHQL_PATH) return sendError(res, 404, 'NOT_FOUND', 'Not found');
+  // Only a request with an Origin (a browser's cross-origin one) costs any CORS work.
+  if (edge.cors && req.headers.origin !== undefined && (await applyCors(edge.cors, req, res))) return;
+  if (edge.explorerPage !== undefined && req.method === 'GET' && req.headers.accept?.includes('text/html'))
+    return sendExplorerPage(req, res, edge.explorerPage);
   if (req.method !== 'POST' && req.method !== 'GET') {
     res.setHeader('allow', 'GET, POST');
     return sendError(res, 405, 'METHOD_NOT_ALLOWED', 'Use GET or POST');

@@ -13,7 +13,7 @@
  */
 import '../config/node-version.ts';
 import { execFileSync } from 'node:child_process';
-import { glob, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Supergraph } from '@apollo/federation-internals';
@@ -21,9 +21,11 @@ import { Command } from 'commander';
 import { CriticalityLevel, diff, validate } from '@graphql-inspector/core';
 import { Kind, Source, parse, type DocumentNode, type GraphQLError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { PROJECT_ROOT, SUPERGRAPH_FILE, SUPERGRAPH_PATH, projectPath, readRegistry } from '../config/registry.ts';
+import { OPERATIONS_MANIFEST_FILE } from '../config/config.ts';
 import { composeSupergraph } from './compose.ts';
+import { DEFAULT_OPERATIONS, manifestStaleness, readOperationFiles, type OperationFile } from './operations-manifest.ts';
 
-export const DEFAULT_OPERATIONS = 'operations/**/*.graphql';
+export { DEFAULT_OPERATIONS, readOperationFiles, type OperationFile } from './operations-manifest.ts';
 const FETCH_TIMEOUT_MS = 10_000;
 
 export type ChangeLevel = 'breaking' | 'dangerous' | 'safe';
@@ -53,6 +55,8 @@ export interface SchemaCheckReport {
   invalidOperations: OperationProblem[];
   /** Operations that still validate but use deprecated fields: reported, never failing. */
   deprecatedUsages: OperationProblem[];
+  /** Set when the committed trusted-documents manifest is not what `npm run operations:manifest` writes from these operations. */
+  manifestProblem?: string;
   allowBreaking: boolean;
   passed: boolean;
 }
@@ -100,19 +104,6 @@ export async function classifyChanges(deployed: GraphQLSchema, candidate: GraphQ
     message: change.message,
     type: String(change.type),
   }));
-}
-
-export interface OperationFile {
-  /** Shown in messages: relative to the working directory. */
-  file: string;
-  body: string;
-}
-
-export async function readOperationFiles(pattern: string): Promise<OperationFile[]> {
-  const files: string[] = [];
-  for await (const file of glob(pattern)) files.push(file);
-  files.sort();
-  return Promise.all(files.map(async (file) => ({ file: relative(process.cwd(), file) || file, body: await readFile(file, 'utf8') })));
 }
 
 function offsetOf(body: string, line: number, column: number): number {
@@ -175,6 +166,8 @@ export interface SchemaCheckOptions {
   /** Proposed SDL files by subgraph name, instead of the registered ones. */
   subgraphFiles?: Record<string, string>;
   allowBreaking?: boolean;
+  /** The committed manifest of these operations, checked to be current (the CLI's default operations only). */
+  manifestPath?: string;
 }
 
 export async function checkSchema(options: SchemaCheckOptions): Promise<SchemaCheckReport> {
@@ -221,7 +214,11 @@ export async function checkSchema(options: SchemaCheckOptions): Promise<SchemaCh
   report.operations = validation.operations;
   report.invalidOperations = validation.invalid;
   report.deprecatedUsages = validation.deprecated;
-  report.passed = report.invalidOperations.length === 0 && (report.allowBreaking || !report.changes.some((c) => c.level === 'breaking'));
+  if (options.manifestPath) report.manifestProblem = await manifestStaleness(options.operations, options.manifestPath);
+  report.passed =
+    report.invalidOperations.length === 0 &&
+    !report.manifestProblem &&
+    (report.allowBreaking || !report.changes.some((c) => c.level === 'breaking'));
   return report;
 }
 
@@ -242,6 +239,7 @@ export function formatReport(report: SchemaCheckReport): string {
   lines.push(`operations: ${report.operations} in ${report.operationFiles} file(s), ${report.invalidOperations.length} error(s)`);
   for (const problem of report.invalidOperations) lines.push(`  INVALID   ${where(problem)}: ${problem.message}`);
   for (const problem of report.deprecatedUsages) lines.push(`  DEPRECATED ${where(problem)}: ${problem.message}`);
+  if (report.manifestProblem) lines.push(`  MANIFEST  ${report.manifestProblem}`);
   const breaking = report.changes.filter((c) => c.level === 'breaking');
   const reasons: string[] = [];
   if (breaking.length && !report.allowBreaking)
@@ -251,6 +249,7 @@ export function formatReport(report: SchemaCheckReport): string {
       `operation(s) no longer valid: ${[...new Set(report.invalidOperations.map(where))].join(', ')} (update them in this change)`,
     );
   }
+  if (report.manifestProblem) reasons.push('the trusted-documents manifest is not current');
   if (reasons.length) lines.push(`schema check failed: ${reasons.join('; ')}`);
   else lines.push(`schema check passed${breaking.length ? ` (${breaking.length} breaking change(s) accepted with --allow-breaking)` : ''}`);
   return lines.join('\n');
@@ -282,6 +281,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       operations: await readOperationFiles(options.operations ?? projectPath(DEFAULT_OPERATIONS)),
       subgraphFiles,
       allowBreaking: options.allowBreaking,
+      // The committed manifest is made from the project's own operations folder.
+      manifestPath: options.operations === undefined ? projectPath(OPERATIONS_MANIFEST_FILE) : undefined,
     });
     console.log(options.json ? JSON.stringify(report, null, 2) : formatReport(report));
     process.exitCode = report.passed ? 0 : 1;

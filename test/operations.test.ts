@@ -3,10 +3,23 @@
  * scenarios' operations must stay the same documents.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Kind, parse, print, type OperationDefinitionNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { projectPath } from '../config/registry.ts';
 import { parseScenario } from '../load/scenarios/scenario.ts';
+import { OPERATIONS_MANIFEST_FILE } from '../config/config.ts';
+import {
+  DEFAULT_OPERATIONS,
+  buildManifest,
+  manifestStaleness,
+  manifestText,
+  readManifest,
+  readOperationFiles,
+  sha256Hex,
+} from '../schema/operations-manifest.ts';
 
 const operationsDir = projectPath('operations');
 const scenariosDir = projectPath('load/scenarios');
@@ -50,5 +63,36 @@ describe('operations/', () => {
       return operations[0]!.name!.value;
     });
     expect(new Set(names).size, `repeated operation names: ${names.join(', ')}`).toBe(names.length);
+  });
+});
+
+describe('the trusted-documents manifest', () => {
+  it('is current: one entry per file, id = sha256 of the printed body, in the persisted-query manifest format', async () => {
+    const files = await readOperationFiles(projectPath(DEFAULT_OPERATIONS));
+    expect(await manifestStaleness(files)).toBeUndefined();
+    const manifest = await readManifest(projectPath(OPERATIONS_MANIFEST_FILE));
+    expect(manifest).toMatchObject({ format: 'apollo-persisted-query-manifest', version: 1 });
+    expect(manifest.operations).toHaveLength(operationFiles.length);
+    for (const operation of manifest.operations) {
+      expect(Object.keys(operation).sort()).toEqual(['body', 'id', 'name', 'type']);
+      expect(operation.id).toBe(sha256Hex(operation.body));
+      expect(operation.body).toBe(print(parse(operation.body)));
+    }
+  });
+
+  it('is reported stale when an operation changed and missing when absent (what fails schema:check)', async () => {
+    const files = await readOperationFiles(projectPath(DEFAULT_OPERATIONS));
+    const scratch = await mkdtemp(join(tmpdir(), 'k12-manifest-'));
+    try {
+      const path = join(scratch, 'manifest.json');
+      expect(await manifestStaleness(files, path)).toMatch(/is missing: run npm run operations:manifest/);
+      const changed = files.map((file, index) => (index === 0 ? { ...file, body: file.body.replace('}', ' __typename }') } : file));
+      await writeFile(path, manifestText(buildManifest(changed)));
+      expect(await manifestStaleness(files, path)).toMatch(/is not current: run npm run operations:manifest/);
+      await writeFile(path, manifestText(buildManifest(files)));
+      expect(await manifestStaleness(files, path)).toBeUndefined();
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });

@@ -80,6 +80,7 @@ async function startReloadingGateway(
     contextPrivateKey: platform.keys.context.privateJwk,
     districtStatusTtlMs: 5000,
     operationLimits: platform.config.operationLimits,
+    frontend: platform.config.frontend,
     // One district drives the whole load here: the per-district cap (tuned for many districts) must not shape it.
     districtConcurrency: { maxInFlight: 64, maxQueued: 1024 },
     supergraph,
