@@ -66,7 +66,7 @@ const load = () =>
     .join(' ');
 
 export async function compareWithHiveGateway(options: {
-  /** The launcher of the platform started with `--split` (its gateway is one of its children). */
+  /** The launcher of the platform, one process per service (its gateway is one of its children). */
   platformPid: number;
   gatewayUrl: string;
   hive: HiveGatewayProcess;
