@@ -96,23 +96,18 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
   let rejected: string[] = [];
   const onReject = [(_context: unknown, error: GraphQLError) => void rejected.push(error.message.replace(/^Syntax Error: /, ''))];
   const common = { propagateOnRejection: false, exposeLimits: true, onReject };
-  const armorRules: ValidationRule[] = new ApolloArmor({
-    maxDepth: { ...common, n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: false },
-    maxAliases: { ...common, n: limits.maxAliases, allowList: [] },
-    maxDirectives: { ...common, n: limits.maxDirectives },
-    costLimit: { enabled: false },
-    maxTokens: { enabled: false },
-    blockFieldSuggestion: { enabled: false },
-  }).protect().validationRules;
+  const armor = (maxDepth: { enabled: false } | { n: number }): ValidationRule[] =>
+    new ApolloArmor({
+      maxDepth: 'n' in maxDepth ? { ...common, ...maxDepth, flattenFragments: true, ignoreIntrospection: false } : maxDepth,
+      maxAliases: { ...common, n: limits.maxAliases, allowList: [] },
+      maxDirectives: { ...common, n: limits.maxDirectives },
+      costLimit: { enabled: false },
+      maxTokens: { enabled: false },
+      blockFieldSuggestion: { enabled: false },
+    }).protect().validationRules;
+  const armorRules = armor({ n: limits.maxDepth });
   // The same rules without depth, for the standard introspection query alone (see isStandardIntrospection).
-  const armorRulesWithoutDepth: ValidationRule[] = new ApolloArmor({
-    maxDepth: { enabled: false },
-    maxAliases: { ...common, n: limits.maxAliases, allowList: [] },
-    maxDirectives: { ...common, n: limits.maxDirectives },
-    costLimit: { enabled: false },
-    maxTokens: { enabled: false },
-    blockFieldSuggestion: { enabled: false },
-  }).protect().validationRules;
+  const armorRulesWithoutDepth = armor({ enabled: false });
 
   // Depth, aliases, directives and root fields depend on the document alone: once per parsed document.
   const staticRefusals = new WeakMap<DocumentNode, string | null>();

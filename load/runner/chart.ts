@@ -39,6 +39,26 @@ function panel(
   ].join('\n');
 }
 
+/** The p50 / p95 / p99 colour key, three entries from (x, y). */
+const percentileLegend = (x: number, y: number) =>
+  (['p50', 'p95', 'p99'] as const)
+    .map(
+      (key, i) =>
+        `<rect x="${x + i * 70}" y="${y + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x + 16 + i * 70}" y="${y + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`,
+    )
+    .join('');
+
+/** About ten labelled ticks from 0 to `max` along the x axis, below `yAxis`. */
+function xTicks(max: number, x: (value: number) => number, yAxis: number): string {
+  const every = niceMax(max / 10);
+  return Array.from({ length: Math.floor(max / every) + 1 }, (_, i) => i * every)
+    .map(
+      (value) =>
+        `<text x="${x(value).toFixed(1)}" y="${(yAxis + 14).toFixed(1)}" font-size="11" text-anchor="middle" fill="${COLORS.text}">${value}</text>`,
+    )
+    .join('');
+}
+
 const limitLine = (x0: number, width: number, y: number, label: string) =>
   `<line x1="${x0}" x2="${x0 + width}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="${COLORS.limit}" stroke-dasharray="6 4"/>` +
   `<text x="${x0 + width}" y="${(y - 4).toFixed(1)}" font-size="11" text-anchor="end" fill="${COLORS.limit}" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`;
@@ -57,26 +77,15 @@ export function renderChart(report: RunReport, limits: { p95Ms: number; district
       const x = (second: number) => x0 + ((second + 0.5) / seconds) * width;
       const line = (key: 'p50' | 'p95' | 'p99') =>
         `<polyline fill="none" stroke="${COLORS[key]}" stroke-width="2" points="${timeline.map((s) => `${x(s.second).toFixed(1)},${y(s[key]).toFixed(1)}`).join(' ')}"/>`;
-      const legend = (['p50', 'p95', 'p99'] as const)
-        .map(
-          (key, i) =>
-            `<rect x="${x0 + 8 + i * 70}" y="${y(timeMax) + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x0 + 24 + i * 70}" y="${y(timeMax) + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`,
-        )
-        .join('');
-      const every = niceMax(seconds / 10);
-      const xTicks = Array.from({ length: Math.floor(seconds / every) + 1 }, (_, i) => i * every)
-        .map(
-          (second) =>
-            `<text x="${(x0 + (second / seconds) * width).toFixed(1)}" y="${(y(0) + 14).toFixed(1)}" font-size="11" text-anchor="middle" fill="${COLORS.text}">${second}</text>`,
-        )
-        .join('');
+      const legend = percentileLegend(x0 + 8, y(timeMax));
+      const ticks = xTicks(seconds, (second) => x0 + (second / seconds) * width, y(0));
       return [
         line('p50'),
         line('p95'),
         line('p99'),
         limitLine(x0, width, y(limits.p95Ms), `p95 limit ${limits.p95Ms} ms`),
         legend,
-        xTicks,
+        ticks,
       ].join('\n');
     },
   );
@@ -140,19 +149,8 @@ export function renderCapacityChart(
       `<line x1="${x(rate).toFixed(1)}" x2="${x(rate).toFixed(1)}" y1="${y(latencyMax).toFixed(1)}" y2="${y(0).toFixed(1)}" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>` +
       `<text x="${(x(rate) + 4).toFixed(1)}" y="${(y(latencyMax) + 24 + row * 14).toFixed(1)}" font-size="11" fill="${color}" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`;
     // At the right, where the vertical marks' labels (at the low rates) do not reach.
-    const legend = (['p50', 'p95', 'p99'] as const)
-      .map(
-        (key, i) =>
-          `<rect x="${x0 + width - 210 + i * 70}" y="${y(latencyMax) + 6}" width="12" height="3" fill="${COLORS[key]}"/><text x="${x0 + width - 194 + i * 70}" y="${y(latencyMax) + 11}" font-size="11" fill="${COLORS.text}">${key}</text>`,
-      )
-      .join('');
-    const every = niceMax(rateMax / 10);
-    const xTicks = Array.from({ length: Math.floor(rateMax / every) + 1 }, (_, i) => i * every)
-      .map(
-        (rate) =>
-          `<text x="${x(rate).toFixed(1)}" y="${(y(0) + 14).toFixed(1)}" font-size="11" text-anchor="middle" fill="${COLORS.text}">${rate}</text>`,
-      )
-      .join('');
+    const legend = percentileLegend(x0 + width - 210, y(latencyMax));
+    const ticks = xTicks(rateMax, x, y(0));
     return [
       series('p50'),
       series('p95'),
@@ -161,7 +159,7 @@ export function renderCapacityChart(
       vertical(marks.goalRate, COLORS.bar, `goal ${marks.goalRate}/s`, '2 4', 1),
       `<g id="sustained-rate">${vertical(marks.sustainedRate, COLORS.p50, `sustained ${marks.sustainedRate}/s`, '', 0)}</g>`,
       legend,
-      xTicks,
+      ticks,
     ].join('\n');
   });
   return [
