@@ -228,7 +228,7 @@ async function route(
   if (url.pathname !== GRAPHQL_PATH) return sendError(res, 404, 'NOT_FOUND', 'Not found');
   // Only a request with an Origin (a browser's cross-origin one) costs any CORS work.
   if (edge.cors && req.headers.origin !== undefined && (await applyCors(edge.cors, req, res))) return;
-  if (edge.explorerPage !== undefined && req.method === 'GET' && req.headers.accept?.includes('text/html'))
+  if (edge.explorerPage !== undefined && url.pathname === GRAPHQL_PATH && req.method === 'GET' && req.headers.accept?.includes('text/html'))
     return sendExplorerPage(req, res, edge.explorerPage);
   if (req.method !== 'POST' && req.method !== 'GET') {
     res.setHeader('allow', 'GET, POST');

@@ -125,6 +125,12 @@ describe('the explorer', () => {
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+rel="stylesheet"/);
   });
 
+  it('is served on the GraphQL path only: a browser GET elsewhere is not the explorer', async () => {
+    const response = await fetch(new URL('/health/live', platform.gateway.url), { headers: { accept: 'text/html' } });
+    expect(response.headers.get('content-type')).not.toContain('text/html');
+    expect(await response.json()).toMatchObject({ status: 'ok' });
+  });
+
   it('is not a way around the token: GET for JSON still answers 401', async () => {
     const response = await fetch(`${platform.gateway.url}?query=${encodeURIComponent('{ district { name } }')}`, {
       headers: { accept: 'application/json' },
