@@ -94,6 +94,8 @@ const EnvSchema = z.object({
   GATEWAY_PORT: port(4000),
   DB_POOL_SIZE: count(10).pipe(z.number().min(1)),
   DISTRICT_STATUS_TTL_MS: count(5000),
+  // Shared district status, its invalidations and the tenant-context replay guard (docs/district-lifecycle.md); unset: in-process.
+  REDIS_URL: optional(z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform((v) => v ?? 'info'),
   JWT_ISSUER: optional(z.string()),
   JWT_AUDIENCE: optional(z.string()),
@@ -176,6 +178,8 @@ export interface PlatformConfig {
   subgraphPorts: Record<string, number>;
   poolSize: number;
   districtStatusTtlMs: number;
+  /** Redis for the shared district status and replay guard; undefined: each process keeps its own. */
+  redisUrl?: string;
   logLevel: string;
   /** Where the gateway reads its supergraph: SUPERGRAPH_URL when set, else the file; checked every `pollMs`. */
   supergraph: { path: string; url?: string; pollMs: number };
@@ -258,6 +262,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
     subgraphPorts,
     poolSize: e.DB_POOL_SIZE,
     districtStatusTtlMs: e.DISTRICT_STATUS_TTL_MS,
+    redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL,
     supergraph: { path: resolve(PROJECT_ROOT, e.SUPERGRAPH_PATH), url: e.SUPERGRAPH_URL, pollMs: e.SUPERGRAPH_POLL_MS },
     tenantContext: {
