@@ -95,6 +95,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         contextPublicKey: keys.context.publicJwk,
         poolSize: config.poolSize,
         operationLimits: config.operationLimits,
+        redisUrl: config.redisUrl,
         logger,
         onQuery: options.onQuery && ((sql) => options.onQuery!(definition.name, sql)),
         // Ports are chosen at start (0 in tests): a referenced service is looked up where it actually listens.
@@ -115,6 +116,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
       frontend: config.frontend,
+      redisUrl: config.redisUrl,
       logger,
     });
     started.push(gateway);

@@ -7,6 +7,8 @@
  * lookup leaves the previous answer in place; a request with no answer young enough to serve gets a 503.
  * lru-cache does the bookkeeping: `fetchMethod` runs the lookup (one at a time per district), `allowStale`
  * serves the previous answer while it runs, `noDeleteOnFetchRejection` keeps that answer when it fails.
+ * With Redis, `forget` drops a district's answer when its status changes (district-status-subscription.ts), so its
+ * next request asks again; a lookup under way when it is forgotten is abandoned (its waiting requests get the 503).
  */
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -76,10 +78,19 @@ export function createDistrictGate(options: {
     return checked.status;
   }
 
-  return async function assertActive(tenantId: string): Promise<void> {
+  async function assertActive(tenantId: string): Promise<void> {
     const status = await statusOf(tenantId);
     if (status === 'UNKNOWN') throw forbidden('district is not registered');
     if (status === 'SUSPENDED') throw forbidden('district is suspended');
     if (status === 'MIGRATING') throw forbidden('district is being migrated, try again later');
-  };
+  }
+
+  return Object.assign(assertActive, {
+    /** Drops what is remembered of `tenantId`: its next request asks the directory. */
+    forget: (tenantId: string) => void statuses.delete(tenantId),
+    /** Drops every remembered status (when status changes may have been missed). */
+    forgetAll: () => statuses.clear(),
+  });
 }
+
+export type DistrictGate = ReturnType<typeof createDistrictGate>;

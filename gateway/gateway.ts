@@ -25,6 +25,7 @@ import {
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
 import { createDistrictConcurrency } from './district-concurrency.ts';
 import { createDistrictGate } from './district-status.ts';
+import { subscribeToDistrictStatus } from './district-status-subscription.ts';
 import { SubgraphResponseTooLargeError, createSubgraphHttp } from './subgraph-http.ts';
 import { SubgraphSource } from './subgraph-source.ts';
 import { createDistrictPersistedQueryCache, withCallerDistrict } from './persisted-queries.ts';
@@ -63,6 +64,8 @@ export interface GatewayOptions {
   districtConcurrency: DistrictConcurrency;
   /** CORS, the explorer and trusted documents (README, Frontends). */
   frontend: FrontendConfig;
+  /** Redis for status changes heard at once (REDIS_URL, district-status-subscription.ts); undefined: the TTL alone. */
+  redisUrl?: string;
   logger: Logger;
 }
 
@@ -112,6 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     sign: signContext,
     ttlMs: options.districtStatusTtlMs,
   });
+  const statusChanges = options.redisUrl ? subscribeToDistrictStatus(options.redisUrl, assertDistrictActive, logger) : undefined;
 
   const gateway = new ApolloGateway({
     supergraphSdl: createSupergraphManager(options.supergraph, logger),
@@ -207,6 +211,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       await server.close(graceMs);
       await apollo.stop();
       await subgraphHttp.close();
+      await statusChanges?.close();
     },
   };
 }

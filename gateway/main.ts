@@ -31,6 +31,7 @@ await runService(
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
       frontend: config.frontend,
+      redisUrl: config.redisUrl,
       logger: rootLogger,
     });
   },

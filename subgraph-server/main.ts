@@ -40,6 +40,7 @@ await runService(
       poolSize: config.poolSize,
       reusePort: config.reusePort,
       operationLimits: config.operationLimits,
+      redisUrl: config.redisUrl,
       // Referenced services (registry `references`) are reached where the gateway reaches them.
       serviceUrl: (service) => config.subgraphRoutingUrls[service],
       logger: rootLogger,

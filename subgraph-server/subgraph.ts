@@ -30,11 +30,14 @@ import {
   TENANT_CONTEXT_HEADER,
   TENANT_ID_HEADER,
   TenantContextError,
+  ReplayGuard,
   createForwardedContextVerifier,
   createTenantContextVerifier,
   referenceContextHeader,
   type TenantContext,
 } from '../tenancy/tenant-context.ts';
+import { RedisReplayGuard } from '../tenancy/redis-replay-guard.ts';
+import { connectRedis } from '../tenancy/redis.ts';
 
 /** What every resolver receives. */
 export interface RequestContext {
@@ -91,6 +94,8 @@ export interface SubgraphOptions {
   serviceUrl?: (service: string) => string | undefined;
   /** The gateway's limits; a subgraph applies them with headroom for what query plans add (operation-limits.ts). */
   operationLimits?: OperationLimits;
+  /** Redis for the replay guard shared by every replica (REDIS_URL); undefined: each process remembers its own. */
+  redisUrl?: string;
 }
 
 export interface RunningSubgraph extends RunningServer {
@@ -131,7 +136,12 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     poolSize: options.poolSize,
     onQuery: options.onQuery,
   });
-  const verifyContext = await createTenantContextVerifier(options.contextPublicKey, definition.name);
+  const replayRedis = options.redisUrl ? connectRedis(options.redisUrl, logger, 'replay guard') : undefined;
+  const verifyContext = await createTenantContextVerifier(
+    options.contextPublicKey,
+    definition.name,
+    replayRedis ? new RedisReplayGuard(replayRedis.redis, { onUnavailable: replayRedis.failed }) : new ReplayGuard(),
+  );
   const references = await referenceSetup(definition, options);
   const lean = leanApolloOptions();
   // The generated resolver types are stricter than @apollo/subgraph's GraphQLResolverMap (typed parents and
@@ -235,6 +245,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       await apollo.stop();
       await references?.client.close();
       await orm.close();
+      await replayRedis?.close();
     },
   };
 }

@@ -3,8 +3,8 @@
  * The gateway signs one per subgraph fetch (audience = subgraph name, so a context captured on
  * its way to one subgraph cannot be replayed against another); subgraphs verify it on every request
  * and never trust `x-tenant-id` alone. Each context carries a random `jti` that a subgraph process accepts
- * once, so a captured context cannot be replayed against the same process either (see docs/isolation.md
- * for the limit with several replicas).
+ * once (per process, or across every replica with Redis: redis-replay-guard.ts), so a captured context cannot be
+ * replayed (docs/isolation.md).
  */
 import { createPrivateKey, createPublicKey, randomUUID, sign as signBytes, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -75,6 +75,17 @@ export async function createTenantContextSigner(privateJwk: JWK) {
 }
 
 /**
+ * What a replay guard says of a context's `jti`: accepted (first use), replayed, full (no room to remember it) or
+ * unavailable (its shared memory cannot be reached). Every answer but `accepted` refuses the context.
+ */
+export type ReplayVerdict = 'accepted' | 'replayed' | 'full' | 'unavailable';
+
+/** Remembers accepted `jti`s until they expire; synchronous in process, a promise when the memory is shared. */
+export interface ReplayMemory {
+  accept(jti: string, expiresAtMs: number): ReplayVerdict | Promise<ReplayVerdict>;
+}
+
+/**
  * The `jti`s this process has accepted, each kept until its context expires. Contexts arrive in roughly
  * expiry order (one fixed TTL), so expired entries are dropped from the front of the insertion-ordered map.
  * When full of unexpired entries it refuses new contexts: failing closed beats forgetting a replayable one.
@@ -82,7 +93,7 @@ export async function createTenantContextSigner(privateJwk: JWK) {
  * could then be replayed) and it has no "refuse when full"; emulating that (`size`, then `purgeStale()`) would
  * scan every entry on each request once full, where this map drops expired entries from its front.
  */
-export class ReplayGuard {
+export class ReplayGuard implements ReplayMemory {
   readonly #expiries = new Map<string, number>();
   readonly #capacity: number;
   constructor(capacity = MAX_REMEMBERED_CONTEXTS) {
@@ -146,7 +157,7 @@ function publicKeyOf(publicJwk: JWK): KeyObject {
 }
 
 /** Returns a verifier bound to one subgraph; it throws TenantContextError with a short, safe reason. */
-export async function createTenantContextVerifier(publicJwk: JWK, audience: string, replays = new ReplayGuard()) {
+export async function createTenantContextVerifier(publicJwk: JWK, audience: string, replays: ReplayMemory = new ReplayGuard()) {
   const key = publicKeyOf(publicJwk);
   return async (token: string | undefined, claimedTenantId: string | undefined): Promise<TenantContext> => {
     if (!token) throw new TenantContextError('missing tenant context');
@@ -155,9 +166,12 @@ export async function createTenantContextVerifier(publicJwk: JWK, audience: stri
       throw new TenantContextError('tenant header does not match tenant context');
     }
     // Last, so a refused request does not use up the context of a legitimate one.
-    const replay = replays.accept(jti, exp * 1000);
+    const verdict = replays.accept(jti, exp * 1000);
+    // The in-process guard answers synchronously: no await (and no extra microtask) on that path.
+    const replay = typeof verdict === 'string' ? verdict : await verdict;
     if (replay === 'replayed') throw new TenantContextError('replayed tenant context');
     if (replay === 'full') throw new TenantContextError('too many tenant contexts in flight');
+    if (replay === 'unavailable') throw new TenantContextError('replay guard unavailable, try again');
     return { tenantId: tid, subject: sub, requestId: rid };
   };
 }
