@@ -5,13 +5,16 @@
  * down never opens the gate: the gate keeps asking the directory with its TTL, as without Redis.
  * A change published while the subscription is down is missed, so every remembered status is forgotten when the
  * subscription is lost and again once it is back (after SUBSCRIBE is confirmed): no status outlives a missed
- * change by more than the gate's own TTL.
+ * change by more than the gate's own TTL. A connection that dies without closing (a silent network loss) is found
+ * by a PING every `HEARTBEAT_MS`: one that fails or times out (1 s) drops the connection, which reconnects.
  */
 import type { Logger } from 'pino';
 import { DISTRICT_STATUS_CHANNEL } from '../tenancy/district-status-events.ts';
 import { isUuid } from '../tenancy/tenant-context.ts';
 import { connectRedis } from '../tenancy/redis.ts';
 import type { DistrictGate } from './district-status.ts';
+
+const HEARTBEAT_MS = 1000;
 
 export function subscribeToDistrictStatus(redisUrl: string, gate: Pick<DistrictGate, 'forget' | 'forgetAll'>, logger: Logger) {
   const { redis, failed, close } = connectRedis(redisUrl, logger, 'district status subscription', { subscriber: true });
@@ -34,5 +37,18 @@ export function subscribeToDistrictStatus(redisUrl: string, gate: Pick<DistrictG
       failed,
     );
   });
-  return { close };
+  const heartbeat = setInterval(() => {
+    if (!subscribed) return;
+    redis.ping().catch((error: unknown) => {
+      failed(error);
+      redis.disconnect(true);
+    });
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  return {
+    async close() {
+      clearInterval(heartbeat);
+      await close();
+    },
+  };
 }

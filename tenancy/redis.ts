@@ -26,7 +26,8 @@ export function connectRedis(url: string, log: RedisLog, purpose: string, option
     maxRetriesPerRequest: 0,
     // Reconnect after 50 ms, growing to at most 1 s between attempts, forever.
     retryStrategy: (attempt) => Math.min(attempt * 50, 1000),
-    ...(options.subscriber ? { autoResubscribe: false } : { enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS }),
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    ...(options.subscriber ? { autoResubscribe: false } : { enableOfflineQueue: false }),
   };
   const redis = new Redis(url, settings);
   let down = false;

@@ -91,15 +91,17 @@ describe('suspension across gateway replicas (Redis)', () => {
     for (const gateway of gateways) expect((await ask(gateway, 'east-lake')).body.data?.district.status).toBe('ACTIVE');
   });
 
-  it('Redis stopped: a suspended district stays refused and an active one is served (asked of the directory); back, changes arrive again', async () => {
+  it('Redis stopped: both gateways stop trusting remembered statuses and ask the directory, so a suspended district stays refused; back, changes arrive again', async () => {
     const eastLake = demo('east-lake').tenantId;
     try {
-      await setDistrictStatus(owner, eastLake, 'suspended');
-      await publishDistrictStatusChange(publisher, eastLake);
-      for (const gateway of gateways) await waitFor('east-lake refused', async () => (await ask(gateway, 'east-lake')).status === 403);
+      // Both remember east-lake as ACTIVE, for the 60 s TTL.
+      for (const gateway of gateways) expect((await ask(gateway, 'east-lake')).body.data?.district.status).toBe('ACTIVE');
 
       await statusRedis.kill();
+      // Suspended while no change can be published: only a gateway that stopped trusting its memory refuses it.
+      await setDistrictStatus(owner, eastLake, 'suspended');
       for (const gateway of gateways) {
+        await waitFor('east-lake refused without Redis', async () => (await ask(gateway, 'east-lake')).status === 403, { timeoutMs: 5000 });
         const refused = await ask(gateway, 'east-lake');
         expect(refused.status).toBe(403);
         expect(refused.body).toEqual({ errors: [{ message: 'district is suspended', extensions: { code: 'FORBIDDEN' } }] });
@@ -109,10 +111,10 @@ describe('suspension across gateway replicas (Redis)', () => {
       await statusRedis.restart();
       await bothSubscribed();
       await setDistrictStatus(owner, eastLake, 'active');
-      const published = performance.now();
       await publishDistrictStatusChange(publisher, eastLake);
-      for (const gateway of gateways) await waitFor('east-lake served again', async () => (await ask(gateway, 'east-lake')).status === 200);
-      expect(performance.now() - published).toBeLessThan(TTL);
+      for (const gateway of gateways) {
+        await waitFor('east-lake served again', async () => (await ask(gateway, 'east-lake')).status === 200, { timeoutMs: 5000 });
+      }
     } finally {
       await setDistrictStatus(owner, eastLake, 'active');
     }
