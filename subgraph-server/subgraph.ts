@@ -105,6 +105,8 @@ export interface RunningSubgraph extends RunningServer {
 
 class RollbackSignal extends Error {}
 
+const REDIS_CONNECT_WAIT_MS = 2000;
+
 /** The reference lookups of a subgraph whose mutations take other services' ids; undefined for one without. */
 async function referenceSetup(definition: SubgraphDefinition, options: SubgraphOptions): Promise<ReferenceSetup | undefined> {
   const declared = [...new Set(Object.values(definition.references ?? {}).flatMap((list) => list.map((d) => d.service)))];
@@ -137,6 +139,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     onQuery: options.onQuery,
   });
   const replayRedis = options.redisUrl ? connectRedis(options.redisUrl, logger, 'replay guard') : undefined;
+  // Until connected the guard refuses every context: give the connection a moment before serving.
+  await replayRedis?.ready(REDIS_CONNECT_WAIT_MS);
   const verifyContext = await createTenantContextVerifier(
     options.contextPublicKey,
     definition.name,

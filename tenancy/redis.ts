@@ -17,6 +17,8 @@ export interface RedisConnection {
   redis: Redis;
   /** Records a failed command: logged if it is the first sign of an outage. */
   failed(error: unknown): void;
+  /** Resolves once connected, or after `timeoutMs` (a service starts without Redis rather than wait on it). */
+  ready(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,15 @@ export function connectRedis(url: string, log: RedisLog, purpose: string, option
   return {
     redis,
     failed,
+    ready: (timeoutMs) =>
+      new Promise<void>((resolve) => {
+        if (redis.status === 'ready') return resolve();
+        const timer = setTimeout(resolve, timeoutMs);
+        redis.once('ready', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
     async close() {
       closing = true;
       // QUIT when connected; otherwise stop reconnecting.
