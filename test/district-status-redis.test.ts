@@ -15,6 +15,7 @@ import { measureSuspensionPropagation } from '../load/bench/suspension-propagati
 import { loadSubgraphByName } from '../subgraph-server/registry.ts';
 import { startSubgraph, type RunningSubgraph } from '../subgraph-server/subgraph.ts';
 import { DISTRICT_STATUS_CHANNEL, publishDistrictStatusChange } from '../tenancy/district-status-events.ts';
+import { RedisReplayGuard, replayKey } from '../tenancy/redis-replay-guard.ts';
 import { createTenantContextSigner, TENANT_CONTEXT_HEADER } from '../tenancy/tenant-context.ts';
 import { setDistrictStatus } from '../tools/onboarding.ts';
 import { demo, startTestPlatform, type TestPlatform } from './support/platform.ts';
@@ -165,6 +166,25 @@ describe('replay guard across subgraph replicas (Redis)', () => {
     const second = await context();
     expect((await send(replica.url, second)).body.data?.students.edges).toHaveLength(1);
     expect((await send(platform.subgraphs.students!.url, second)).body.errors?.[0]?.message).toBe('replayed tenant context');
+  });
+
+  it('the shared memory is one key per context, expiring with it: SET NX PX', async () => {
+    const keys = new Redis(subgraphRedis.url, { maxRetriesPerRequest: 0 });
+    try {
+      const prefix = `test-${randomUUID()}`;
+      const guard = new RedisReplayGuard(keys, { prefix });
+      const jti = randomUUID();
+      expect(await guard.accept(jti, Date.now() + 30_000)).toBe('accepted');
+      expect(await guard.accept(jti, Date.now() + 30_000)).toBe('replayed');
+      expect(await keys.get(`${prefix}:jti:${jti}`)).toBe('1');
+      const ttl = await keys.pttl(replayKey(jti, prefix));
+      expect(ttl).toBeGreaterThan(25_000);
+      expect(ttl).toBeLessThanOrEqual(30_000);
+      // Another replica's guard (same prefix) sees it too.
+      expect(await new RedisReplayGuard(keys, { prefix }).accept(jti, Date.now() + 30_000)).toBe('replayed');
+    } finally {
+      keys.disconnect();
+    }
   });
 
   it('Redis down: a replica refuses every context (fails closed), and accepts fresh ones once Redis is back', async () => {
