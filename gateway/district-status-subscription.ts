@@ -19,6 +19,13 @@ const HEARTBEAT_MS = 1000;
 export function subscribeToDistrictStatus(redisUrl: string, gate: Pick<DistrictGate, 'forget' | 'forgetAll'>, logger: Logger) {
   const { redis, failed, close } = connectRedis(redisUrl, logger, 'district status subscription', { subscriber: true });
   let subscribed = false;
+  let closed = false;
+  /** Drops the connection after a failed command; ioredis reconnects, and 'ready' subscribes again. */
+  const reconnect = (error: unknown) => {
+    if (closed) return;
+    failed(error);
+    redis.disconnect(true);
+  };
   redis.on('message', (channel: string, message: string) => {
     if (channel === DISTRICT_STATUS_CHANNEL && isUuid(message)) gate.forget(message.toLowerCase());
   });
@@ -33,20 +40,18 @@ export function subscribeToDistrictStatus(redisUrl: string, gate: Pick<DistrictG
         subscribed = true;
         gate.forgetAll();
       },
-      // The connection dropped again: 'ready' comes back with the next connection.
-      failed,
+      // Not subscribed on a live connection would miss every change: start over on a new one ('ready' again).
+      reconnect,
     );
   });
   const heartbeat = setInterval(() => {
     if (!subscribed) return;
-    redis.ping().catch((error: unknown) => {
-      failed(error);
-      redis.disconnect(true);
-    });
+    redis.ping().catch(reconnect);
   }, HEARTBEAT_MS);
   heartbeat.unref();
   return {
     async close() {
+      closed = true;
       clearInterval(heartbeat);
       await close();
     },
