@@ -33,4 +33,25 @@ export const School = defineEntity({
   },
 });
 
-export const entities = [District, School];
+/**
+ * The district's audit trail: one row per lifecycle action of the operator CLI (`npm run district`). Written and
+ * read only by the owner role through tools/district/audit.ts; no SDL exposes it and the application role reads
+ * it only under its district's tenant context, like every tenant table.
+ */
+export const DistrictEvent = defineEntity({
+  name: 'DistrictEvent',
+  tableName: 'district_event',
+  ...tenantTable,
+  properties: {
+    ...tenantKey(),
+    at: p
+      .datetime()
+      .defaultRaw('now()')
+      .onCreate(() => new Date()),
+    action: p.string().length(40),
+    actor: p.string().length(200),
+    details: p.json<Record<string, unknown>>().default('{}'),
+  },
+});
+
+export const entities = [District, School, DistrictEvent];
