@@ -1,12 +1,11 @@
 /**
  * How a district's status change reaches every gateway replica when Redis is configured (REDIS_URL): the operator
  * CLI writes the status in the directory database, then publishes the district's id on this channel; each gateway
- * drops what it remembers of that district and asks again. The shared status lives under `districtStatusKey`.
+ * drops what it remembers of that district and asks the directory again (Redis never holds a status).
  */
 import type { Redis } from 'ioredis';
 
 export const DISTRICT_STATUS_CHANNEL = 'k12:district-status';
-export const districtStatusKey = (tenantId: string) => `k12:district-status:${tenantId}`;
 
 /**
  * Tells every subscribed gateway that `tenantId`'s status changed; call it after the new status is committed in the

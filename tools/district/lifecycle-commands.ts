@@ -17,7 +17,7 @@ import { isUuid } from '../../tenancy/tenant-context.ts';
 import { registerDistrict, RegistrationConflict, setDistrictStatus } from '../onboarding.ts';
 import { withServiceDatabases } from '../operator-cli.ts';
 import { districtEvents, operatorName, recordDistrictEvent } from './audit.ts';
-import { publishDistrictStatusChange } from './status-publish.ts';
+import { notifyGateways } from './status-publish.ts';
 
 /** Bad input or an unmet precondition: exit code 2, nothing changed. */
 export class Refused extends Error {}
@@ -285,7 +285,7 @@ async function changeStatus(
   let propagation: string;
   if (!changed) propagation = 'no change';
   else if (config.redisUrl) {
-    notified = await publishDistrictStatusChange(config.redisUrl, district.tenantId).catch((error: unknown) => {
+    notified = await notifyGateways(config.redisUrl, district.tenantId).catch((error: unknown) => {
       throw new Error(
         `status written, but publishing on Redis failed (gateways notice within ${2 * config.districtStatusTtlMs} ms): ${(error as Error).message}`,
       );
