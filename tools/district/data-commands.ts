@@ -1,6 +1,55 @@
 import type { Command } from 'commander';
+import { withServiceDatabases } from '../operator-cli.ts';
+import { Refused } from './export-catalog.ts';
+import { exportDistrict, verifyExport } from './export.ts';
+
+/** Prints a result: JSON on stdout with --json, else a line per fact. */
+const report = (json: boolean, value: unknown, lines: string[]) => console.log(json ? JSON.stringify(value) : lines.join('\n'));
+
+/** Runs a command's work; a refusal exits 2 with its one line, any other error 1 (docs/district-lifecycle.md). */
+async function run(work: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await work();
+  } catch (error) {
+    console.error(`district: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = error instanceof Refused ? 2 : 1;
+  }
+}
 
 /** export, offboard, restore. */
 export function registerDataCommands(program: Command): void {
-  void program;
+  program
+    .command('export')
+    .description("Write every row of a district from every service (CSV per table) and a manifest; or check an export's files")
+    .argument('[district]', 'district UUID or slug')
+    .option('--out <dir>', 'an empty or new directory to write the export to')
+    .option('--verify <dir>', 're-read an export and check its files against its manifest')
+    .option('--json', 'print the result as JSON')
+    .option('--no-progress', 'no progress bars on stderr')
+    .action((district: string | undefined, options: { out?: string; verify?: string; json?: boolean; progress: boolean }) =>
+      run(async () => {
+        const json = Boolean(options.json);
+        if (options.verify) {
+          const { manifest, problems } = await verifyExport(options.verify);
+          report(json, { district: manifest.district, tables: manifest.tables.length, problems }, [
+            ...problems.map((p) => `${p.table}: ${p.problem}`),
+            problems.length
+              ? `export of ${manifest.district.slug} does not match its manifest`
+              : `export of ${manifest.district.slug}: ${manifest.tables.length} files match the manifest`,
+          ]);
+          return problems.length ? 1 : 0;
+        }
+        if (!district || !options.out) throw new Refused('export needs <district> and --out <dir> (or --verify <dir>)');
+        const { out } = options;
+        const summary = await withServiceDatabases((databases) =>
+          exportDistrict(databases, district, out, { progress: options.progress && !json && process.stderr.isTTY }),
+        );
+        const rate = Math.round(summary.rows / Math.max(summary.seconds, 0.001));
+        report(json, { district: summary.manifest.district, out, rows: summary.rows, seconds: summary.seconds, rowsPerSecond: rate }, [
+          ...summary.manifest.tables.map((t) => `${t.service}.${t.table}: ${t.rows} rows`),
+          `exported ${summary.manifest.district.slug}: ${summary.rows} rows in ${summary.seconds.toFixed(1)} s (${rate} rows/s) to ${out}`,
+        ]);
+        return 0;
+      }),
+    );
 }
