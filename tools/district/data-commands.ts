@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { withServiceDatabases } from '../operator-cli.ts';
 import { Refused } from './export-catalog.ts';
 import { exportDistrict, verifyExport } from './export.ts';
+import { offboardDistrict } from './offboard.ts';
+import { restoreDistrict } from './restore.ts';
 
 /** Prints a result: JSON on stdout with --json, else a line per fact. */
 const report = (json: boolean, value: unknown, lines: string[]) => console.log(json ? JSON.stringify(value) : lines.join('\n'));
@@ -49,6 +51,69 @@ export function registerDataCommands(program: Command): void {
           ...summary.manifest.tables.map((t) => `${t.service}.${t.table}: ${t.rows} rows`),
           `exported ${summary.manifest.district.slug}: ${summary.rows} rows in ${summary.seconds.toFixed(1)} s (${rate} rows/s) to ${out}`,
         ]);
+        return 0;
+      }),
+    );
+
+  program
+    .command('offboard')
+    .description("Delete a suspended district's rows from every service, prove it, and leave a tombstone")
+    .argument('<district>', 'district UUID or slug (after a kill, rerun with the same argument)')
+    .option('--export <dir>', 'an export of this district (checked against its manifest first)')
+    .option('--no-export', 'offboard without an export (said explicitly)')
+    .option('--json', 'print the result as JSON')
+    .option('--no-progress', 'no progress bars on stderr')
+    .action((district: string, options: { export?: string | false; json?: boolean; progress: boolean }) =>
+      run(async () => {
+        const json = Boolean(options.json);
+        const exportDir = typeof options.export === 'string' ? options.export : undefined;
+        const summary = await withServiceDatabases((databases) =>
+          offboardDistrict(databases, district, {
+            exportDir,
+            noExport: options.export === false,
+            progress: options.progress && !json && process.stderr.isTTY,
+          }),
+        );
+        // AUDIT (issue 12 item 6): the lead wires recordDistrictEvent(client, tenantId, 'offboard', summary) from tools/district/audit.ts here.
+        report(json, summary, [
+          `offboarded ${summary.district.slug} (${summary.district.tenantId}): ${summary.deletedRows} rows deleted; 0 rows left in ${summary.tables} tables; ${summary.otherDistricts} other districts unchanged; ${summary.seconds.toFixed(1)} s`,
+        ]);
+        return 0;
+      }),
+    );
+
+  program
+    .command('restore')
+    .description("Load a district's export into the live databases without touching any other district")
+    .argument('<district>', 'district UUID or slug (as in the export)')
+    .requiredOption('--from <dir>', 'the export directory')
+    .option('--replace', "delete the district's current rows first")
+    .option('--json', 'print the result as JSON')
+    .option('--no-progress', 'no progress bars on stderr')
+    .action((district: string, options: { from: string; replace?: boolean; json?: boolean; progress: boolean }) =>
+      run(async () => {
+        const json = Boolean(options.json);
+        const summary = await withServiceDatabases((databases) =>
+          restoreDistrict(databases, district, options.from, {
+            replace: Boolean(options.replace),
+            progress: options.progress && !json && process.stderr.isTTY,
+          }),
+        );
+        // AUDIT (issue 12 item 6): the lead wires recordDistrictEvent(client, tenantId, 'restore', summary) from tools/district/audit.ts here.
+        const rate = Math.round(summary.rows / Math.max(summary.seconds, 0.001));
+        report(
+          json,
+          {
+            district: summary.manifest.district,
+            rows: summary.rows,
+            replacedRows: summary.replacedRows,
+            seconds: summary.seconds,
+            rowsPerSecond: rate,
+          },
+          [
+            `restored ${summary.manifest.district.slug}: ${summary.rows} rows (${summary.replacedRows} replaced) in ${summary.seconds.toFixed(1)} s (${rate} rows/s); counts and checksums equal the manifest, other districts unchanged`,
+          ],
+        );
         return 0;
       }),
     );

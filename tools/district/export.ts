@@ -134,7 +134,9 @@ export async function exportDistrict(
           let copied = 0;
           const tap = new FileTap((lines) => {
             copied += lines;
-            bar?.update(Math.max(copied - 1, 0), { speed: Math.round(copied / Math.max((performance.now() - tableStarted) / 1000, 0.001)) });
+            bar?.update(Math.max(copied - 1, 0), {
+              speed: Math.round(copied / Math.max((performance.now() - tableStarted) / 1000, 0.001)),
+            });
           });
           const columns = table.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
           const order = table.key.map((c) => pg.escapeIdentifier(c)).join(', ');
@@ -145,7 +147,14 @@ export async function exportDistrict(
             ),
           );
           await pipeline(copy, tap, createWriteStream(join(out, file)));
-          tables.push({ service: database.service, table: table.name, file, columns: table.columns, ...figures, sha256: tap.hash.digest('hex') });
+          tables.push({
+            service: database.service,
+            table: table.name,
+            file,
+            columns: table.columns,
+            ...figures,
+            sha256: tap.hash.digest('hex'),
+          });
         }
         await client.query('commit');
       } finally {
