@@ -15,6 +15,7 @@ import type { ServiceDatabase } from '../../database/database.ts';
 import {
   CANONICAL_SETTINGS,
   DIRECTORY_SERVICE,
+  DIRECTORY_TABLE,
   districtFigures,
   findDistrict,
   qualifiedName,
