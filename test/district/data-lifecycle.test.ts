@@ -203,4 +203,58 @@ describe('district export, offboard and restore', () => {
         findings: [],
       });
   });
+
+  it('restore killed while loading: each database is whole or untouched, and a rerun with --replace finishes', async () => {
+    const east = demo('east-lake');
+    const out = join(folder, 'east');
+    expect((await cli('export', east.slug, '--out', out)).code).toBe(0);
+    await setStatus(east.tenantId, 'suspended');
+    expect((await cli('offboard', east.tenantId, '--export', out)).code).toBe(0);
+    const manifest = await readManifest(out);
+    const before = await figures();
+    // Holds the restore inside the students database's transaction (the directory's has committed) until it is killed.
+    const blocker = await platform.connect(platform.databases.students!.ownerUrl);
+    await blocker.query('begin');
+    await blocker.query('lock table student in share mode');
+    const child = start(['restore', east.tenantId, '--from', out]);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor(
+      'the restore to wait on the student table',
+      async () => {
+        const { rows } = await owners.students!.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'insert into public."student"%'`,
+        );
+        return rows[0]!.n > 0;
+      },
+      { timeoutMs: 30_000 },
+    );
+    child.kill('SIGKILL');
+    await exited;
+    await blocker.query('rollback');
+    // The killed transaction never commits: the students and staff databases hold none of the district's rows.
+    await waitFor('the killed restore to end on the server', async () => {
+      const { rows } = await owners.students!.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'insert into public.%' and pid <> pg_backend_pid()`,
+      );
+      return rows[0]!.n === 0;
+    });
+    const partial = await districtRows(east.tenantId);
+    expect(partial['students.student']).toBe(0);
+    expect(partial['staff.section_student']).toBe(0);
+    expect(partial['districts.school']).toBe(manifest.tables.find((t) => t.table === 'school')!.rows);
+
+    const refused = await cli('restore', east.tenantId, '--from', out);
+    expect(refused.code).toBe(2);
+    const rerun = await cli('restore', east.tenantId, '--from', out, '--replace');
+    expect(rerun.stderr).toBe('');
+    expect(rerun.code).toBe(0);
+    const after = await figures();
+    for (const entry of manifest.tables.filter((t) => t.table !== 'district'))
+      expect({ table: entry.table, ...(after[`${entry.service}.${entry.table}`]![east.tenantId] ?? { rows: 0, checksum: '0' }) }).toEqual({
+        table: entry.table,
+        rows: entry.rows,
+        checksum: entry.checksum,
+      });
+    expect(without(after, east.tenantId)).toEqual(without(before, east.tenantId));
+  });
 });
