@@ -46,6 +46,7 @@ export function registerDataCommands(program: Command): void {
         const summary = await withServiceDatabases((databases) =>
           exportDistrict(databases, district, out, { progress: options.progress && !json && process.stderr.isTTY }),
         );
+        // AUDIT (issue 12 item 6): the lead wires recordDistrictEvent(client, tenantId, 'export', summary) from tools/district/audit.ts here.
         const rate = Math.round(summary.rows / Math.max(summary.seconds, 0.001));
         report(json, { district: summary.manifest.district, out, rows: summary.rows, seconds: summary.seconds, rowsPerSecond: rate }, [
           ...summary.manifest.tables.map((t) => `${t.service}.${t.table}: ${t.rows} rows`),
