@@ -3,8 +3,16 @@
  * operator CLI, written and read as the directory database's owner (an explicit `tenant_id`, past RLS).
  */
 import { userInfo } from 'node:os';
-import type pg from 'pg';
+import pg from 'pg';
+import { directoryService } from '../../config/registry.ts';
+import type { ServiceDatabase } from '../../database/database.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
+
+/**
+ * The audit trail's table. It outlives the district: export, offboard and restore leave it alone, like the
+ * directory's tombstone (export-catalog.ts).
+ */
+export const AUDIT_TABLE = 'district_event';
 
 export interface DistrictEventRow {
   id: string;
@@ -45,4 +53,21 @@ export async function districtEvents(directoryOwner: pg.ClientBase, tenantId: st
     [tenantId, limit],
   );
   return rows.map((row) => ({ ...row, at: row.at.toISOString() }));
+}
+
+/** Appends one event on a connection of its own to the directory database (for commands that span every database). */
+export async function recordDistrictEventAsOwner(
+  databases: ServiceDatabase[],
+  tenantId: string,
+  action: string,
+  details: Record<string, unknown>,
+): Promise<void> {
+  const directory = databases.find((database) => database.service === directoryService().name)!;
+  const client = new pg.Client({ connectionString: directory.ownerUrl });
+  await client.connect();
+  try {
+    await recordDistrictEvent(client, tenantId, action, details);
+  } finally {
+    await client.end();
+  }
 }

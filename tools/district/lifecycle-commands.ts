@@ -3,6 +3,7 @@
  * databases; every command that changes a district records one event in its audit trail (tools/district/audit.ts)
  * in the transaction that makes the change.
  */
+import { isTombstone } from './offboard.ts';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
@@ -273,6 +274,7 @@ async function changeStatus(
       ]);
       const current = locked.rows[0]!.status;
       if (current === 'migrating') throw new Refused(`district ${found.slug} is being migrated; its status is not changed`);
+      if (to === 'active' && isTombstone(found)) throw new Refused(`district ${found.tenantId} was offboarded; restore it first`);
       if (current !== to) {
         await setDistrictStatus(directory, found.tenantId, to);
         await recordDistrictEvent(directory, found.tenantId, to === 'suspended' ? 'suspend' : 'resume', { from: current, to }, actor);
