@@ -4,6 +4,7 @@
  * owner), and an exit that reports errors as one line and keeps the exit code.
  */
 import '../config/node-version.ts';
+import pg from 'pg';
 import { readConfig } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { openPlatformDatabases, type ServiceDatabase } from '../database/database.ts';
@@ -19,6 +20,26 @@ export async function withServiceDatabases<T>(work: (databases: ServiceDatabase[
     await platform.stop();
   }
 }
+
+/** Runs `work` on a connection of its own to `url` (an owner URL of `withServiceDatabases`), closed afterwards. */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Settings that make value output identical on every PostgreSQL major and server configuration (COPY moves text). */
+export const CANONICAL_SETTINGS = [
+  `set TimeZone = 'UTC'`,
+  `set DateStyle = 'ISO, YMD'`,
+  `set IntervalStyle = 'postgres'`,
+  `set extra_float_digits = 3`,
+  `set bytea_output = 'hex'`,
+];
 
 /** Runs a CLI's main; an error becomes one line on stderr (never a stack) and `failureCode`. */
 export async function runCli(name: string, main: () => Promise<number>, failureCode = 2): Promise<void> {

@@ -6,7 +6,8 @@
 import type pg from 'pg';
 import { LEGACY_TABLES } from '../legacy/schema.ts';
 import { connect, type SourceTemplate } from '../legacy/source-url.ts';
-import { CANONICAL_SETTINGS, DIRECTORY, SERVICES, TABLES, type Service } from './tables.ts';
+import { CANONICAL_SETTINGS } from '../operator-cli.ts';
+import { DIRECTORY, SERVICES, TABLES, type Service } from './tables.ts';
 
 export type TargetClients = Record<Service, pg.Client>;
 

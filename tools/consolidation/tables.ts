@@ -235,12 +235,3 @@ export function targetKeyOwnersSql(table: TableMapping): string {
   const key = joinKey(table.key.map((k) => `${k}::text`));
   return `select tenant_id::text as tenant, k from (select tenant_id, ${key} as k from public.${table.target}) r where k = any($1::text[])`;
 }
-
-/** Settings that make value output identical on every PostgreSQL major and server configuration (COPY moves text). */
-export const CANONICAL_SETTINGS = [
-  `set TimeZone = 'UTC'`,
-  `set DateStyle = 'ISO, YMD'`,
-  `set IntervalStyle = 'postgres'`,
-  `set extra_float_digits = 3`,
-  `set bytea_output = 'hex'`,
-];

@@ -3,7 +3,8 @@
  * operator CLI, written and read as the directory database's owner (an explicit `tenant_id`, past RLS).
  */
 import { userInfo } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
+import { withClient } from '../operator-cli.ts';
 import { directoryService } from '../../config/registry.ts';
 import type { ServiceDatabase } from '../../database/database.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
@@ -63,11 +64,5 @@ export async function recordDistrictEventAsOwner(
   details: Record<string, unknown>,
 ): Promise<void> {
   const directory = databases.find((database) => database.service === directoryService().name)!;
-  const client = new pg.Client({ connectionString: directory.ownerUrl });
-  await client.connect();
-  try {
-    await recordDistrictEvent(client, tenantId, action, details);
-  } finally {
-    await client.end();
-  }
+  await withClient(directory.ownerUrl, (client) => recordDistrictEvent(client, tenantId, action, details));
 }

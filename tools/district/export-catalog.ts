@@ -26,15 +26,6 @@ export interface DistrictTable {
 export const DIRECTORY_TABLE = 'district';
 export const DIRECTORY_SERVICE = directoryService(readRegistry()).name;
 
-/** Session settings that make COPY's text output identical whatever the server's configuration. */
-export const CANONICAL_SETTINGS = [
-  `set TimeZone = 'UTC'`,
-  `set DateStyle = 'ISO, YMD'`,
-  `set IntervalStyle = 'postgres'`,
-  `set extra_float_digits = 3`,
-  `set bytea_output = 'hex'`,
-];
-
 /** The tenant tables of one database, parents before children (restore order; delete runs it backwards). */
 export async function discoverDistrictTables(client: pg.Client, service: string): Promise<DistrictTable[]> {
   const { rows } = await client.query<{ name: string; columns: string[]; key: string[]; parents: string[] }>(

@@ -17,8 +17,8 @@ import { parse } from 'csv-parse';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { ServiceDatabase } from '../../database/database.ts';
+import { CANONICAL_SETTINGS } from '../operator-cli.ts';
 import {
-  CANONICAL_SETTINGS,
   DIRECTORY_SERVICE,
   discoverDistrictTables,
   districtFigures,

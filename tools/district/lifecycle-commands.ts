@@ -16,7 +16,7 @@ import type { ServiceDatabase } from '../../database/database.ts';
 import { DISTRICT_STATUSES, type DistrictStatus } from '../../tenancy/district-status.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 import { registerDistrict, RegistrationConflict, setDistrictStatus } from '../onboarding.ts';
-import { withServiceDatabases } from '../operator-cli.ts';
+import { withClient, withServiceDatabases } from '../operator-cli.ts';
 import { districtEvents, operatorName, recordDistrictEvent } from './audit.ts';
 import { notifyGateways } from './status-publish.ts';
 
@@ -116,16 +116,6 @@ export async function readDistrictsFile(file: string): Promise<NewDistrict[]> {
 function directoryOf(databases: ServiceDatabase[]): ServiceDatabase {
   const name = directoryService().name;
   return databases.find((database) => database.service === name)!;
-}
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }
 
 async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {

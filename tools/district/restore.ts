@@ -12,16 +12,8 @@ import { pipeline } from 'node:stream/promises';
 import { escapeIdentifier } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ServiceDatabase } from '../../database/database.ts';
-import {
-  CANONICAL_SETTINGS,
-  DIRECTORY_SERVICE,
-  DIRECTORY_TABLE,
-  districtFigures,
-  findDistrict,
-  qualifiedName,
-  Refused,
-  tableSql,
-} from './export-catalog.ts';
+import { CANONICAL_SETTINGS } from '../operator-cli.ts';
+import { DIRECTORY_SERVICE, DIRECTORY_TABLE, districtFigures, findDistrict, qualifiedName, Refused, tableSql } from './export-catalog.ts';
 import { verifyExport, type ExportManifest } from './export.ts';
 import {
   changedTables,

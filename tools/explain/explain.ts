@@ -3,9 +3,9 @@
  * so it sees every district's rows): does the row exist, which district owns it, are RLS and FORCE on, which
  * policies apply, and what each evaluates to for the asking district. Never reachable through the graph.
  */
-import pg from 'pg';
 import { escapeIdentifier } from 'pg';
 import type { ServiceDatabase } from '../../database/database.ts';
+import { withClient } from '../operator-cli.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 import { directoryService } from '../../config/registry.ts';
 
@@ -37,16 +37,6 @@ export interface Explanation {
 export class ExplainError extends Error {}
 
 const COMMANDS: Record<string, string> = { r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE', '*': 'ALL' };
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 interface TableMatch {
   database: ServiceDatabase;
