@@ -7,6 +7,7 @@ import '../config/node-version.ts';
 import pg from 'pg';
 import { readConfig } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
+import { directoryService } from '../config/registry.ts';
 import { openPlatformDatabases, type ServiceDatabase } from '../database/database.ts';
 
 /** Runs `work` with every service database of the configured platform, then stops an embedded server. */
@@ -19,6 +20,14 @@ export async function withServiceDatabases<T>(work: (databases: ServiceDatabase[
   } finally {
     await platform.stop();
   }
+}
+
+/** The directory service's database (the registry entry with `"directory": true`) among `databases`. */
+export function directoryDatabase(databases: ServiceDatabase[]): ServiceDatabase {
+  const name = directoryService().name;
+  const directory = databases.find((database) => database.service === name);
+  if (!directory) throw new Error(`no ${name} database configured`);
+  return directory;
 }
 
 /** Runs `work` on a connection of its own to `url` (an owner URL of `withServiceDatabases`), closed afterwards. */

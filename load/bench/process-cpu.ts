@@ -13,6 +13,8 @@ interface ProcessStat {
   ppid: number;
   /** utime + stime so far, in ms. */
   cpuMs: number;
+  /** cutime + cstime: what its children that exited and were reaped used, in ms. */
+  reapedChildrenMs: number;
 }
 
 /** undefined once the process has exited. */
@@ -21,9 +23,9 @@ async function statOf(pid: number): Promise<ProcessStat | undefined> {
   if (!text) return undefined;
   // The command name (field 2) may hold spaces and parentheses: the fixed fields follow its last ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return { pid, ppid: Number(fields[1]), cpuMs: (ticks * 1000) / TICKS_PER_SECOND };
+  // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+  const ms = (first: number) => ((Number(fields[first]) + Number(fields[first + 1])) * 1000) / TICKS_PER_SECOND;
+  return { pid, ppid: Number(fields[1]), cpuMs: ms(11), reapedChildrenMs: ms(13) };
 }
 
 const commandLineOf = async (pid: number) =>
@@ -111,11 +113,6 @@ export async function cpuPerUnit(
  * window, short-lived connections included.
  */
 export async function postgresServerCpuMs(client: pg.Client): Promise<number> {
-  const [postmaster, ...processes] = await postgresProcesses(client);
-  const text = await readFile(`/proc/${postmaster}/stat`, 'utf8');
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3: cutime is field 16, cstime 17.
-  const reaped = ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND;
-  const live = await Promise.all([postmaster!, ...processes].map(statOf));
-  return reaped + live.reduce((sum, stat) => sum + (stat?.cpuMs ?? 0), 0);
+  const live = await Promise.all((await postgresProcesses(client)).map(statOf));
+  return (live[0]?.reapedChildrenMs ?? 0) + live.reduce((sum, stat) => sum + (stat?.cpuMs ?? 0), 0);
 }

@@ -4,8 +4,7 @@
  */
 import { userInfo } from 'node:os';
 import type pg from 'pg';
-import { withClient } from '../operator-cli.ts';
-import { directoryService } from '../../config/registry.ts';
+import { directoryDatabase, withClient } from '../operator-cli.ts';
 import type { ServiceDatabase } from '../../database/database.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 
@@ -63,6 +62,5 @@ export async function recordDistrictEventAsOwner(
   action: string,
   details: Record<string, unknown>,
 ): Promise<void> {
-  const directory = databases.find((database) => database.service === directoryService().name)!;
-  await withClient(directory.ownerUrl, (client) => recordDistrictEvent(client, tenantId, action, details));
+  await withClient(directoryDatabase(databases).ownerUrl, (client) => recordDistrictEvent(client, tenantId, action, details));
 }

@@ -17,9 +17,8 @@ import { parse } from 'csv-parse';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { ServiceDatabase } from '../../database/database.ts';
-import { CANONICAL_SETTINGS } from '../operator-cli.ts';
+import { CANONICAL_SETTINGS, directoryDatabase } from '../operator-cli.ts';
 import {
-  DIRECTORY_SERVICE,
   discoverDistrictTables,
   districtFigures,
   findDistrict,
@@ -86,8 +85,7 @@ const connect = async (url: string) => {
 
 /** The directory database of the given set (the registry entry with directory: true). */
 export function directoryOf(databases: ServiceDatabase[]): ServiceDatabase {
-  const directory = databases.find((db) => db.service === DIRECTORY_SERVICE);
-  if (!directory) throw new Error(`no ${DIRECTORY_SERVICE} database configured`);
+  const directory = directoryDatabase(databases);
   return directory;
 }
 

@@ -11,12 +11,11 @@ import type { Command } from 'commander';
 import { parse } from 'csv-parse/sync';
 import pg, { escapeIdentifier } from 'pg';
 import { readConfig } from '../../config/config.ts';
-import { directoryService } from '../../config/registry.ts';
 import type { ServiceDatabase } from '../../database/database.ts';
 import { DISTRICT_STATUSES, type DistrictStatus } from '../../tenancy/district-status.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 import { registerDistrict, RegistrationConflict, setDistrictStatus } from '../onboarding.ts';
-import { withClient, withServiceDatabases } from '../operator-cli.ts';
+import { directoryDatabase, withClient, withServiceDatabases } from '../operator-cli.ts';
 import { districtEvents, operatorName, recordDistrictEvent } from './audit.ts';
 import { notifyGateways } from './status-publish.ts';
 
@@ -113,11 +112,6 @@ export async function readDistrictsFile(file: string): Promise<NewDistrict[]> {
   return districts;
 }
 
-function directoryOf(databases: ServiceDatabase[]): ServiceDatabase {
-  const name = directoryService().name;
-  return databases.find((database) => database.service === name)!;
-}
-
 async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
   await client.query('begin');
   try {
@@ -180,7 +174,7 @@ async function createDistricts(
   progress: boolean,
 ): Promise<CreateSummary> {
   const started = performance.now();
-  return withClient(directoryOf(databases).ownerUrl, async (directory) => {
+  return withClient(directoryDatabase(databases).ownerUrl, async (directory) => {
     const conflicts = await conflictsOf(directory, districts);
     if (conflicts.length) throw new Refused(`${conflicts.length} conflicting registration(s), nothing written:\n${conflicts.join('\n')}`);
     const bar = new cliProgress.SingleBar(
@@ -256,7 +250,7 @@ async function changeStatus(
   actor: string,
 ): Promise<StatusChange> {
   const config = readConfig();
-  const { district, from } = await withClient(directoryOf(databases).ownerUrl, async (directory) =>
+  const { district, from } = await withClient(directoryDatabase(databases).ownerUrl, async (directory) =>
     inTransaction(directory, async () => {
       const found = await findDistrict(directory, reference);
       const locked = await directory.query<{ status: DistrictStatus }>('select status from district where tenant_id = $1 for update', [
@@ -360,7 +354,7 @@ export function registerLifecycleCommands(program: Command): void {
         if (options.status && !(DISTRICT_STATUSES as readonly string[]).includes(options.status))
           throw new Refused(`--status must be one of ${DISTRICT_STATUSES.join(', ')}`);
         const districts = await withServiceDatabases((databases) =>
-          withClient(directoryOf(databases).ownerUrl, async (directory) => {
+          withClient(directoryDatabase(databases).ownerUrl, async (directory) => {
             const { rows } = options.status
               ? await directory.query<DistrictRecord>(`${SELECT_DISTRICT} where status = $1 order by slug`, [options.status])
               : await directory.query<DistrictRecord>(`${SELECT_DISTRICT} order by slug`);
@@ -382,7 +376,7 @@ export function registerLifecycleCommands(program: Command): void {
     .action(
       action(async (reference: string, options: { json?: boolean }) => {
         const shown = await withServiceDatabases(async (databases) => {
-          const { district, events } = await withClient(directoryOf(databases).ownerUrl, async (directory) => {
+          const { district, events } = await withClient(directoryDatabase(databases).ownerUrl, async (directory) => {
             const found = await findDistrict(directory, reference);
             return { district: found, events: await districtEvents(directory, found.tenantId) };
           });
