@@ -44,6 +44,16 @@ export interface DistrictConcurrency {
 
 export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { maxInFlight: 2, maxQueued: 16 };
 
+/** Tracing (telemetry/tracing.ts, docs/operations.md): nothing is traced or exported without an OTLP endpoint. */
+export interface TracingConfig {
+  /** OTLP/HTTP base URL (spans are posted to `<endpoint>/v1/traces`); undefined: tracing off. */
+  otlpEndpoint?: string;
+  /** Share of the traces that start at a service (no sampled `traceparent` from the caller) that are kept, 0–1. */
+  sampleRatio: number;
+  /** How long spans wait in the batch before they are exported. */
+  exportDelayMs: number;
+}
+
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
 
@@ -133,6 +143,10 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_RESPONSE_BYTES: count(DEFAULT_OPERATION_LIMITS.maxResponseBytes).pipe(z.number().min(1024)),
   DISTRICT_MAX_IN_FLIGHT: count(DEFAULT_DISTRICT_CONCURRENCY.maxInFlight).pipe(z.number().min(1)),
   DISTRICT_MAX_QUEUED: count(DEFAULT_DISTRICT_CONCURRENCY.maxQueued),
+  // Tracing (docs/operations.md, Traces).
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
+  OTEL_TRACES_SAMPLE_RATIO: optional(z.coerce.number().min(0).max(1)).transform((v) => v ?? 1),
+  OTEL_BSP_SCHEDULE_DELAY: count(5000).pipe(z.number().min(1)),
   // Frontends (README, Frontends): development defaults unless NODE_ENV=production.
   NODE_ENV: optional(z.string()),
   CORS_ORIGINS: z
@@ -195,6 +209,7 @@ export interface PlatformConfig {
   reusePort: boolean;
   operationLimits: OperationLimits;
   districtConcurrency: DistrictConcurrency;
+  tracing: TracingConfig;
   frontend: FrontendConfig;
   jwt: {
     issuer?: string;
@@ -283,6 +298,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
     },
     districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
+    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, sampleRatio: e.OTEL_TRACES_SAMPLE_RATIO, exportDelayMs: e.OTEL_BSP_SCHEDULE_DELAY },
     frontend: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),
       explorer: e.EXPLORER === undefined ? !production : e.EXPLORER === 'on',

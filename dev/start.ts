@@ -18,6 +18,8 @@ import { superviseChildren, type ChildSpec, type Supervisor } from './supervisor
 
 const GATEWAY_MAIN = fileURLToPath(new URL('../gateway/main.ts', import.meta.url));
 const SUBGRAPH_MAIN = fileURLToPath(new URL('../subgraph-server/main.ts', import.meta.url));
+/** Loaded before each service's modules, so tracing can hook them (telemetry/register.ts; inert without an OTLP endpoint). */
+const TRACING_REGISTER = ['--import', fileURLToPath(new URL('../telemetry/register.ts', import.meta.url))];
 /** First start of four Node processes on two busy cores can be slow; a child that is not ready by then fails the start. */
 const READY_TIMEOUT_MS = 120_000;
 
@@ -38,7 +40,7 @@ export function childSpecs(prepared: PreparedPlatform, env: Env = environmentWit
   const ready = (port: number) => `http://${config.localHost}:${port}/health/ready`;
   const subgraphs = prepared.definitions.map(({ name }) => ({
     name,
-    args: [SUBGRAPH_MAIN, name],
+    args: [...TRACING_REGISTER, SUBGRAPH_MAIN, name],
     env: {
       ...base,
       [`${subgraphVariable(name)}_DATABASE_URL`]: databases[name]!.appUrl,
@@ -49,7 +51,7 @@ export function childSpecs(prepared: PreparedPlatform, env: Env = environmentWit
   const usesDevIssuer = !config.jwt.jwksUrl && !config.jwt.jwksFile;
   const gateway = {
     name: 'gateway',
-    args: [GATEWAY_MAIN],
+    args: [...TRACING_REGISTER, GATEWAY_MAIN],
     env: {
       ...base,
       TENANT_CONTEXT_PRIVATE_KEY_FILE: files.contextPrivate,

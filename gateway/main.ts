@@ -8,10 +8,12 @@ import '../config/node-version.ts';
 import { readConfig, readJwk } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { runService } from '../http/lifecycle.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 import { resolveCallerAuth } from './caller-auth.ts';
 import { startGateway } from './gateway.ts';
 
 const config = readConfig();
+const tracing = startTracing(config.tracing, 'gateway');
 await runService(
   async () => {
     const privateKey = config.tenantContext.privateKey;
@@ -35,5 +37,5 @@ await runService(
       logger: rootLogger,
     });
   },
-  { name: 'gateway', logger: rootLogger, graceMs: config.shutdownGraceMs },
+  { name: 'gateway', logger: rootLogger, graceMs: config.shutdownGraceMs, afterClose: tracing.shutdown },
 );

@@ -15,11 +15,13 @@ export interface ServiceLifecycleOptions {
   logger: Logger;
   /** How long in-flight requests may take to finish before their connections are cut. */
   graceMs: number;
+  /** Runs once the service has closed, before the process exits (the tracer's last export); a failure is logged. */
+  afterClose?: () => Promise<void>;
 }
 
 export async function runService(
   start: () => Promise<StoppableService>,
-  { name, logger, graceMs }: ServiceLifecycleOptions,
+  { name, logger, graceMs, afterClose }: ServiceLifecycleOptions,
 ): Promise<void> {
   let service: StoppableService | undefined;
   let stopping = false;
@@ -35,7 +37,8 @@ export async function runService(
       process.exit(1);
     }, graceMs + 5000).unref();
     service.close(graceMs).then(
-      () => {
+      async () => {
+        await afterClose?.().catch((error: unknown) => logger.warn({ err: error }, `${name}: final telemetry export failed`));
         logger.info(`${name} stopped`);
         process.exit(0);
       },

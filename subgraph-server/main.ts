@@ -10,6 +10,7 @@ import { readConfig, readJwk, subgraphVariable } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { runService } from '../http/lifecycle.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 import { loadSubgraphByName } from './registry.ts';
 import { startSubgraph } from './subgraph.ts';
 
@@ -23,6 +24,7 @@ if (!name || process.argv.length > 3) {
   process.exit(2);
 }
 const config = readConfig();
+const tracing = startTracing(config.tracing, name);
 await runService(
   async () => {
     const definition = await loadSubgraphByName(name);
@@ -46,5 +48,5 @@ await runService(
       logger: rootLogger,
     });
   },
-  { name, logger: rootLogger, graceMs: config.shutdownGraceMs },
+  { name, logger: rootLogger, graceMs: config.shutdownGraceMs, afterClose: tracing.shutdown },
 );

@@ -38,6 +38,7 @@ import {
 } from '../tenancy/tenant-context.ts';
 import { RedisReplayGuard } from '../tenancy/redis-replay-guard.ts';
 import { connectRedis } from '../tenancy/redis.ts';
+import { recordDistrict } from '../telemetry/tracing.ts';
 
 /** What every resolver receives. */
 export interface RequestContext {
@@ -209,6 +210,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         if (error instanceof TenantContextError) throw unauthenticated(error.message);
         throw error;
       }
+      recordDistrict(tenant.tenantId);
       // Before the tenant transaction: a refused operation costs no connection and no SQL.
       limits.preflight(httpGraphQLRequest, schema, true);
       let response: HTTPGraphQLResponse | undefined;
