@@ -298,7 +298,11 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
     },
     districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
-    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, sampleRatio: e.OTEL_TRACES_SAMPLE_RATIO, exportDelayMs: e.OTEL_BSP_SCHEDULE_DELAY },
+    tracing: {
+      otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+      sampleRatio: e.OTEL_TRACES_SAMPLE_RATIO,
+      exportDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+    },
     frontend: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),
       explorer: e.EXPLORER === undefined ? !production : e.EXPLORER === 'on',

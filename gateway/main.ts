@@ -8,12 +8,13 @@ import '../config/node-version.ts';
 import { readConfig, readJwk } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { runService } from '../http/lifecycle.ts';
-import { startTracing } from '../telemetry/tracing.ts';
+import { TRACING_NOT_PRELOADED, startTracing } from '../telemetry/tracing.ts';
 import { resolveCallerAuth } from './caller-auth.ts';
 import { startGateway } from './gateway.ts';
 
 const config = readConfig();
 const tracing = startTracing(config.tracing, 'gateway');
+if (!tracing.preloaded) rootLogger.warn(TRACING_NOT_PRELOADED);
 await runService(
   async () => {
     const privateKey = config.tenantContext.privateKey;

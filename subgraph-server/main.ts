@@ -10,7 +10,7 @@ import { readConfig, readJwk, subgraphVariable } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { runService } from '../http/lifecycle.ts';
-import { startTracing } from '../telemetry/tracing.ts';
+import { TRACING_NOT_PRELOADED, startTracing } from '../telemetry/tracing.ts';
 import { loadSubgraphByName } from './registry.ts';
 import { startSubgraph } from './subgraph.ts';
 
@@ -25,6 +25,7 @@ if (!name || process.argv.length > 3) {
 }
 const config = readConfig();
 const tracing = startTracing(config.tracing, name);
+if (!tracing.preloaded) rootLogger.warn(TRACING_NOT_PRELOADED);
 await runService(
   async () => {
     const definition = await loadSubgraphByName(name);

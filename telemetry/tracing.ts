@@ -2,8 +2,8 @@
  * OpenTelemetry tracing for the gateway and every subgraph (docs/operations.md, Traces). Off unless
  * OTEL_EXPORTER_OTLP_ENDPOINT is set: then each service process traces its HTTP server, its outgoing HTTP
  * (undici), its GraphQL parse/validate/execute and every SQL statement, and batch-exports the spans over
- * OTLP/HTTP. W3C trace context only (`traceparent`, `tracestate`): never baggage, which would carry a client's
- * data to the subgraphs.
+ * OTLP/HTTP. W3C `traceparent` only: neither baggage nor a caller's `tracestate`, which would carry a client's
+ * data into the spans and on to the subgraphs.
  *
  * What a span may hold is decided twice: each instrumentation is configured to record no header, no variable
  * value and no SQL value, and the exporter (RedactingSpanExporter) removes, before anything leaves the process,
@@ -13,7 +13,7 @@
  * enables the instrumentations first; the entry point then starts the tracer provider with its service name
  * (`startTracing`) and shuts it down, flushing the last batch, when the service stops.
  */
-import { context, propagation, trace, type Attributes, type AttributeValue } from '@opentelemetry/api';
+import { context, propagation, trace, type Attributes, type AttributeValue, type Context, type TextMapGetter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -141,6 +141,15 @@ function instrumentations(): Instrumentation[] {
   ];
 }
 
+/** W3C trace context without the caller's `tracestate` (free text of the client's choosing): the trace id and parent only. */
+class TraceParentPropagator extends W3CTraceContextPropagator {
+  override extract(parent: Context, carrier: unknown, getter: TextMapGetter): Context {
+    const extracted = super.extract(parent, carrier, getter);
+    const remote = trace.getSpanContext(extracted);
+    return remote?.traceState ? trace.setSpanContext(extracted, { ...remote, traceState: undefined }) : extracted;
+  }
+}
+
 let instrumented = false;
 
 /**
@@ -151,16 +160,24 @@ export function enableInstrumentation(): void {
   if (instrumented) return;
   instrumented = true;
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  propagation.setGlobalPropagator(new TraceParentPropagator());
   registerInstrumentations({ instrumentations: instrumentations() });
 }
 
 export interface Tracing {
+  /**
+   * False when export is on but telemetry/register.ts did not run first (`node --import`): the libraries the
+   * entry point imported were not hooked, so few spans or none are recorded. The entry point warns.
+   */
+  preloaded: boolean;
   /** Exports what is still buffered and stops; spans after this are dropped. */
   shutdown(): Promise<void>;
 }
 
-const NO_TRACING: Tracing = { shutdown: async () => {} };
+export const TRACING_NOT_PRELOADED =
+  'OTEL_EXPORTER_OTLP_ENDPOINT is set but telemetry/register.ts was not loaded first: start with node --import ./telemetry/register.ts (npm scripts do)';
+
+const NO_TRACING: Tracing = { preloaded: true, shutdown: async () => {} };
 
 /**
  * Starts exporting this process's spans as `serviceName` when an OTLP endpoint is configured; otherwise does
@@ -169,6 +186,7 @@ const NO_TRACING: Tracing = { shutdown: async () => {} };
  */
 export function startTracing(config: TracingConfig, serviceName: string): Tracing {
   if (!config.otlpEndpoint) return NO_TRACING;
+  const preloaded = instrumented;
   enableInstrumentation();
   const exporter = new OTLPTraceExporter({ url: new URL('v1/traces', withSlash(config.otlpEndpoint)).href });
   const provider = new TracerProvider({
@@ -178,7 +196,7 @@ export function startTracing(config: TracingConfig, serviceName: string): Tracin
     spanProcessors: [new BatchSpanProcessor({ exporter: new RedactingSpanExporter(exporter), scheduledDelayMillis: config.exportDelayMs })],
   });
   trace.setGlobalTracerProvider(provider);
-  return { shutdown: () => provider.shutdown() };
+  return { preloaded, shutdown: () => provider.shutdown() };
 }
 
 const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);

@@ -133,7 +133,7 @@ it(
         query: 'query Traced($id: ID!) { district { name } student(id: $id) { lastName school { name } } }',
         variables: { id: student.id },
       },
-      { traceparent: `00-${traceId}-${clientSpanId}-01` },
+      { traceparent: `00-${traceId}-${clientSpanId}-01`, tracestate: 'k12test=client-chosen-state' },
     );
     expect(traced.errors).toBeUndefined();
     expect(traced.data.student.lastName).toBe(student.lastName);
@@ -181,8 +181,10 @@ it(
     expect(studentsSql.some((text) => /select .* from "student"/i.test(String(text)))).toBe(true);
 
     // Nothing anywhere (every span the receiver got, not only this trace's) holds the token, a tenant context or
-    // any other signed JWT, the variable's value, or row data.
-    const everything = JSON.stringify(spans.map(({ name, attributes, events, status }) => ({ name, attributes, events, status })));
+    // any other signed JWT, the variable's value, row data, or the client's tracestate.
+    const everything = JSON.stringify(spans);
+    expect(everything).toContain(traceId);
+    expect(everything).not.toContain('client-chosen-state');
     expect(everything).not.toContain(token);
     expect(everything).not.toMatch(/eyJ[\w-]+\.[\w-]+/);
     expect(everything).not.toContain(student.id);
