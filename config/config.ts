@@ -48,7 +48,7 @@ export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { max
 export interface TracingConfig {
   /** OTLP/HTTP base URL (spans are posted to `<endpoint>/v1/traces`); undefined: tracing off. */
   otlpEndpoint?: string;
-  /** Share of the traces that start at a service (no sampled `traceparent` from the caller) that are kept, 0–1. */
+  /** Share of the requests the gateway traces, 0–1, chosen at random (never by the client's sampled flag); subgraphs follow it. */
   sampleRatio: number;
   /** How long spans wait in the batch before they are exported. */
   exportDelayMs: number;

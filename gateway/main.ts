@@ -13,7 +13,7 @@ import { resolveCallerAuth } from './caller-auth.ts';
 import { startGateway } from './gateway.ts';
 
 const config = readConfig();
-const tracing = startTracing(config.tracing, 'gateway');
+const tracing = startTracing(config.tracing, { serviceName: 'gateway', followCallerSampling: false });
 if (!tracing.preloaded) rootLogger.warn(TRACING_NOT_PRELOADED);
 await runService(
   async () => {

@@ -24,7 +24,7 @@ if (!name || process.argv.length > 3) {
   process.exit(2);
 }
 const config = readConfig();
-const tracing = startTracing(config.tracing, name);
+const tracing = startTracing(config.tracing, { serviceName: name, followCallerSampling: true });
 if (!tracing.preloaded) rootLogger.warn(TRACING_NOT_PRELOADED);
 await runService(
   async () => {

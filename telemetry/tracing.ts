@@ -26,9 +26,11 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
+  SamplingDecision,
   TracerProvider,
   type ReadableSpan,
+  type Sampler,
+  type SamplingResult,
   type SpanExporter,
   type TimedEvent,
 } from '@opentelemetry/sdk-trace';
@@ -164,6 +166,33 @@ export function enableInstrumentation(): void {
   registerInstrumentations({ instrumentations: instrumentations() });
 }
 
+/**
+ * Keeps a random share of the traces it is asked about. Random rather than by trace id (TraceIdRatioBasedSampler):
+ * a caller chooses its trace id, and could choose ids that are always kept.
+ */
+class RandomShareSampler implements Sampler {
+  readonly #share: number;
+  constructor(share: number) {
+    this.#share = share;
+  }
+  shouldSample(): SamplingResult {
+    return { decision: Math.random() < this.#share ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+  }
+  toString(): string {
+    return `RandomShareSampler{${this.#share}}`;
+  }
+}
+
+export interface TracingOptions {
+  serviceName: string;
+  /**
+   * True for a service whose callers are our own (a subgraph: the gateway decided for the whole trace). False at the
+   * edge (the gateway): a client's `traceparent` gives the trace id and parent, never the decision, so no client
+   * can have all its requests traced; the sample ratio decides.
+   */
+  followCallerSampling: boolean;
+}
+
 export interface Tracing {
   /**
    * False when export is on but telemetry/register.ts did not run first (`node --import`): the libraries the
@@ -184,19 +213,26 @@ const NO_TRACING: Tracing = { preloaded: true, shutdown: async () => {} };
  * nothing (no provider: every span is a no-op). Spans are batched (BatchSpanProcessor), so a request pays for
  * recording them, not for sending them.
  */
-export function startTracing(config: TracingConfig, serviceName: string): Tracing {
+export function startTracing(config: TracingConfig, { serviceName, followCallerSampling }: TracingOptions): Tracing {
   if (!config.otlpEndpoint) return NO_TRACING;
   const preloaded = instrumented;
   enableInstrumentation();
   const exporter = new OTLPTraceExporter({ url: new URL('v1/traces', withSlash(config.otlpEndpoint)).href });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
-    // A client's sampled flag is followed; a trace that starts here is kept at the configured ratio.
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
+    sampler: samplerFor(config.sampleRatio, followCallerSampling),
     spanProcessors: [new BatchSpanProcessor({ exporter: new RedactingSpanExporter(exporter), scheduledDelayMillis: config.exportDelayMs })],
   });
   trace.setGlobalTracerProvider(provider);
   return { preloaded, shutdown: () => provider.shutdown() };
+}
+
+/** A span within this process follows its parent; a trace that starts here, or at a caller not followed, is kept at the ratio. */
+function samplerFor(sampleRatio: number, followCallerSampling: boolean): Sampler {
+  const share = new RandomShareSampler(sampleRatio);
+  return followCallerSampling
+    ? new ParentBasedSampler({ root: share })
+    : new ParentBasedSampler({ root: share, remoteParentSampled: share, remoteParentNotSampled: share });
 }
 
 const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);

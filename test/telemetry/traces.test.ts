@@ -138,7 +138,12 @@ it(
     expect(traced.errors).toBeUndefined();
     expect(traced.data.student.lastName).toBe(student.lastName);
 
+    // A client's "not sampled" flag decides nothing either (OTEL_TRACES_SAMPLE_RATIO does, 1 here): traced all the same.
+    const unsampledTraceId = randomBytes(16).toString('hex');
+    await post(gatewayUrl!, token!, { query: '{ district { name } }' }, { traceparent: `00-${unsampledTraceId}-${clientSpanId}-00` });
+
     expect(await launcher.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(spans.filter((s) => s.traceId === unsampledTraceId && s.service === 'gateway' && s.kind === SPAN_KIND.server)).toHaveLength(1);
 
     const trace = spans.filter((s) => s.traceId === traceId);
     const byId = new Map(trace.map((s) => [s.spanId, s]));
