@@ -115,7 +115,7 @@ function instrumentations(): Instrumentation[] {
   return [
     new HttpInstrumentation({
       ignoreIncomingRequestHook: (request) => HEALTH_PATH.test(request.url ?? ''),
-      // Outgoing HTTP is undici's (the gateway's subgraph fetches, fetch()); node:http only carries the OTLP export.
+      // Outgoing HTTP is undici's (subgraph fetches, fetch()), traced below; node:http's client only carries the OTLP export.
       disableOutgoingRequestInstrumentation: true,
       // No header is recorded unless listed here: none is (the token and the tenant context stay out).
       headersToSpanAttributes: {},
