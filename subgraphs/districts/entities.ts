@@ -9,7 +9,8 @@ export const District = defineEntity({
   properties: {
     tenantId: tenantIdProperty(),
     name: p.string().length(200),
-    slug: p.string().length(100),
+    /** Unique across districts: the operator names a district by it (npm run district). */
+    slug: p.string().length(100).unique(),
     status: p.enum([...DISTRICT_STATUSES]).default('active'),
     createdAt: p
       .datetime()
