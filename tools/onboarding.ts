@@ -17,17 +17,9 @@ export interface DistrictRegistration {
 
 export class RegistrationConflict extends Error {}
 
-/** The directory's unique index on district.slug (migrations/districts): one slug names one district. */
-export const DISTRICT_SLUG_UNIQUE = 'district_slug_unique';
-
-const isSlugTaken = (error: unknown) =>
-  (error as { code?: string; constraint?: string }).code === '23505' &&
-  (error as { constraint?: string }).constraint === DISTRICT_SLUG_UNIQUE;
-
 /**
  * Inserts the district with `status` when absent. When present, returns it unchanged if slug and name
- * match, and throws RegistrationConflict otherwise (never overwrites another registration), as it does when
- * another district holds the slug.
+ * match, and throws RegistrationConflict otherwise (never overwrites another registration).
  */
 export async function registerDistrict(
   directoryOwner: pg.ClientBase,
@@ -35,18 +27,10 @@ export async function registerDistrict(
   status: DistrictStatus,
 ): Promise<{ created: boolean; status: DistrictStatus }> {
   if (!isUuid(district.tenantId)) throw new Error(`district id must be a UUID: ${district.tenantId}`);
-  // A slug taken by another district fails the insert on the unique index, even when that district's registration
-  // committed after the caller's own checks (two registrations at once).
-  const inserted = await directoryOwner
-    .query(`insert into district (tenant_id, slug, name, status) values ($1, $2, $3, $4) on conflict (tenant_id) do nothing`, [
-      district.tenantId,
-      district.slug,
-      district.name,
-      status,
-    ])
-    .catch((error: unknown) => {
-      throw isSlugTaken(error) ? new RegistrationConflict(`slug ${district.slug} already belongs to another district`) : error;
-    });
+  const inserted = await directoryOwner.query(
+    `insert into district (tenant_id, slug, name, status) values ($1, $2, $3, $4) on conflict (tenant_id) do nothing`,
+    [district.tenantId, district.slug, district.name, status],
+  );
   const { rows } = await directoryOwner.query<{ slug: string; name: string; status: DistrictStatus }>(
     'select slug, name, status from district where tenant_id = $1',
     [district.tenantId],

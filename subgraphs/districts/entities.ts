@@ -9,8 +9,7 @@ export const District = defineEntity({
   properties: {
     tenantId: tenantIdProperty(),
     name: p.string().length(200),
-    /** Unique across districts: the operator names a district by it (npm run district). */
-    slug: p.string().length(100).unique(),
+    slug: p.string().length(100),
     status: p.enum([...DISTRICT_STATUSES]).default('active'),
     createdAt: p
       .datetime()
