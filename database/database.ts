@@ -245,7 +245,11 @@ export interface ProvisionOptions {
 export const ownerRoleName = (prefix: string) => `${prefix}_owner`;
 
 /** Drops the databases and roles `provisionDatabases` created under `prefix` (tests and benches on a shared server). */
-export async function dropServiceDatabases(adminUrl: string, prefix: string, services: { name: string; database: string }[]): Promise<void> {
+export async function dropServiceDatabases(
+  adminUrl: string,
+  prefix: string,
+  services: { name: string; database: string }[],
+): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
