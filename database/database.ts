@@ -244,6 +244,25 @@ export interface ProvisionOptions {
 
 export const ownerRoleName = (prefix: string) => `${prefix}_owner`;
 
+/** Drops the databases and roles `provisionDatabases` created under `prefix` (tests and benches on a shared server). */
+export async function dropServiceDatabases(
+  adminUrl: string,
+  prefix: string,
+  services: { name: string; database: string }[],
+): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    for (const entry of services) {
+      await client.query(`drop database if exists ${escapeIdentifier(`${prefix}_${entry.database}`)} with (force)`);
+      await client.query(`drop role if exists ${escapeIdentifier(`${prefix}_${entry.name}_app`)}`);
+    }
+    await client.query(`drop role if exists ${escapeIdentifier(ownerRoleName(prefix))}`);
+  } finally {
+    await client.end();
+  }
+}
+
 const withCredentials = (adminUrl: string, user: string, password: string, database: string) => {
   const url = new URL(adminUrl);
   url.username = encodeURIComponent(user);

@@ -41,6 +41,15 @@ import {
 import { CAPACITY_GOAL_RATE, CAPACITY_P99_LIMIT_MS, formatStep, measureCapacity, stepRates } from './capacity.ts';
 import { renderCapacityChart } from '../runner/chart.ts';
 import { reconcileBenchFigure } from './reconcile.ts';
+import {
+  EXPORT_MIN_STUDENTS,
+  measureDataLifecycle,
+  measureOnboarding,
+  measurePropagationAcrossGatewayProcesses,
+  ONBOARDING_GOAL_SECONDS,
+  PROPAGATION_GOAL_MS,
+} from './lifecycle.ts';
+import { directoryService } from '../../config/registry.ts';
 
 interface Figure {
   figure: number;
@@ -66,6 +75,7 @@ const PARTS: Record<number, string> = {
   7: 'gateway vs Hive Gateway',
   8: 'capacity',
   9: 'reconcile throughput',
+  10: 'district lifecycle',
 };
 
 const load = () =>
@@ -75,7 +85,8 @@ const load = () =>
 
 const parts = (value: string): number[] => {
   const list = value.split(',').map(Number);
-  if (list.some((n) => !PARTS[n])) throw new InvalidArgumentError('parts are numbers from 1 to 9, comma-separated');
+  if (list.some((n) => !PARTS[n]))
+    throw new InvalidArgumentError(`parts are numbers from 1 to ${Object.keys(PARTS).length}, comma-separated`);
   return list;
 };
 const positiveInt = (value: string): number => {
@@ -115,6 +126,9 @@ async function main(): Promise<number> {
       nonNegativeInt,
       1,
     )
+    .option('--lifecycle-districts <n>', 'districts onboarded from one CSV file (figure 10)', positiveInt, 500)
+    .option('--lifecycle-runs <n>', 'export, offboard and restore cycles of the 400k-student district (figure 10)', positiveInt, 1)
+    .option('--redis-url <url>', 'the Redis both gateways of figure 10 subscribe to (default REDIS_URL)')
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
     .option(
       '--in-process',
@@ -137,6 +151,9 @@ async function main(): Promise<number> {
     capacityMax: number;
     capacitySeconds: number;
     capacityRetries: number;
+    lifecycleDistricts: number;
+    lifecycleRuns: number;
+    redisUrl?: string;
     cpuProf?: boolean;
     inProcess?: boolean;
     out?: string;
@@ -145,6 +162,9 @@ async function main(): Promise<number> {
   await mkdir(outDir, { recursive: true });
   const config = readConfig();
   if (config.jwt.jwksUrl || config.jwt.jwksFile) throw new Error('bench signs development tokens: unset JWKS_URL / JWKS_FILE');
+  const redisUrl = options.redisUrl ?? config.redisUrl;
+  if (options.parts.includes(10) && !redisUrl)
+    throw new Error('part 10 runs two gateways on one Redis: set REDIS_URL or --redis-url (e.g. redis://127.0.0.1:6379)');
 
   console.log(`bench: ${cpus().length} cores (${cpus()[0]?.model.trim()}), load average ${load()}; output ${outDir}`);
   const profiling = options.cpuProf ? [`--cpu-prof`, `--cpu-prof-dir=${join(outDir, 'profiles')}`] : [];
@@ -444,6 +464,81 @@ async function main(): Promise<number> {
         log: console.log,
       });
       record({ figure: 9, ...figure });
+    }
+
+    if (options.parts.includes(10)) {
+      const onboarding = await measureOnboarding({
+        adminUrl: databases.server.adminUrl,
+        dataDir: config.dataDir,
+        outDir,
+        districts: options.lifecycleDistricts,
+        log: console.log,
+      });
+      record({
+        figure: 10,
+        title: `District lifecycle: onboarding ${onboarding.districts} districts from a CSV file (district create --from-file) into fresh service databases, then the same file again`,
+        goal: `< ${ONBOARDING_GOAL_SECONDS} s`,
+        value: `${onboarding.commandSeconds} s for the whole command (its own summary ${onboarding.reportedSeconds} s), ${onboarding.created} created; rerun ${onboarding.rerunSeconds} s, ${onboarding.rerunCreated} created`,
+        met:
+          onboarding.commandSeconds < ONBOARDING_GOAL_SECONDS &&
+          onboarding.created === onboarding.districts &&
+          onboarding.rerunCreated === 0,
+        loadBefore: onboarding.loadBefore,
+        details: onboarding,
+      });
+
+      const data = await measureDataLifecycle({
+        adminUrl: databases.server.adminUrl,
+        dataDir: config.dataDir,
+        outDir,
+        runs: options.lifecycleRuns,
+        log: console.log,
+      });
+      const exportRate = spread(
+        data.runs.map((r) => r.exportRowsPerSecond),
+        0,
+      );
+      const restoreRate = spread(
+        data.runs.map((r) => r.restoreRowsPerSecond),
+        0,
+      );
+      const rate = (s: Spread) =>
+        `${s.median.toLocaleString('en-US')} rows/s (min ${s.min.toLocaleString('en-US')}, max ${s.max.toLocaleString('en-US')})`;
+      record({
+        figure: 10,
+        title: `District lifecycle: export, offboard (with that export) and restore of ${data.district.slug}, ${data.district.students.toLocaleString('en-US')} students, ${data.rows.toLocaleString('en-US')} rows in all; ${options.lifecycleRuns} cycle(s)`,
+        goal: `reported (rows/s) for a district of >= ${EXPORT_MIN_STUDENTS.toLocaleString('en-US')} students`,
+        value: `export ${rate(exportRate)}; restore ${rate(restoreRate)}; offboard ${
+          spread(
+            data.runs.map((r) => r.offboardSeconds),
+            1,
+          ).median
+        } s${data.buildSeconds ? `; data set seeded in ${data.buildSeconds} s` : ''}`,
+        met: data.district.students >= EXPORT_MIN_STUDENTS,
+        loadBefore: data.runs[0]!.loadBefore,
+        details: data,
+      });
+
+      const propagating = tokens.districts[0]!;
+      const propagation = await measurePropagationAcrossGatewayProcesses({
+        config: platform.config,
+        redisUrl: redisUrl!,
+        outDir,
+        token: propagating.token,
+        tenantId: propagating.tenantId,
+        directoryOwner: owners[directoryService().name]!,
+        rounds: 20,
+        log: console.log,
+      });
+      record({
+        figure: 10,
+        title: `District lifecycle: suspension propagation, publish to 403 on both of 2 gateway processes sharing one Redis, ${propagation.rounds} suspensions of ${propagating.slug} (status TTL 60 s)`,
+        goal: `p95 < ${PROPAGATION_GOAL_MS} ms`,
+        value: `p95 ${propagation.summary.p95} ms; p50 ${propagation.summary.p50} ms, max ${propagation.summary.max} ms`,
+        met: propagation.summary.p95 < PROPAGATION_GOAL_MS,
+        loadBefore: propagation.loadBefore,
+        details: propagation,
+      });
     }
 
     console.log(`\nmachine: ${machine.cores} cores, ${postgres}; platform: ${topology}; load average after: ${load()}`);

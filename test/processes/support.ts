@@ -3,10 +3,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import pg, { escapeIdentifier } from 'pg';
 import { Pool } from 'undici';
 import { graphqlErrorCode } from '../../load/scenarios/scenario.ts';
 import { readRegistry } from '../../config/registry.ts';
+import { dropServiceDatabases } from '../../database/database.ts';
 
 export const projectFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 export { freePort } from '../../load/bench/platform-process.ts';
@@ -104,19 +104,7 @@ export function processesWithEnvironment(name: string, value: string): ProcessIn
 }
 
 /** Drops the roles and databases `npm start` created under `prefix` on a shared server. */
-export async function dropPrefixedDatabases(adminUrl: string, prefix: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    for (const entry of readRegistry()) {
-      await client.query(`drop database if exists ${escapeIdentifier(`${prefix}_${entry.database}`)} with (force)`);
-      await client.query(`drop role if exists ${escapeIdentifier(`${prefix}_${entry.name}_app`)}`);
-    }
-    await client.query(`drop role if exists ${escapeIdentifier(`${prefix}_owner`)}`);
-  } finally {
-    await client.end();
-  }
-}
+export const dropPrefixedDatabases = (adminUrl: string, prefix: string) => dropServiceDatabases(adminUrl, prefix, readRegistry());
 
 /** A POST of one GraphQL operation. */
 export async function postGraphQL(url: string, token: string, query: string, variables?: unknown): Promise<{ status: number; body: any }> {

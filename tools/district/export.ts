@@ -58,7 +58,7 @@ export interface ExportSummary {
 }
 
 /** Counts lines (rows, plus the header) and hashes the bytes passing through. */
-class FileTap extends Transform {
+export class FileTap extends Transform {
   readonly hash = createHash('sha256');
   lines = 0;
   private readonly onLines: (lines: number) => void;
