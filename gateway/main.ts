@@ -8,6 +8,7 @@ import '../config/node-version.ts';
 import { readConfig, readJwk } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { runService } from '../http/lifecycle.ts';
+import { metricsSettingsOf } from '../telemetry/metrics.ts';
 import { resolveCallerAuth } from './caller-auth.ts';
 import { startGateway } from './gateway.ts';
 
@@ -32,6 +33,7 @@ await runService(
       districtConcurrency: config.districtConcurrency,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
+      metrics: metricsSettingsOf(config, 'gateway'),
       logger: rootLogger,
     });
   },

@@ -10,6 +10,7 @@ import { readConfig, readJwk, subgraphVariable } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { runService } from '../http/lifecycle.ts';
+import { metricsSettingsOf } from '../telemetry/metrics.ts';
 import { loadSubgraphByName } from './registry.ts';
 import { startSubgraph } from './subgraph.ts';
 
@@ -41,6 +42,7 @@ await runService(
       reusePort: config.reusePort,
       operationLimits: config.operationLimits,
       redisUrl: config.redisUrl,
+      metrics: metricsSettingsOf(config, name),
       // Referenced services (registry `references`) are reached where the gateway reaches them.
       serviceUrl: (service) => config.subgraphRoutingUrls[service],
       logger: rootLogger,
