@@ -139,7 +139,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const manifest = await readManifest(frontend.trustedDocuments.manifestPath);
   const admit = createTrustedDocuments(manifest, frontend.trustedDocuments.mode);
   const serviceMetrics =
-    options.metrics && new ServiceMetrics({ service: 'gateway', ...options.metrics, trustedOperations: manifest.operations.map((o) => o.name) });
+    options.metrics &&
+    new ServiceMetrics({ service: 'gateway', ...options.metrics, trustedOperations: manifest.operations.map((o) => o.name) });
   const gatewayMetrics = serviceMetrics && new GatewayMetrics(serviceMetrics.registry);
   const assertDistrictActive = createDistrictGate({
     directory,

@@ -161,7 +161,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool | undefined;
       return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 0 };
     });
-  const onTransactionEnd = databaseMetrics && ((seconds: number, committed: boolean) => databaseMetrics.transactionFinished(seconds, committed));
+  const onTransactionEnd =
+    databaseMetrics && ((seconds: number, committed: boolean) => databaseMetrics.transactionFinished(seconds, committed));
   const lean = leanApolloOptions();
   // The generated resolver types are stricter than @apollo/subgraph's GraphQLResolverMap (typed parents and
   // arguments, three-argument __resolveReference), so they do not assign to it: the one cast, at the library's edge.

@@ -246,7 +246,13 @@ export class ServiceMetrics {
     const { district, operation } = observation;
     const code = errorCode === undefined ? undefined : ERROR_CODE.test(errorCode) ? errorCode : OTHER;
     const operationLabel =
-      operation === undefined ? NONE : operation === null ? ANONYMOUS : OPERATION_NAME.test(operation) ? this.#operations.labelOf(operation, now) : OTHER;
+      operation === undefined
+        ? NONE
+        : operation === null
+          ? ANONYMOUS
+          : OPERATION_NAME.test(operation)
+            ? this.#operations.labelOf(operation, now)
+            : OTHER;
     this.#byOperation.record(operationLabel, seconds, code);
     this.#byDistrict.record(district === undefined ? NONE : this.#districts.labelOf(district, now), seconds, code);
   }
@@ -373,11 +379,15 @@ export class GatewayMetrics {
     });
     const lookups = new Counter({
       name: 'k12_district_status_lookups_total',
-      help: "District-status checks by result: hit (fresh answer), stale (answered while one refresh runs), miss (waited for the directory)",
+      help: 'District-status checks by result: hit (fresh answer), stale (answered while one refresh runs), miss (waited for the directory)',
       labelNames: ['result'],
       registers: [registry],
     });
-    this.#statusLookups = { hit: lookups.labels({ result: 'hit' }), stale: lookups.labels({ result: 'stale' }), miss: lookups.labels({ result: 'miss' }) };
+    this.#statusLookups = {
+      hit: lookups.labels({ result: 'hit' }),
+      stale: lookups.labels({ result: 'stale' }),
+      miss: lookups.labels({ result: 'miss' }),
+    };
   }
 
   /** Records one subgraph fetch; `subgraph` is a registered name (bounded). */
@@ -399,7 +409,12 @@ export class GatewayMetrics {
 /** The failure label of an error thrown by a subgraph fetch, from undici's error codes. */
 export function fetchFailureOf(error: unknown): FetchFailure {
   const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || name === 'TimeoutError')
+  if (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    name === 'TimeoutError'
+  )
     return 'timeout';
   if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_SOCKET|UND_ERR_CLOSED)$/.test(code)) return 'connection';
   return 'error';

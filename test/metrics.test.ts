@@ -81,7 +81,10 @@ describe('metrics of a running platform', () => {
 
   it('each subgraph counts its requests by district, its pool and its tenant transactions', async () => {
     // The directory (districts) also answered the gateway's status lookup of each district.
-    for (const [name, lookups] of [['districts', 1], ['students', 0]] as const) {
+    for (const [name, lookups] of [
+      ['districts', 1],
+      ['students', 0],
+    ] as const) {
       const text = await scrape(platform.subgraphs[name]!.metricsUrl);
       const count = 'k12_graphql_district_request_duration_seconds_count';
       expect(valueOf(text, count, { service: name, district: NORTH }), name).toBe(2 + lookups);

@@ -132,7 +132,9 @@ it('Prometheus computes each labelled district p95 within 20 % of the load runne
   // The same requests as the runner's: the buckets' growth between the two scraped moments.
   const bucket = `${DISTRICT_BUCKET}{service="gateway"}`;
   const p95s = await query(`histogram_quantile(0.95, sum by (le, district) (${bucket} @ ${to} - ${bucket} @ ${from}))`);
-  const counts = await query(`sum by (district) (${DISTRICT_COUNT}{service="gateway"} @ ${to} - ${DISTRICT_COUNT}{service="gateway"} @ ${from})`);
+  const counts = await query(
+    `sum by (district) (${DISTRICT_COUNT}{service="gateway"} @ ${to} - ${DISTRICT_COUNT}{service="gateway"} @ ${from})`,
+  );
   const prometheusP95 = new Map(p95s.map((s) => [s.metric.district!, Number(s.value[1]) * 1000]));
   const prometheusCount = new Map(counts.map((s) => [s.metric.district!, Number(s.value[1])]));
   const tenantOf = new Map(tokens.districts.map((d) => [d.slug, d.tenantId]));
@@ -154,7 +156,10 @@ it('Prometheus computes each labelled district p95 within 20 % of the load runne
   console.log(
     [
       `prometheus: ${report.requests} requests, p95 per district (ms), runner vs histogram_quantile:`,
-      ...compared.map((c) => `  ${c.slug.padEnd(20)} ${String(c.requests).padStart(4)} req  runner ${c.runnerP95}  prometheus ${c.prometheusP95}  ratio ${c.ratio}`),
+      ...compared.map(
+        (c) =>
+          `  ${c.slug.padEnd(20)} ${String(c.requests).padStart(4)} req  runner ${c.runnerP95}  prometheus ${c.prometheusP95}  ratio ${c.ratio}`,
+      ),
     ].join('\n'),
   );
   // The ci seed has 20 districts, all within METRICS_TOP_DISTRICTS (20): every one has its own label.
@@ -162,6 +167,8 @@ it('Prometheus computes each labelled district p95 within 20 % of the load runne
   for (const c of compared) {
     expect(c.counted, `${c.slug}: requests Prometheus counted`).toBe(c.requests);
     expect(c.prometheusP95, `${c.slug}: p95 from Prometheus`).toBeDefined();
-    expect(Math.abs(c.ratio! - 1), `${c.slug}: runner p95 ${c.runnerP95} ms, Prometheus ${c.prometheusP95} ms`).toBeLessThanOrEqual(TOLERANCE);
+    expect(Math.abs(c.ratio! - 1), `${c.slug}: runner p95 ${c.runnerP95} ms, Prometheus ${c.prometheusP95} ms`).toBeLessThanOrEqual(
+      TOLERANCE,
+    );
   }
 }, 240_000);
