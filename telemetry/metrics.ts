@@ -280,6 +280,19 @@ export class ServiceMetrics {
     return this.#districts.labelled;
   }
 
+  /**
+   * The registry in Prometheus's text format, as registry.metrics() writes it, one metric at a time with the event loop
+   * free in between: requests that arrive during a scrape wait for one metric's rendering, not the whole registry's.
+   */
+  async #render(): Promise<string> {
+    const parts: string[] = [];
+    for (const metric of this.registry.getMetricsAsArray()) {
+      parts.push(await this.registry.getSingleMetricAsString(metric.name));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return `${parts.join('\n\n')}\n`;
+  }
+
   /** Serves GET /metrics on its own listener (port 0: a free one). */
   async serve(port: number, host = '127.0.0.1'): Promise<MetricsServer> {
     const server: Server = createServer((req, res) => {
@@ -287,7 +300,7 @@ export class ServiceMetrics {
         res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: the metrics are at /metrics\n');
         return;
       }
-      this.registry.metrics().then(
+      this.#render().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType, 'cache-control': 'no-store' }).end(text),
         () => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
       );

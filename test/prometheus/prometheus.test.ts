@@ -137,6 +137,7 @@ it('Prometheus computes each labelled district p95 within 20 % of the load runne
   );
   const prometheusP95 = new Map(p95s.map((s) => [s.metric.district!, Number(s.value[1]) * 1000]));
   const prometheusCount = new Map(counts.map((s) => [s.metric.district!, Number(s.value[1])]));
+  const scrapeSeconds = await query(`max by (instance) (max_over_time(scrape_duration_seconds[${Math.ceil(to - from)}s] @ ${to}))`);
   const tenantOf = new Map(tokens.districts.map((d) => [d.slug, d.tenantId]));
 
   const compared = report.byDistrict
@@ -155,6 +156,7 @@ it('Prometheus computes each labelled district p95 within 20 % of the load runne
     });
   console.log(
     [
+      `prometheus: longest scrape per target (ms): ${scrapeSeconds.map((s) => `${s.metric.instance} ${Math.round(Number(s.value[1]) * 1000)}`).join(', ')}`,
       `prometheus: ${report.requests} requests, p95 per district (ms), runner vs histogram_quantile:`,
       ...compared.map(
         (c) =>
