@@ -63,17 +63,27 @@ export class TopLabels {
   readonly #windowMs: number;
   readonly #pinned: ReadonlySet<string>;
   readonly #onDropped: (value: string) => void;
+  readonly #accepts: (value: string) => boolean;
   /** Counts of the current window; bounded, so a flood of distinct values cannot grow it without limit. */
   #counts = new Map<string, number>();
   readonly #maxCounted: number;
   #labelled = new Set<string>();
   #windowEndsAt: number;
 
-  constructor(options: { limit: number; windowMs: number; pinned?: Iterable<string>; onDropped?: (value: string) => void; now?: number }) {
+  constructor(options: {
+    limit: number;
+    windowMs: number;
+    pinned?: Iterable<string>;
+    onDropped?: (value: string) => void;
+    /** Values that may have a label at all (others are always `other`); asked only of values without one. */
+    accepts?: (value: string) => boolean;
+    now?: number;
+  }) {
     this.#limit = options.limit;
     this.#windowMs = options.windowMs;
     this.#pinned = new Set(options.pinned ?? []);
     this.#onDropped = options.onDropped ?? (() => {});
+    this.#accepts = options.accepts ?? (() => true);
     this.#maxCounted = Math.max(1000, 10 * options.limit);
     this.#windowEndsAt = (options.now ?? performance.now()) + options.windowMs;
   }
@@ -82,6 +92,7 @@ export class TopLabels {
   labelOf(value: string, now: number = performance.now()): string {
     if (this.#pinned.has(value)) return value;
     if (now >= this.#windowEndsAt) this.#rotate(now);
+    if (!this.#labelled.has(value) && !this.#accepts(value)) return OTHER;
     const count = this.#counts.get(value);
     if (count !== undefined) this.#counts.set(value, count + 1);
     else if (this.#counts.size < this.#maxCounted) this.#counts.set(value, 1);
@@ -249,6 +260,7 @@ export class ServiceMetrics {
       limit: options.topOperations ?? DEFAULT_METRICS_LABELS.topOperations,
       windowMs,
       pinned: options.trustedOperations,
+      accepts: (name) => OPERATION_NAME.test(name),
       onDropped: (value) => this.#byOperation.drop(value),
     });
     this.#districts = new TopLabels({
@@ -263,14 +275,7 @@ export class ServiceMetrics {
     const now = performance.now();
     const { district, operation } = observation;
     const code = errorCode === undefined ? undefined : ERROR_CODE.test(errorCode) ? errorCode : OTHER;
-    const operationLabel =
-      operation === undefined
-        ? NONE
-        : operation === null
-          ? ANONYMOUS
-          : OPERATION_NAME.test(operation)
-            ? this.#operations.labelOf(operation, now)
-            : OTHER;
+    const operationLabel = operation === undefined ? NONE : operation === null ? ANONYMOUS : this.#operations.labelOf(operation, now);
     this.#byOperation.record(operationLabel, seconds, code);
     this.#byDistrict.record(district === undefined ? NONE : this.#districts.labelOf(district, now), seconds, code);
   }
