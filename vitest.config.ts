@@ -24,7 +24,8 @@ export default defineConfig({
         test: {
           name: 'platform',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/subgraph-new.test.ts', ...ALONE],
+          // test/prometheus/ runs on its own (npm run test:prometheus, test/prometheus/vitest.config.ts).
+          exclude: ['test/subgraph-new.test.ts', 'test/prometheus/**', ...ALONE],
           sequence: { groupOrder: 0 },
         },
       },

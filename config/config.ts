@@ -54,6 +54,23 @@ export interface TracingConfig {
   exportDelayMs: number;
 }
 
+/** Prometheus metrics (telemetry/metrics.ts, docs/operations.md): each service on a listener of its own, never the graph's. */
+export interface MetricsConfig {
+  enabled: boolean;
+  /** The gateway's metrics port (GATEWAY_METRICS_PORT); 0: a free port, logged at start. */
+  gatewayPort: number;
+  /** By subgraph name (`<NAME>_METRICS_PORT`); 0: a free port, logged at start. */
+  subgraphPorts: Record<string, number>;
+  /** Districts that keep a label of their own (the busiest over the last window); the rest are `other`. */
+  topDistricts: number;
+  /** Operation names that keep a label of their own (trusted documents always do); the rest are `other`. */
+  topOperations: number;
+  /** How often the busiest districts and operations are chosen again, seconds. */
+  windowSeconds: number;
+}
+
+export const DEFAULT_METRICS_LABELS = { topDistricts: 20, topOperations: 20, windowSeconds: 60 } as const;
+
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
 
@@ -174,6 +191,12 @@ const EnvSchema = z.object({
   EXPLORER: optional(z.enum(['on', 'off'], { message: 'on or off' })),
   TRUSTED_DOCUMENTS: optional(z.enum(['allow', 'enforce'], { message: 'allow or enforce' })),
   TRUSTED_DOCUMENTS_MANIFEST: text(OPERATIONS_MANIFEST_FILE),
+  // Metrics (docs/operations.md); each subgraph's port is `<NAME>_METRICS_PORT`, read beside its graph port.
+  METRICS: optional(z.enum(['on', 'off'], { message: 'on or off' })),
+  GATEWAY_METRICS_PORT: port(0),
+  METRICS_TOP_DISTRICTS: count(DEFAULT_METRICS_LABELS.topDistricts).pipe(z.number().min(1)),
+  METRICS_TOP_OPERATIONS: count(DEFAULT_METRICS_LABELS.topOperations).pipe(z.number().min(1)),
+  METRICS_WINDOW_SECONDS: count(DEFAULT_METRICS_LABELS.windowSeconds).pipe(z.number().min(1)),
 });
 
 /** A key given inline (`…_KEY`, JSON) or as a file (`…_KEY_FILE`); read with readJwk. */
@@ -211,6 +234,7 @@ export interface PlatformConfig {
   districtConcurrency: DistrictConcurrency;
   tracing: TracingConfig;
   frontend: FrontendConfig;
+  metrics: MetricsConfig;
   jwt: {
     issuer?: string;
     audience?: string;
@@ -248,6 +272,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
   const subgraphPorts: Record<string, number> = {};
   const subgraphDatabaseUrls: Record<string, string | undefined> = {};
   const subgraphRoutingUrls: Record<string, string> = {};
+  const subgraphMetricsPorts: Record<string, number> = {};
   const localHost = e.HOST === '0.0.0.0' ? '127.0.0.1' : e.HOST;
   for (const entry of readRegistry()) {
     const value = port(entry.port.default).safeParse(env[entry.port.env]);
@@ -260,6 +285,9 @@ export function readConfig(env: Env = process.env): PlatformConfig {
     const routingUrl = optional(z.url({ protocol: /^https?$/ })).safeParse(env[`${variable}_ROUTING_URL`]);
     if (!routingUrl.success) throw new Error(`invalid configuration: ${variable}_ROUTING_URL must be an http(s) URL`);
     subgraphRoutingUrls[entry.name] = routingUrl.data ?? `http://${localHost}:${value.data}/graphql`;
+    const metricsPort = port(0).safeParse(env[`${variable}_METRICS_PORT`]);
+    if (!metricsPort.success) throw new Error(`invalid configuration: ${variable}_METRICS_PORT must be a port number`);
+    subgraphMetricsPorts[entry.name] = metricsPort.data;
   }
   const keySource = (inline: JWK | undefined, file: string | undefined, variable: string): JwkSource | undefined => {
     if (inline && file) throw new Error(`invalid configuration: set ${variable} or ${variable}_FILE, not both`);
@@ -311,6 +339,14 @@ export function readConfig(env: Env = process.env): PlatformConfig {
         manifestPath: resolve(PROJECT_ROOT, e.TRUSTED_DOCUMENTS_MANIFEST),
       },
     },
+    metrics: {
+      enabled: e.METRICS !== 'off',
+      gatewayPort: e.GATEWAY_METRICS_PORT,
+      subgraphPorts: subgraphMetricsPorts,
+      topDistricts: e.METRICS_TOP_DISTRICTS,
+      topOperations: e.METRICS_TOP_OPERATIONS,
+      windowSeconds: e.METRICS_WINDOW_SECONDS,
+    },
     jwt: {
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
@@ -328,7 +364,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
   };
 }
 
-/** The prefix of a subgraph's own variables: `students` → `STUDENTS` (`STUDENTS_DATABASE_URL`, `STUDENTS_ROUTING_URL`). */
+/** The prefix of a subgraph's own variables: `students` → `STUDENTS` (`STUDENTS_DATABASE_URL`, `STUDENTS_ROUTING_URL`, `STUDENTS_METRICS_PORT`). */
 export const subgraphVariable = (name: string) => name.toUpperCase();
 
 /** The JWK a key source names; a missing or malformed key throws naming the variable. */

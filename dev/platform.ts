@@ -15,6 +15,7 @@ import { DEMO_DISTRICTS, seedDemoDistricts } from './seed.ts';
 import { resolveCallerAuth, type CallerAuthConfig } from '../gateway/caller-auth.ts';
 import { readConfig, type PlatformConfig } from '../config/config.ts';
 import { startGateway } from '../gateway/gateway.ts';
+import { metricsSettingsOf } from '../telemetry/metrics.ts';
 import { devIssuerOf, issueDevToken, loadOrCreateKeys, type PlatformKeys } from './keys.ts';
 
 export interface PlatformOptions {
@@ -96,6 +97,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         poolSize: config.poolSize,
         operationLimits: config.operationLimits,
         redisUrl: config.redisUrl,
+        metrics: metricsSettingsOf(config, definition.name),
         logger,
         onQuery: options.onQuery && ((sql) => options.onQuery!(definition.name, sql)),
         // Ports are chosen at start (0 in tests): a referenced service is looked up where it actually listens.
@@ -117,6 +119,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       districtConcurrency: config.districtConcurrency,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
+      metrics: metricsSettingsOf(config, 'gateway'),
       logger,
     });
     started.push(gateway);

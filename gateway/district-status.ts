@@ -35,6 +35,8 @@ export function createDistrictGate(options: {
   post: SubgraphHttp['post'];
   sign: Sign;
   ttlMs: number;
+  /** Told how each check was answered: a fresh answer, a stale one while a refresh runs, or a wait for the directory (metrics). */
+  onLookup?: (result: 'hit' | 'stale' | 'miss') => void;
 }) {
   const { ttlMs } = options;
 
@@ -68,10 +70,14 @@ export function createDistrictGate(options: {
   async function statusOf(tenantId: string): Promise<Status> {
     const previous = statuses.peek(tenantId, { allowStale: true });
     // Fresh (the common case): the answer `fetch` would give without a lookup, at less cost.
-    if (previous !== undefined && ttlMs > 0 && performance.now() - previous.checkedAt < ttlMs) return previous.status;
+    if (previous !== undefined && ttlMs > 0 && performance.now() - previous.checkedAt < ttlMs) {
+      options.onLookup?.('hit');
+      return previous.status;
+    }
     // Younger than 2 × TTL: served (past TTL, while one refresh runs). Older, or none: wait for a fresh answer.
     // At TTL 0 every request waits for a lookup (its own, or the one already running).
     const servable = previous !== undefined && performance.now() - previous.checkedAt < 2 * ttlMs;
+    options.onLookup?.(servable ? 'stale' : 'miss');
     // Undefined when the lookup failed with nothing to serve, or was abandoned (its entry evicted meanwhile).
     const checked = await statuses.fetch(tenantId, { allowStale: servable, forceRefresh: ttlMs === 0 }).catch(() => undefined);
     if (!checked) throw new HttpError(503, 'SERVICE_UNAVAILABLE', 'district directory unavailable, try again');

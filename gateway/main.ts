@@ -9,6 +9,7 @@ import { readConfig, readJwk } from '../config/config.ts';
 import { rootLogger } from '../config/logger.ts';
 import { runService } from '../http/lifecycle.ts';
 import { TRACING_NOT_PRELOADED, startTracing } from '../telemetry/tracing.ts';
+import { metricsSettingsOf } from '../telemetry/metrics.ts';
 import { resolveCallerAuth } from './caller-auth.ts';
 import { startGateway } from './gateway.ts';
 
@@ -35,6 +36,7 @@ await runService(
       districtConcurrency: config.districtConcurrency,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
+      metrics: metricsSettingsOf(config, 'gateway'),
       logger: rootLogger,
     });
   },

@@ -9,6 +9,7 @@ import { gzip } from 'node:zlib';
 import { HeaderMap, type HTTPGraphQLRequest, type HTTPGraphQLResponse } from '@apollo/server';
 import cors from 'cors';
 import type { Logger } from 'pino';
+import type { RequestObservation, ServiceMetrics } from '../telemetry/metrics.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const GRAPHQL_PATH = '/graphql';
@@ -45,8 +46,11 @@ export interface GraphQLHttpOptions {
   port: number;
   host?: string;
   logger: Logger;
-  /** Executes one GraphQL request, or throws HttpError to refuse it. */
-  handle(request: HTTPGraphQLRequest, incoming: IncomingMessage): Promise<HTTPGraphQLResponse>;
+  /**
+   * Executes one GraphQL request, or throws HttpError to refuse it. What it learns of the request (district,
+   * operation, a GraphQL error's code) it notes in `observation`, recorded with the request's latency when it ends.
+   */
+  handle(request: HTTPGraphQLRequest, incoming: IncomingMessage, observation: RequestObservation): Promise<HTTPGraphQLResponse>;
   /** True when this process can serve traffic (its dependencies answer). */
   ready(): Promise<boolean>;
   /** SO_REUSEPORT: another process may listen on the same port (a replacement replica; Linux). */
@@ -57,6 +61,8 @@ export interface GraphQLHttpOptions {
   corsOrigins?: readonly string[];
   /** A whole HTML page served on GET /graphql to a browser (Accept: text/html), without calling `handle`. */
   explorerPage?: string;
+  /** Records every GraphQL request, and serves the registry on a listener of its own (port 0: a free one). */
+  metrics?: { service: ServiceMetrics; port: number };
 }
 
 /** Request headers a page may send cross-origin: the token, JSON, Apollo's CSRF header, W3C trace context. */
@@ -109,6 +115,8 @@ const EXPLORER_HEADERS = {
 export interface RunningServer {
   url: string;
   port: number;
+  /** Where Prometheus scrapes this service (its own listener), when it has metrics. */
+  metricsUrl?: string;
   /**
    * Drains: stops accepting connections, answers 503 on /health/ready, lets in-flight requests finish (their
    * responses close the connection), closes idle keep-alive connections, and after `graceMs` cuts what is left.
@@ -156,9 +164,16 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  const metricsServer = await options.metrics?.service.serve(options.metrics.port, options.host).catch(async (error: unknown) => {
+    server.close();
+    server.closeAllConnections();
+    throw error;
+  });
+  if (metricsServer) options.logger.info({ url: metricsServer.url }, `${options.name} metrics ready`);
   return {
     url: `http://${host}:${port}${GRAPHQL_PATH}`,
     port,
+    metricsUrl: metricsServer?.url,
     close: (graceMs = DEFAULT_GRACE_MS) =>
       new Promise<void>((resolve) => {
         draining = true;
@@ -170,7 +185,8 @@ export async function listen(options: GraphQLHttpOptions): Promise<RunningServer
         }, graceMs);
         server.close(() => {
           clearTimeout(cut);
-          resolve();
+          // Scraped until the last request is answered, so the final counts are seen.
+          void (metricsServer ? metricsServer.close() : Promise.resolve()).then(resolve);
         });
         // server.close() stops accepting and closes the connections idle now; busy ones close after their response.
         server.closeIdleConnections();
@@ -234,7 +250,29 @@ async function route(
     res.setHeader('allow', 'GET, POST');
     return sendError(res, 405, 'METHOD_NOT_ALLOWED', 'Use GET or POST');
   }
+  const metrics = options.metrics?.service;
+  if (!metrics) return void (await serveGraphQL(options, req, res, url.search, {}));
+  const startedAt = performance.now();
+  const observation: RequestObservation = {};
+  let errorCode: string | undefined;
+  try {
+    errorCode = await serveGraphQL(options, req, res, url.search, observation);
+  } catch (error) {
+    errorCode = 'INTERNAL_SERVER_ERROR';
+    throw error;
+  } finally {
+    metrics.requestFinished(observation, (performance.now() - startedAt) / 1000, errorCode ?? observation.errorCode);
+  }
+}
 
+/** Runs one GraphQL request and answers it; returns the code of a refusal it answered (HttpError), if any. */
+async function serveGraphQL(
+  options: GraphQLHttpOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  search: string,
+  observation: RequestObservation,
+): Promise<string | undefined> {
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
@@ -242,9 +280,9 @@ async function route(
   let response: HTTPGraphQLResponse;
   try {
     const body = req.method === 'POST' ? await readJsonBody(req) : undefined;
-    response = await options.handle({ method: req.method, headers, search: url.search, body }, req);
+    response = await options.handle({ method: req.method === 'GET' ? 'GET' : 'POST', headers, search, body }, req, observation);
   } catch (error) {
-    if (error instanceof HttpError) return sendHttpError(res, error);
+    if (error instanceof HttpError) return refuse(res, error);
     throw error;
   }
   const maxBytes = options.maxResponseBytes ?? Infinity;
@@ -254,22 +292,31 @@ async function route(
     response.body.string.length * 3 > maxBytes &&
     Buffer.byteLength(response.body.string) > maxBytes
   ) {
-    return sendHttpError(res, responseTooLarge(maxBytes));
+    return refuse(res, responseTooLarge(maxBytes));
   }
   res.statusCode = response.status ?? 200;
   for (const [key, value] of response.headers) res.setHeader(key, value);
   if (response.body.kind === 'complete') {
     res.end(response.body.string);
-    return;
+    return undefined;
   }
   let sent = 0;
   for await (const chunk of response.body.asyncIterator) {
     sent += Buffer.byteLength(chunk);
     // Headers are gone by now: cutting the connection is the only refusal left.
-    if (sent > maxBytes) return void res.destroy();
+    if (sent > maxBytes) {
+      res.destroy();
+      return OPERATION_LIMIT_EXCEEDED;
+    }
     res.write(chunk);
   }
   res.end();
+  return undefined;
+}
+
+function refuse(res: ServerResponse, error: HttpError): string {
+  sendHttpError(res, error);
+  return error.code;
 }
 
 function sendHttpError(res: ServerResponse, error: HttpError): void {

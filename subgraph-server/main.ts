@@ -11,6 +11,7 @@ import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { runService } from '../http/lifecycle.ts';
 import { TRACING_NOT_PRELOADED, startTracing } from '../telemetry/tracing.ts';
+import { metricsSettingsOf } from '../telemetry/metrics.ts';
 import { loadSubgraphByName } from './registry.ts';
 import { startSubgraph } from './subgraph.ts';
 
@@ -44,6 +45,7 @@ await runService(
       reusePort: config.reusePort,
       operationLimits: config.operationLimits,
       redisUrl: config.redisUrl,
+      metrics: metricsSettingsOf(config, name),
       // Referenced services (registry `references`) are reached where the gateway reaches them.
       serviceUrl: (service) => config.subgraphRoutingUrls[service],
       logger: rootLogger,

@@ -12,6 +12,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresql';
 import { GraphQLError, OperationTypeNode, parse, type DocumentNode } from 'graphql';
 import type { JWK } from 'jose';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
@@ -39,6 +40,7 @@ import {
 import { RedisReplayGuard } from '../tenancy/redis-replay-guard.ts';
 import { connectRedis } from '../tenancy/redis.ts';
 import { recordDistrict } from '../telemetry/tracing.ts';
+import { DatabaseMetrics, ServiceMetrics, metricsPlugin, type MetricsSettings, type RequestObservation } from '../telemetry/metrics.ts';
 
 /** What every resolver receives. */
 export interface RequestContext {
@@ -57,6 +59,8 @@ export interface RequestContext {
     /** Set when the operation is a query: nothing to flush at commit. */
     readOnly?: boolean;
   };
+  /** What the metrics record of this request (telemetry/metrics.ts). */
+  observation: RequestObservation;
 }
 
 /**
@@ -97,6 +101,8 @@ export interface SubgraphOptions {
   operationLimits?: OperationLimits;
   /** Redis for the replay guard shared by every replica (REDIS_URL); undefined: each process remembers its own. */
   redisUrl?: string;
+  /** Prometheus metrics on a listener of their own (telemetry/metrics.ts); undefined: none. */
+  metrics?: MetricsSettings;
 }
 
 export interface RunningSubgraph extends RunningServer {
@@ -148,6 +154,16 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     replayRedis ? new RedisReplayGuard(replayRedis.redis, { onUnavailable: replayRedis.failed }) : new ReplayGuard(),
   );
   const references = await referenceSetup(definition, options);
+  const serviceMetrics = options.metrics && new ServiceMetrics({ service: definition.name, ...options.metrics });
+  const databaseMetrics =
+    serviceMetrics &&
+    new DatabaseMetrics(serviceMetrics.registry, async () => {
+      // The pg pool MikroORM owns (the one tenant transactions take their connections from).
+      const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool | undefined;
+      return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 0 };
+    });
+  const onTransactionEnd =
+    databaseMetrics && ((seconds: number, committed: boolean) => databaseMetrics.transactionFinished(seconds, committed));
   const lean = leanApolloOptions();
   // The generated resolver types are stricter than @apollo/subgraph's GraphQLResolverMap (typed parents and
   // arguments, three-argument __resolveReference), so they do not assign to it: the one cast, at the library's edge.
@@ -168,6 +184,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       ...lean.plugins,
       // Traces would describe the operation to whoever asks for them; the gateway needs none.
       ApolloServerPluginInlineTraceDisabled(),
+      metricsPlugin<RequestContext>((context) => context.observation),
       {
         async requestDidStart() {
           return {
@@ -197,11 +214,12 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     reusePort: options.reusePort,
     logger,
     maxResponseBytes: operationLimits.maxResponseBytes,
+    metrics: serviceMetrics && { service: serviceMetrics, port: options.metrics!.port },
     ready: async () => {
       await orm.em.getConnection().execute('select 1');
       return true;
     },
-    async handle(httpGraphQLRequest) {
+    async handle(httpGraphQLRequest, _incoming, observation) {
       const header = (name: string) => httpGraphQLRequest.headers.get(name);
       let tenant: TenantContext;
       try {
@@ -211,6 +229,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         throw error;
       }
       recordDistrict(tenant.tenantId);
+      observation.district = tenant.tenantId;
       // Before the tenant transaction: a refused operation costs no connection and no SQL.
       limits.preflight(httpGraphQLRequest, schema, true);
       let response: HTTPGraphQLResponse | undefined;
@@ -227,12 +246,13 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
               loaders: new Loaders(em, () => outcome.readOnly === true),
               references: checks,
               outcome,
+              observation,
             };
             response = await apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
             if (outcome.failed) throw new RollbackSignal();
           },
           // Known before the first statement: didResolveOperation runs before any resolver.
-          { readOnly: () => outcome.readOnly === true },
+          { readOnly: () => outcome.readOnly === true, onEnd: onTransactionEnd },
         );
       } catch (error) {
         if (!(error instanceof RollbackSignal)) throw error;

@@ -26,6 +26,8 @@ export interface TenantTransactionOptions {
    * is known by then, since no SQL runs before execution starts).
    */
   readOnly?: () => boolean;
+  /** Told when a transaction that sent SQL ends: its duration from the statement that began it, and whether it committed (metrics). */
+  onEnd?: (seconds: number, committed: boolean) => void;
 }
 
 /** The query MikroORM hands a transaction context (Kysely's CompiledQuery, built by AbstractSqlConnection.execute). */
@@ -53,8 +55,10 @@ class TenantTransaction {
   readonly #begin: (readOnly: boolean) => string;
   readonly #readOnly: () => boolean;
   readonly #log: (sql: string) => void;
+  readonly #onEnd: TenantTransactionOptions['onEnd'];
   #client: Promise<pg.PoolClient> | undefined;
   #begun = false;
+  #begunAt = 0;
   #released = false;
 
   constructor(pool: pg.Pool, tenantId: string, options: TenantTransactionOptions, log: (sql: string) => void) {
@@ -63,6 +67,7 @@ class TenantTransaction {
     this.#begin = (readOnly) => `${readOnly ? 'begin read only' : 'begin'}; ${setting}`;
     this.#pool = pool;
     this.#readOnly = options.readOnly ?? (() => false);
+    this.#onEnd = options.onEnd;
     this.#log = log;
   }
 
@@ -72,6 +77,7 @@ class TenantTransaction {
     // Checked and set with the statement queued in the same synchronous step: pg sends a client's queries in order.
     if (!this.#begun) {
       this.#begun = true;
+      this.#begunAt = performance.now();
       const begin = this.#begin(this.#readOnly());
       this.#log(begin);
       // A statement with bind parameters goes through the extended protocol, which takes one statement per message.
@@ -94,6 +100,7 @@ class TenantTransaction {
     if (this.#begun) {
       this.#log('commit');
       await client.query('commit');
+      this.#onEnd?.((performance.now() - this.#begunAt) / 1000, true);
     }
     this.#release(client);
   }
@@ -104,6 +111,7 @@ class TenantTransaction {
     if (!client) return;
     if (!this.#begun) return this.#release(client);
     this.#log('rollback');
+    this.#onEnd?.((performance.now() - this.#begunAt) / 1000, false);
     try {
       await client.query('rollback');
       this.#release(client);

@@ -9,7 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { environmentWith, readConfig, type PlatformConfig } from '../../config/config.ts';
+import { environmentWith, readConfig, subgraphVariable, type PlatformConfig } from '../../config/config.ts';
 import { readRegistry } from '../../config/registry.ts';
 
 const START_SCRIPT = fileURLToPath(new URL('../../dev/start.ts', import.meta.url));
@@ -32,10 +32,13 @@ export const freePort = () =>
     server.once('error', reject);
   });
 
-/** GATEWAY_PORT and every registered subgraph's port variable, each set to a free port. */
+/** GATEWAY_PORT, every registered subgraph's port variable and every service's metrics port, each set to a free port. */
 export async function freeServicePorts(): Promise<Record<string, string>> {
-  const ports: Record<string, string> = { GATEWAY_PORT: String(await freePort()) };
-  for (const entry of readRegistry()) ports[entry.port.env] = String(await freePort());
+  const ports: Record<string, string> = { GATEWAY_PORT: String(await freePort()), GATEWAY_METRICS_PORT: String(await freePort()) };
+  for (const entry of readRegistry()) {
+    ports[entry.port.env] = String(await freePort());
+    ports[`${subgraphVariable(entry.name)}_METRICS_PORT`] = String(await freePort());
+  }
   return ports;
 }
 
