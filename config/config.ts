@@ -44,6 +44,42 @@ export interface DistrictConcurrency {
 
 export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { maxInFlight: 2, maxQueued: 16 };
 
+/**
+ * How a subgraph meets its database's transient faults (docs/operations.md, Faults and timeouts). The three session
+ * timeouts are sent with every connection (overriding the role-wide defaults database/app-role-settings.ts pins);
+ * `queryTimeoutMs` is the client's own, for a server that does not answer at all (frozen, unreachable).
+ */
+export interface DatabaseFaults {
+  /** Longest wait for a pooled connection (a slot, or a new connection); then 503 DATABASE_BUSY or DATABASE_UNAVAILABLE. */
+  acquireTimeoutMs: number;
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+  queryTimeoutMs: number;
+  /** Retries of a whole tenant transaction after a serialization failure, a deadlock or a connection lost before commit. */
+  retry: { retries: number; initialDelayMs: number; maxDelayMs: number };
+}
+
+export const DEFAULT_DATABASE_FAULTS: Readonly<DatabaseFaults> = {
+  acquireTimeoutMs: 5000,
+  statementTimeoutMs: 30_000,
+  lockTimeoutMs: 10_000,
+  idleInTransactionTimeoutMs: 60_000,
+  queryTimeoutMs: 35_000,
+  retry: { retries: 3, initialDelayMs: 20, maxDelayMs: 1000 },
+};
+
+/** The gateway's guard on each subgraph fetch: a timeout, and a circuit breaker per subgraph. */
+export interface SubgraphFetchFaults {
+  timeoutMs: number;
+  /** Consecutive failures (connection errors, timeouts, 5xx) that open a subgraph's breaker. */
+  breakerFailures: number;
+  /** How long an open breaker fails fast before one probe fetch is let through (half-open). */
+  breakerHalfOpenMs: number;
+}
+
+export const DEFAULT_SUBGRAPH_FETCH_FAULTS: Readonly<SubgraphFetchFaults> = { timeoutMs: 30_000, breakerFailures: 5, breakerHalfOpenMs: 5000 };
+
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
 
@@ -133,6 +169,18 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_RESPONSE_BYTES: count(DEFAULT_OPERATION_LIMITS.maxResponseBytes).pipe(z.number().min(1024)),
   DISTRICT_MAX_IN_FLIGHT: count(DEFAULT_DISTRICT_CONCURRENCY.maxInFlight).pipe(z.number().min(1)),
   DISTRICT_MAX_QUEUED: count(DEFAULT_DISTRICT_CONCURRENCY.maxQueued),
+  // Faults and timeouts (docs/operations.md).
+  DB_ACQUIRE_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.acquireTimeoutMs).pipe(z.number().min(1)),
+  DB_STATEMENT_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.statementTimeoutMs).pipe(z.number().min(1)),
+  DB_LOCK_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.lockTimeoutMs).pipe(z.number().min(1)),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.idleInTransactionTimeoutMs).pipe(z.number().min(1)),
+  DB_QUERY_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.queryTimeoutMs).pipe(z.number().min(1)),
+  DB_TRANSACTION_RETRIES: count(DEFAULT_DATABASE_FAULTS.retry.retries).pipe(z.number().max(10)),
+  DB_TRANSACTION_RETRY_INITIAL_DELAY_MS: count(DEFAULT_DATABASE_FAULTS.retry.initialDelayMs).pipe(z.number().min(1)),
+  DB_TRANSACTION_RETRY_MAX_DELAY_MS: count(DEFAULT_DATABASE_FAULTS.retry.maxDelayMs).pipe(z.number().min(1)),
+  SUBGRAPH_TIMEOUT_MS: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.timeoutMs).pipe(z.number().min(1)),
+  SUBGRAPH_BREAKER_FAILURES: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.breakerFailures).pipe(z.number().min(1)),
+  SUBGRAPH_BREAKER_HALF_OPEN_MS: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.breakerHalfOpenMs).pipe(z.number().min(1)),
   // Frontends (README, Frontends): development defaults unless NODE_ENV=production.
   NODE_ENV: optional(z.string()),
   CORS_ORIGINS: z
@@ -195,6 +243,8 @@ export interface PlatformConfig {
   reusePort: boolean;
   operationLimits: OperationLimits;
   districtConcurrency: DistrictConcurrency;
+  databaseFaults: DatabaseFaults;
+  subgraphFetch: SubgraphFetchFaults;
   frontend: FrontendConfig;
   jwt: {
     issuer?: string;
@@ -283,6 +333,19 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
     },
     districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
+    databaseFaults: {
+      acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      queryTimeoutMs: e.DB_QUERY_TIMEOUT_MS,
+      retry: { retries: e.DB_TRANSACTION_RETRIES, initialDelayMs: e.DB_TRANSACTION_RETRY_INITIAL_DELAY_MS, maxDelayMs: e.DB_TRANSACTION_RETRY_MAX_DELAY_MS },
+    },
+    subgraphFetch: {
+      timeoutMs: e.SUBGRAPH_TIMEOUT_MS,
+      breakerFailures: e.SUBGRAPH_BREAKER_FAILURES,
+      breakerHalfOpenMs: e.SUBGRAPH_BREAKER_HALF_OPEN_MS,
+    },
     frontend: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),
       explorer: e.EXPLORER === undefined ? !production : e.EXPLORER === 'on',

@@ -96,6 +96,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         poolSize: config.poolSize,
         operationLimits: config.operationLimits,
         redisUrl: config.redisUrl,
+        databaseFaults: config.databaseFaults,
         logger,
         onQuery: options.onQuery && ((sql) => options.onQuery!(definition.name, sql)),
         // Ports are chosen at start (0 in tests): a referenced service is looked up where it actually listens.

@@ -41,6 +41,7 @@ await runService(
       reusePort: config.reusePort,
       operationLimits: config.operationLimits,
       redisUrl: config.redisUrl,
+      databaseFaults: config.databaseFaults,
       // Referenced services (registry `references`) are reached where the gateway reaches them.
       serviceUrl: (service) => config.subgraphRoutingUrls[service],
       logger: rootLogger,

@@ -13,18 +13,23 @@ import type { EntityManager, EntitySchema, MikroORM } from '@mikro-orm/postgresq
 import { GraphQLError, OperationTypeNode, parse, type DocumentNode } from 'graphql';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from '../config/config.ts';
+import { DEFAULT_DATABASE_FAULTS, DEFAULT_OPERATION_LIMITS, type DatabaseFaults, type OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
 import { createOperationLimits, subgraphLimits } from '../http/operation-limits.ts';
-import { listen, unauthenticated, type RunningServer } from '../http/server.ts';
+import { HttpError, listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
 import { dateLiteralsNamed } from './scalars.ts';
 import { ReferenceChecks, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { initOrm } from '../database/orm.ts';
-import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
+import {
+  CommitOutcomeUnknownError,
+  DatabaseUnavailableError,
+  inTenantTransaction,
+  tenantTransactionRetry,
+} from '../tenancy/tenant-transaction.ts';
 import type { TenantForeignKey } from '../tenancy/tenant-table.ts';
 import {
   TENANT_CONTEXT_HEADER,
@@ -96,6 +101,25 @@ export interface SubgraphOptions {
   operationLimits?: OperationLimits;
   /** Redis for the replay guard shared by every replica (REDIS_URL); undefined: each process remembers its own. */
   redisUrl?: string;
+  /** Pool and session timeouts, and the retry of whole tenant transactions (docs/operations.md). */
+  databaseFaults?: DatabaseFaults;
+}
+
+/**
+ * The answer to a tenant transaction the database failed: 503 with Retry-After (the gateway passes it on), or, for a
+ * write whose commit outcome is unknown, an error saying so (never retried: the write may have happened).
+ */
+function databaseFailureAnswer(error: unknown): HttpError | undefined {
+  if (error instanceof CommitOutcomeUnknownError)
+    return new HttpError(
+      500,
+      'COMMIT_OUTCOME_UNKNOWN',
+      'The database connection was lost while this change was committing: it may or may not have been saved. Read it back before trying again.',
+    );
+  if (!(error instanceof DatabaseUnavailableError)) return undefined;
+  return error.fault === 'connection'
+    ? new HttpError(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', { 'retry-after': '2' })
+    : new HttpError(503, 'DATABASE_BUSY', 'The database is busy; try again shortly', { 'retry-after': '1' });
 }
 
 export interface RunningSubgraph extends RunningServer {
@@ -137,7 +161,10 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     clientUrl: options.databaseUrl,
     poolSize: options.poolSize,
     onQuery: options.onQuery,
+    faults: options.databaseFaults ?? DEFAULT_DATABASE_FAULTS,
   });
+  const transactionRetry = tenantTransactionRetry(options.databaseFaults ?? DEFAULT_DATABASE_FAULTS);
+  transactionRetry.onRetry(({ attempt, delay }) => logger.warn({ attempt, delay }, 'tenant transaction retried after a database fault'));
   const replayRedis = options.redisUrl ? connectRedis(options.redisUrl, logger, 'replay guard') : undefined;
   // Until connected the guard refuses every context: give the connection a moment before serving.
   await replayRedis?.ready(REDIS_CONNECT_WAIT_MS);
@@ -218,6 +245,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
           orm,
           tenant.tenantId,
           async (em) => {
+            // A retried transaction runs the operation afresh: nothing of a failed attempt's outcome carries over.
+            outcome.failed = undefined;
             const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
             const context: RequestContext = {
               em,
@@ -230,9 +259,14 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
             if (outcome.failed) throw new RollbackSignal();
           },
           // Known before the first statement: didResolveOperation runs before any resolver.
-          { readOnly: () => outcome.readOnly === true },
+          { readOnly: () => outcome.readOnly === true, retry: transactionRetry },
         );
       } catch (error) {
+        const answer = databaseFailureAnswer(error);
+        if (answer) {
+          logger.warn({ code: answer.code }, 'tenant transaction failed on the database');
+          throw answer;
+        }
         if (!(error instanceof RollbackSignal)) throw error;
       }
       return response!;
