@@ -116,6 +116,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       supergraph: config.supergraph,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      subgraphFetch: config.subgraphFetch,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
       logger,

@@ -116,6 +116,8 @@ export class ReferenceChecks {
   /** By service: every `type:id` asked, and those that exist in the district. */
   readonly #asked = new Map<string, Set<string>>();
   readonly #found = new Map<string, Set<string>>();
+  /** Set once looked up: a retried tenant transaction reuses the answers (each forwarded context is good for one use). */
+  #lookedUp = false;
 
   constructor(setup: ReferenceSetup | undefined, tenant: TenantContext, forwarded: (service: string) => string | undefined) {
     this.#setup = setup;
@@ -134,7 +136,7 @@ export class ReferenceChecks {
     rawVariables: Record<string, unknown> = {},
   ): Promise<void> {
     const setup = this.#setup;
-    if (!setup || operation.operation !== OperationTypeNode.MUTATION) return;
+    if (!setup || operation.operation !== OperationTypeNode.MUTATION || this.#lookedUp) return;
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables);
     if (coerced.errors) return;
     const mutationType = schema.getMutationType();
@@ -171,6 +173,7 @@ export class ReferenceChecks {
         this.#found.set(service, found);
       }),
     );
+    this.#lookedUp = true;
   }
 
   /** Throws BAD_USER_INPUT naming the field and every id that names no entity of the caller's district. */

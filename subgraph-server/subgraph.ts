@@ -241,13 +241,14 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       let response: HTTPGraphQLResponse | undefined;
       try {
         const outcome: RequestContext['outcome'] = {};
+        // Outside the transaction: a retried one reuses the lookups (references.ts).
+        const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
         await inTenantTransaction(
           orm,
           tenant.tenantId,
           async (em) => {
             // A retried transaction runs the operation afresh: nothing of a failed attempt's outcome carries over.
             outcome.failed = undefined;
-            const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
             const context: RequestContext = {
               em,
               tenant,
