@@ -20,7 +20,7 @@ import { createOperationLimits, subgraphLimits } from '../http/operation-limits.
 import { HttpError, listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
 import { dateLiteralsNamed } from './scalars.ts';
-import { ReferenceChecks, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
+import { ReferenceChecks, ReferenceServiceUnavailableError, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { initOrm } from '../database/orm.ts';
@@ -60,6 +60,8 @@ export interface RequestContext {
     failed?: boolean;
     /** Set when the operation is a query: nothing to flush at commit. */
     readOnly?: boolean;
+    /** Set when a service whose ids the mutation takes could not be asked (answered 503 as the database's unavailability). */
+    referenceUnavailable?: boolean;
   };
 }
 
@@ -203,6 +205,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
                 if (operation) await contextValue.references.lookUp(schema, document, operation, request.variables);
               } catch (error) {
                 if (error instanceof TenantContextError) throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED' } });
+                if (error instanceof ReferenceServiceUnavailableError) contextValue.outcome.referenceUnavailable = true;
                 throw error;
               }
             },
@@ -239,8 +242,8 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       // Before the tenant transaction: a refused operation costs no connection and no SQL.
       limits.preflight(httpGraphQLRequest, schema, true);
       let response: HTTPGraphQLResponse | undefined;
+      const outcome: RequestContext['outcome'] = {};
       try {
-        const outcome: RequestContext['outcome'] = {};
         // Outside the transaction: a retried one reuses the lookups (references.ts).
         const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
         await inTenantTransaction(
@@ -270,6 +273,10 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
         }
         if (!(error instanceof RollbackSignal)) throw error;
       }
+      if (outcome.referenceUnavailable)
+        throw new HttpError(503, 'DATABASE_UNAVAILABLE', 'A service this change depends on is unavailable; try again shortly', {
+          'retry-after': '2',
+        });
       return response!;
     },
   });
