@@ -84,7 +84,7 @@ it('serves again within 5 s of PostgreSQL restarting, with the same processes, n
   expect(outsideOutage.map((a) => `${a.error} sent ${a.sentAtMs.toFixed(0)} ms`)).toEqual([]);
   // A client sees a 503 (with Retry-After), a 429 while its district's requests wait, or a field error naming the
   // database (a write committing as the server went down: its outcome unknown), never an internal error.
-  expect(errorKinds.every((kind) => /^(http_503|http_429|graphql_(DATABASE_UNAVAILABLE|DATABASE_BUSY|COMMIT_OUTCOME_UNKNOWN)))$/.test(kind!))).toBe(true);
+  expect(errorKinds.every((kind) => /^(http_503|http_429|graphql_(DATABASE_UNAVAILABLE|DATABASE_BUSY|COMMIT_OUTCOME_UNKNOWN))$/.test(kind!))).toBe(true);
   expect(recovery).toBeLessThanOrEqual(5);
   expect(platform.servicePids()).toEqual(pidsBefore);
   expect(writes).toMatchObject({ lost: 0, duplicated: 0, misplaced: 0 });

@@ -61,6 +61,8 @@ export interface FaultPlatform {
   gatewayUrl: string;
   adminUrl: string;
   launcher: NodeProcess;
+  /** By service name ('gateway' and each subgraph): the port it listens on. */
+  ports: Map<string, number>;
   /** A token per demo district. */
   tokens: Map<string, string>;
   /** The service processes now running (children of the launcher): name → pid. */
@@ -92,7 +94,11 @@ export async function startFaultPlatform(env: Record<string, string> = {}): Prom
     LOG_LEVEL: 'warn',
     ...env,
   };
-  for (const entry of readRegistry()) fullEnv[entry.port.env] = String(await freePort());
+  const ports = new Map<string, number>([['gateway', Number(fullEnv.GATEWAY_PORT)]]);
+  for (const entry of readRegistry()) {
+    fullEnv[entry.port.env] = String(await freePort());
+    ports.set(entry.name, Number(fullEnv[entry.port.env]));
+  }
   const launcher = spawnNode([projectFile('dev/start.ts')], fullEnv);
   try {
     await launcher.line(/^Ctrl-C stops the platform\./, 120_000);
@@ -111,6 +117,7 @@ export async function startFaultPlatform(env: Record<string, string> = {}): Prom
     gatewayUrl: `http://127.0.0.1:${fullEnv.GATEWAY_PORT}/graphql`,
     adminUrl: server.adminUrl,
     launcher,
+    ports,
     tokens,
     servicePids() {
       const pids = new Map<string, number>();
@@ -330,8 +337,23 @@ export function recoverySeconds(answers: Answer[], faultEndedAtMs: number, isCom
   return Math.max(0, (firstGood.sentAtMs - faultEndedAtMs) / 1000);
 }
 
-/** Client connections of the application roles to the service databases, now. */
-export async function applicationConnections(admin: pg.Client): Promise<number> {
-  const { rows } = await admin.query<{ n: string }>("select count(*) as n from pg_stat_activity where usename like 'k12\\_%\\_app'");
-  return Number(rows[0]!.n);
+/** Connections of each application role (one per service) to its database, now. */
+export async function applicationConnections(admin: pg.Client): Promise<Map<string, number>> {
+  const { rows } = await admin.query<{ role: string; n: string }>(
+    "select usename as role, count(*) as n from pg_stat_activity where usename like 'k12\\_%\\_app' group by usename",
+  );
+  return new Map(rows.map((r) => [r.role, Number(r.n)]));
+}
+
+/** True when every service answers GET /health/live within `timeoutMs`. */
+export async function allLive(ports: Map<string, number>, timeoutMs: number): Promise<boolean> {
+  const answers = await Promise.all(
+    [...ports.values()].map((port) =>
+      fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(timeoutMs) }).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    ),
+  );
+  return answers.every(Boolean);
 }
