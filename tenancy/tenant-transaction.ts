@@ -269,8 +269,16 @@ async function attempt<T>(orm: MikroORM, tenantId: string, work: (em: EntityMana
   const log = (sql: string) => {
     if (logger.isEnabled('query')) logger.logQuery({ query: sql, level: 'info' });
   };
-  // The pg pool MikroORM created (with its type parsers); asked each time, as MikroORM may reconnect after a close.
-  const pool = await orm.em.getConnection().getNativeClient();
+  // The pg pool MikroORM created (with its type parsers); asked each time, as MikroORM may reconnect after a close
+  // (and connects first when it never could: a database that was down when the service started).
+  let pool: pg.Pool;
+  try {
+    pool = await orm.em.getConnection().getNativeClient();
+  } catch (error) {
+    const fault = databaseFaultOf(error);
+    if (!fault) throw error;
+    throw fault === 'busy' ? new DatabaseUnavailableError(fault) : new RetryableFault(fault);
+  }
   const transaction = new TenantTransaction(pool, tenantId, options, log);
   em.setTransactionContext(transaction);
   let result: T;
