@@ -78,7 +78,11 @@ export interface SubgraphFetchFaults {
   breakerHalfOpenMs: number;
 }
 
-export const DEFAULT_SUBGRAPH_FETCH_FAULTS: Readonly<SubgraphFetchFaults> = { timeoutMs: 30_000, breakerFailures: 5, breakerHalfOpenMs: 5000 };
+export const DEFAULT_SUBGRAPH_FETCH_FAULTS: Readonly<SubgraphFetchFaults> = {
+  timeoutMs: 30_000,
+  breakerFailures: 5,
+  breakerHalfOpenMs: 5000,
+};
 
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
@@ -339,7 +343,11 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       lockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
       idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
       queryTimeoutMs: e.DB_QUERY_TIMEOUT_MS,
-      retry: { retries: e.DB_TRANSACTION_RETRIES, initialDelayMs: e.DB_TRANSACTION_RETRY_INITIAL_DELAY_MS, maxDelayMs: e.DB_TRANSACTION_RETRY_MAX_DELAY_MS },
+      retry: {
+        retries: e.DB_TRANSACTION_RETRIES,
+        initialDelayMs: e.DB_TRANSACTION_RETRY_INITIAL_DELAY_MS,
+        maxDelayMs: e.DB_TRANSACTION_RETRY_MAX_DELAY_MS,
+      },
     },
     subgraphFetch: {
       timeoutMs: e.SUBGRAPH_TIMEOUT_MS,

@@ -217,7 +217,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
         if (context.limits.refusal) throw context.limits.refusal;
         const { failure } = context.unavailable;
         // Nothing answered because a database refused: the caller gets the subgraph's 503 and when to retry.
-        if (failure && answeredNothing(response)) throw new HttpError(503, failure.code, failure.message, { 'retry-after': failure.retryAfter! });
+        if (failure && answeredNothing(response))
+          throw new HttpError(503, failure.code, failure.message, { 'retry-after': failure.retryAfter! });
         return response;
       });
     },

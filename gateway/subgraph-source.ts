@@ -55,7 +55,8 @@ function errorFrom(url: string, response: SubgraphResponse): GraphQLError {
   if (response.status === 401) extensions.code = 'UNAUTHENTICATED';
   else if (response.status === 403) extensions.code = 'FORBIDDEN';
   else {
-    const first = isObject(body) && Array.isArray(body.errors) ? (body.errors[0] as { message?: unknown; extensions?: { code?: unknown } }) : undefined;
+    const first =
+      isObject(body) && Array.isArray(body.errors) ? (body.errors[0] as { message?: unknown; extensions?: { code?: unknown } }) : undefined;
     const code = first?.extensions?.code;
     if (typeof code === 'string' && DATABASE_FAILURE_CODES.has(code) && typeof first?.message === 'string') {
       const retryAfter = response.headers['retry-after'];

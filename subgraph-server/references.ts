@@ -75,7 +75,9 @@ export function createReferenceClient(timeoutMs = LOOKUP_TIMEOUT_MS) {
           bodyTimeout: timeoutMs,
         });
       } catch (error) {
-        throw new ReferenceServiceUnavailableError(`reference lookup at ${url} failed: ${(error as { code?: string }).code ?? 'no answer'}`);
+        throw new ReferenceServiceUnavailableError(
+          `reference lookup at ${url} failed: ${(error as { code?: string }).code ?? 'no answer'}`,
+        );
       }
       const text = await response.body.text();
       if (response.statusCode === 503) throw new ReferenceServiceUnavailableError(`reference lookup at ${url} answered HTTP 503`);

@@ -20,7 +20,13 @@ import { createOperationLimits, subgraphLimits } from '../http/operation-limits.
 import { HttpError, listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
 import { dateLiteralsNamed } from './scalars.ts';
-import { ReferenceChecks, ReferenceServiceUnavailableError, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
+import {
+  ReferenceChecks,
+  ReferenceServiceUnavailableError,
+  createReferenceClient,
+  type ReferenceDeclarations,
+  type ReferenceSetup,
+} from './references.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { initOrm } from '../database/orm.ts';

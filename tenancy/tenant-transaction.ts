@@ -55,7 +55,10 @@ export function databaseFaultOf(error: unknown): DatabaseFault | undefined {
   if (code === '40P01') return 'deadlock';
   // 57014: statement_timeout (or a cancel); 55P03: lock_timeout.
   if (code === '57014' || code === '55P03' || message === 'timeout exceeded when trying to connect') return 'busy';
-  if ((typeof code === 'string' && (code.startsWith('08') || CONNECTION_CODES.has(code))) || (typeof message === 'string' && CONNECTION_MESSAGES.test(message)))
+  if (
+    (typeof code === 'string' && (code.startsWith('08') || CONNECTION_CODES.has(code))) ||
+    (typeof message === 'string' && CONNECTION_MESSAGES.test(message))
+  )
     return 'connection';
   return undefined;
 }
@@ -263,7 +266,12 @@ export async function inTenantTransaction<T>(
   }
 }
 
-async function attempt<T>(orm: MikroORM, tenantId: string, work: (em: EntityManager) => Promise<T>, options: TenantTransactionOptions): Promise<T> {
+async function attempt<T>(
+  orm: MikroORM,
+  tenantId: string,
+  work: (em: EntityManager) => Promise<T>,
+  options: TenantTransactionOptions,
+): Promise<T> {
   const em = forkForTenant(orm, tenantId);
   const logger = orm.config.getLogger();
   const log = (sql: string) => {

@@ -111,9 +111,9 @@ it('answers health checks and fails requests by timeout while PostgreSQL is froz
 
   expect(healthFailures).toBe(0);
   expect(answeredWhileFrozen.length).toBeGreaterThan(0);
-  expect(errorKinds.every((kind) => /^(http_503|http_429|graphql_(DATABASE_UNAVAILABLE|DATABASE_BUSY|COMMIT_OUTCOME_UNKNOWN))$/.test(kind!))).toBe(
-    true,
-  );
+  expect(
+    errorKinds.every((kind) => /^(http_503|http_429|graphql_(DATABASE_UNAVAILABLE|DATABASE_BUSY|COMMIT_OUTCOME_UNKNOWN))$/.test(kind!)),
+  ).toBe(true);
   expect(outsideFreeze.map((a) => `${a.error} sent ${a.sentAtMs.toFixed(0)} ms`)).toEqual([]);
   expect(connections.size).toBeGreaterThan(0);
   for (const [role, count] of connections) expect(count, role).toBeLessThanOrEqual(POOL_SIZE);

@@ -36,8 +36,9 @@ const isPartial = (a: Answer) =>
   Array.isArray(a.body?.data?.students?.edges) &&
   a.body.data.section === null &&
   a.body.errors?.length > 0 &&
-  a.body.errors.every((e: { path?: unknown[]; extensions?: { code?: string } }) =>
-    e.extensions?.code === 'INTERNAL_SERVER_ERROR' && (e.path === undefined || e.path[0] === 'section'),
+  a.body.errors.every(
+    (e: { path?: unknown[]; extensions?: { code?: string } }) =>
+      e.extensions?.code === 'INTERNAL_SERVER_ERROR' && (e.path === undefined || e.path[0] === 'section'),
   );
 
 it('answers what does not need a killed subgraph, partially what does, and completely once it is back', { timeout: 180_000 }, async () => {

@@ -19,7 +19,15 @@ import { readRegistry } from '../../config/registry.ts';
 import { openDatabaseServer, type DatabaseServer } from '../../database/database.ts';
 import { issueDevToken, loadOrCreateKeys } from '../../dev/keys.ts';
 import { DEMO_DISTRICTS } from '../../dev/seed.ts';
-import { freePort, killSpawned, processesWithEnvironment, projectFile, spawnNode, waitFor, type NodeProcess } from '../processes/support.ts';
+import {
+  freePort,
+  killSpawned,
+  processesWithEnvironment,
+  projectFile,
+  spawnNode,
+  waitFor,
+  type NodeProcess,
+} from '../processes/support.ts';
 
 export { waitFor };
 
@@ -222,7 +230,17 @@ export async function runLoad(options: LoadOptions): Promise<{ answers: Answer[]
       kind === 'write'
         ? { query: ENROLL, variables: { input: { firstName: 'Fault', lastName: key, grade: 5, schoolId: options.schoolOf.get(tenantId) } } }
         : { query: readQuery(options.withStaff()) };
-    const answer: Answer = { sentAtMs, answeredAtMs: 0, tenantId, kind, key, status: null, body: undefined, error: null, fieldErrors: new Map() };
+    const answer: Answer = {
+      sentAtMs,
+      answeredAtMs: 0,
+      tenantId,
+      kind,
+      key,
+      status: null,
+      body: undefined,
+      error: null,
+      fieldErrors: new Map(),
+    };
     try {
       const response = await pool.request({
         path: target.pathname,
@@ -235,7 +253,7 @@ export async function runLoad(options: LoadOptions): Promise<{ answers: Answer[]
       answer.status = response.statusCode;
       const text = await response.body.text();
       answer.body = JSON.parse(text);
-      for (const e of (answer.body?.errors ?? []) as { path?: unknown[]; extensions?: { code?: string } }[])
+      for (const e of (answer.body?.errors ?? []) as { path?: (string | number)[]; extensions?: { code?: string } }[])
         answer.fieldErrors.set(String(e.path?.[0] ?? ''), e.extensions?.code ?? 'none');
       if (response.statusCode >= 400) answer.error = `http_${response.statusCode}`;
       else if (answer.fieldErrors.size) answer.error = `graphql_${[...answer.fieldErrors.values()][0]}`;
@@ -318,7 +336,10 @@ export async function crossDistrictAnswers(students: pg.Client, answers: Answer[
   for (const a of answers) {
     const data = a.body?.data;
     if (!data) continue;
-    const ids = [...(data.students?.edges ?? []).map((e: { node: { id: string } }) => e.node.id), ...(data.enrollStudent ? [data.enrollStudent.id] : [])];
+    const ids = [
+      ...(data.students?.edges ?? []).map((e: { node: { id: string } }) => e.node.id),
+      ...(data.enrollStudent ? [data.enrollStudent.id] : []),
+    ];
     const foreign = (data.district && data.district.id !== a.tenantId) || ids.some((id: string) => tenantOf.get(id) !== a.tenantId);
     if (foreign) crossing++;
   }

@@ -107,7 +107,9 @@ beforeAll(async () => {
 const stored = async (lastName: string) =>
   (await owner.query<{ tenant_id: string }>('select tenant_id from student where last_name = $1', [lastName])).rows;
 const calls = async (sequence: string) =>
-  Number((await owner.query<{ last_value: string; is_called: boolean }>(`select last_value, is_called from ${sequence}`)).rows[0]!.last_value);
+  Number(
+    (await owner.query<{ last_value: string; is_called: boolean }>(`select last_value, is_called from ${sequence}`)).rows[0]!.last_value,
+  );
 
 describe('a tenant transaction meeting a transient fault', () => {
   it('is re-run whole after serialization failures, and its write lands once', async () => {
