@@ -61,7 +61,7 @@ export interface DatabaseFaults {
 }
 
 export const DEFAULT_DATABASE_FAULTS: Readonly<DatabaseFaults> = {
-  acquireTimeoutMs: 5000,
+  acquireTimeoutMs: 10_000,
   statementTimeoutMs: 30_000,
   lockTimeoutMs: 10_000,
   idleInTransactionTimeoutMs: 60_000,
