@@ -34,7 +34,11 @@ export interface TenantTransactionOptions {
    * is known by then, since no SQL runs before execution starts).
    */
   readOnly?: () => boolean;
-  /** Re-runs the whole transaction on a retryable fault (tenantTransactionRetry); without it, one attempt. */
+  /**
+   * Meets database faults (the request path): re-runs the whole transaction on a retryable one
+   * (tenantTransactionRetry), and fails with DatabaseUnavailableError or CommitOutcomeUnknownError. Without it, one
+   * attempt, failing with the database's own error (seeds, tools, tests).
+   */
   retry?: RetryPolicy;
 }
 
@@ -248,8 +252,8 @@ function refuse(what: string): never {
  * transaction starts with `select set_config('app.current_tenant', <tenant>, true)` (transaction-local), sent with
  * `begin` and the first statement in one round trip. With `options.retry`, a retryable fault re-runs it whole.
  *
- * Throws `work`'s own error; or, when the database failed it, DatabaseUnavailableError (retries exhausted, or busy)
- * or CommitOutcomeUnknownError (a write whose commit was in flight when the connection was lost).
+ * Throws `work`'s own error; or, with `options.retry`, when the database failed it, DatabaseUnavailableError (retries
+ * exhausted, or busy) or CommitOutcomeUnknownError (a write whose commit was in flight when the connection was lost).
  */
 export async function inTenantTransaction<T>(
   orm: MikroORM,
@@ -284,7 +288,7 @@ async function attempt<T>(
     pool = await orm.em.getConnection().getNativeClient();
   } catch (error) {
     const fault = databaseFaultOf(error);
-    if (!fault) throw error;
+    if (!fault || !options.retry) throw error;
     throw fault === 'busy' ? new DatabaseUnavailableError(fault) : new RetryableFault(fault);
   }
   const transaction = new TenantTransaction(pool, tenantId, options, log);
@@ -299,7 +303,7 @@ async function attempt<T>(
     await transaction.rollback();
     // The database's fault decides over whatever `work` made of it (a resolver's error, a rollback signal).
     const { fault } = transaction;
-    if (!fault) throw error;
+    if (!fault || !options.retry) throw error;
     if (transaction.commitOutcomeUnknown && !transaction.readOnly) throw new CommitOutcomeUnknownError();
     if (fault === 'busy') throw new DatabaseUnavailableError(fault);
     throw new RetryableFault(fault);
