@@ -160,12 +160,16 @@ export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphH
     return responseOf(response.statusCode, response.headers, await readText(response.body, maxBytes));
   };
 
-  const send = (url: string, headers: Record<string, string>, body: string, timeout_: number) =>
+  // Aggressive: the fetch is abandoned at the deadline (its signal aborts undici's request), not awaited.
+  const timeoutPolicy = (limitMs: number) => timeout(limitMs, TimeoutStrategy.Aggressive);
+  const defaultTimeout = timeoutPolicy(timeoutMs);
+  const send = (url: string, headers: Record<string, string>, body: string, limitMs: number) =>
     breakerOf(url).execute(async () => {
       try {
-        return await timeout(timeout_, TimeoutStrategy.Aggressive).execute(({ signal }) => fetchOnce(url, headers, body, signal));
+        const policy = limitMs === timeoutMs ? defaultTimeout : timeoutPolicy(limitMs);
+        return await policy.execute(({ signal }) => fetchOnce(url, headers, body, signal));
       } catch (error) {
-        if (error instanceof TaskCancelledError) throw new SubgraphTimeoutError(`subgraph fetch over ${timeout_} ms`);
+        if (error instanceof TaskCancelledError) throw new SubgraphTimeoutError(`subgraph fetch over ${limitMs} ms`);
         throw error;
       }
     });
