@@ -190,6 +190,8 @@ export interface Answer {
   answeredAtMs: number;
   tenantId: string;
   kind: 'read' | 'write';
+  /** True for a read that asked the staff subgraph too. */
+  asksStaff: boolean;
   /** The write's client-chosen key (its lastName). */
   key?: string;
   status: number | null;
@@ -226,15 +228,17 @@ export async function runLoad(options: LoadOptions): Promise<{ answers: Answer[]
     const tenantId = districts[i % districts.length]!;
     const kind = i % options.writeEvery === 0 ? 'write' : 'read';
     const key = kind === 'write' ? `${options.runId}-${i}` : undefined;
+    const asksStaff = kind === 'read' && options.withStaff();
     const body =
       kind === 'write'
         ? { query: ENROLL, variables: { input: { firstName: 'Fault', lastName: key, grade: 5, schoolId: options.schoolOf.get(tenantId) } } }
-        : { query: readQuery(options.withStaff()) };
+        : { query: readQuery(asksStaff) };
     const answer: Answer = {
       sentAtMs,
       answeredAtMs: 0,
       tenantId,
       kind,
+      asksStaff,
       key,
       status: null,
       body: undefined,
