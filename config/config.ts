@@ -70,6 +70,45 @@ export interface MetricsConfig {
 }
 
 export const DEFAULT_METRICS_LABELS = { topDistricts: 20, topOperations: 20, windowSeconds: 60 } as const;
+/**
+ * How a subgraph meets its database's transient faults (docs/operations.md, Faults and timeouts). The three session
+ * timeouts are sent with every connection (overriding the role-wide defaults database/app-role-settings.ts pins);
+ * `queryTimeoutMs` is the client's own, for a server that does not answer at all (frozen, unreachable).
+ */
+export interface DatabaseFaults {
+  /** Longest wait for a pooled connection (a slot, or a new connection); then 503 DATABASE_BUSY or DATABASE_UNAVAILABLE. */
+  acquireTimeoutMs: number;
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+  queryTimeoutMs: number;
+  /** Retries of a whole tenant transaction after a serialization failure, a deadlock or a connection lost before commit. */
+  retry: { retries: number; initialDelayMs: number; maxDelayMs: number };
+}
+
+export const DEFAULT_DATABASE_FAULTS: Readonly<DatabaseFaults> = {
+  acquireTimeoutMs: 10_000,
+  statementTimeoutMs: 30_000,
+  lockTimeoutMs: 10_000,
+  idleInTransactionTimeoutMs: 60_000,
+  queryTimeoutMs: 35_000,
+  retry: { retries: 3, initialDelayMs: 20, maxDelayMs: 1000 },
+};
+
+/** The gateway's guard on each subgraph fetch: a timeout, and a circuit breaker per subgraph. */
+export interface SubgraphFetchFaults {
+  timeoutMs: number;
+  /** Consecutive failures (connection errors, timeouts, 5xx) that open a subgraph's breaker. */
+  breakerFailures: number;
+  /** How long an open breaker fails fast before one probe fetch is let through (half-open). */
+  breakerHalfOpenMs: number;
+}
+
+export const DEFAULT_SUBGRAPH_FETCH_FAULTS: Readonly<SubgraphFetchFaults> = {
+  timeoutMs: 30_000,
+  breakerFailures: 5,
+  breakerHalfOpenMs: 5000,
+};
 
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
@@ -164,6 +203,18 @@ const EnvSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
   OTEL_TRACES_SAMPLE_RATIO: optional(z.coerce.number().min(0).max(1)).transform((v) => v ?? 1),
   OTEL_BSP_SCHEDULE_DELAY: count(5000).pipe(z.number().min(1)),
+  // Faults and timeouts (docs/operations.md).
+  DB_ACQUIRE_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.acquireTimeoutMs).pipe(z.number().min(1)),
+  DB_STATEMENT_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.statementTimeoutMs).pipe(z.number().min(1)),
+  DB_LOCK_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.lockTimeoutMs).pipe(z.number().min(1)),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.idleInTransactionTimeoutMs).pipe(z.number().min(1)),
+  DB_QUERY_TIMEOUT_MS: count(DEFAULT_DATABASE_FAULTS.queryTimeoutMs).pipe(z.number().min(1)),
+  DB_TRANSACTION_RETRIES: count(DEFAULT_DATABASE_FAULTS.retry.retries).pipe(z.number().max(10)),
+  DB_TRANSACTION_RETRY_INITIAL_DELAY_MS: count(DEFAULT_DATABASE_FAULTS.retry.initialDelayMs).pipe(z.number().min(1)),
+  DB_TRANSACTION_RETRY_MAX_DELAY_MS: count(DEFAULT_DATABASE_FAULTS.retry.maxDelayMs).pipe(z.number().min(1)),
+  SUBGRAPH_TIMEOUT_MS: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.timeoutMs).pipe(z.number().min(1)),
+  SUBGRAPH_BREAKER_FAILURES: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.breakerFailures).pipe(z.number().min(1)),
+  SUBGRAPH_BREAKER_HALF_OPEN_MS: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.breakerHalfOpenMs).pipe(z.number().min(1)),
   // Frontends (README, Frontends): development defaults unless NODE_ENV=production.
   NODE_ENV: optional(z.string()),
   CORS_ORIGINS: z
@@ -233,6 +284,8 @@ export interface PlatformConfig {
   operationLimits: OperationLimits;
   districtConcurrency: DistrictConcurrency;
   tracing: TracingConfig;
+  databaseFaults: DatabaseFaults;
+  subgraphFetch: SubgraphFetchFaults;
   frontend: FrontendConfig;
   metrics: MetricsConfig;
   jwt: {
@@ -330,6 +383,23 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
       sampleRatio: e.OTEL_TRACES_SAMPLE_RATIO,
       exportDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+    },
+    databaseFaults: {
+      acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      queryTimeoutMs: e.DB_QUERY_TIMEOUT_MS,
+      retry: {
+        retries: e.DB_TRANSACTION_RETRIES,
+        initialDelayMs: e.DB_TRANSACTION_RETRY_INITIAL_DELAY_MS,
+        maxDelayMs: e.DB_TRANSACTION_RETRY_MAX_DELAY_MS,
+      },
+    },
+    subgraphFetch: {
+      timeoutMs: e.SUBGRAPH_TIMEOUT_MS,
+      breakerFailures: e.SUBGRAPH_BREAKER_FAILURES,
+      breakerHalfOpenMs: e.SUBGRAPH_BREAKER_HALF_OPEN_MS,
     },
     frontend: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),

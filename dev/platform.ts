@@ -98,6 +98,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         operationLimits: config.operationLimits,
         redisUrl: config.redisUrl,
         metrics: metricsSettingsOf(config, definition.name),
+        databaseFaults: config.databaseFaults,
         logger,
         onQuery: options.onQuery && ((sql) => options.onQuery!(definition.name, sql)),
         // Ports are chosen at start (0 in tests): a referenced service is looked up where it actually listens.
@@ -117,6 +118,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       supergraph: config.supergraph,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      subgraphFetch: config.subgraphFetch,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
       metrics: metricsSettingsOf(config, 'gateway'),

@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
 import type { GraphQLSchema } from 'graphql';
 import { decodeJwt, type JWK } from 'jose';
 import type { Logger } from 'pino';
-import type { DistrictConcurrency, FrontendConfig, OperationLimits } from '../config/config.ts';
+import type { DistrictConcurrency, FrontendConfig, OperationLimits, SubgraphFetchFaults } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
 import { createOperationLimits } from '../http/operation-limits.ts';
@@ -27,7 +27,7 @@ import { createDistrictConcurrency } from './district-concurrency.ts';
 import { createDistrictGate } from './district-status.ts';
 import { subscribeToDistrictStatus } from './district-status-subscription.ts';
 import { SubgraphResponseTooLargeError, createSubgraphHttp, type SubgraphHttp } from './subgraph-http.ts';
-import { SubgraphSource } from './subgraph-source.ts';
+import { SubgraphDatabaseFailure, SubgraphSource } from './subgraph-source.ts';
 import { createDistrictPersistedQueryCache, withCallerDistrict } from './persisted-queries.ts';
 import { createSupergraphManager, type SupergraphSource } from './supergraph-source.ts';
 import { explorerPage } from './explorer.ts';
@@ -57,6 +57,8 @@ interface GatewayContext {
   limits: { refusal?: HttpError; preflighted: boolean };
   /** What the metrics record of this request (telemetry/metrics.ts). */
   observation: RequestObservation;
+  /** The first database refusal a subgraph answered (503 DATABASE_BUSY / DATABASE_UNAVAILABLE), for a request that fails whole. */
+  unavailable: { failure?: SubgraphDatabaseFailure };
 }
 
 export interface GatewayOptions {
@@ -73,6 +75,8 @@ export interface GatewayOptions {
   reusePort?: boolean;
   operationLimits: OperationLimits;
   districtConcurrency: DistrictConcurrency;
+  /** Each subgraph fetch's timeout, and the breaker per subgraph (docs/operations.md); defaults when absent. */
+  subgraphFetch?: SubgraphFetchFaults;
   /** CORS, the explorer and trusted documents (README, Frontends). */
   frontend: FrontendConfig;
   /** Redis for status changes heard at once (REDIS_URL, district-status-subscription.ts); undefined: the TTL alone. */
@@ -115,6 +119,13 @@ function subgraphRefusalOf(error: unknown, maxResponseBytes: number): HttpError 
   return undefined;
 }
 
+/** True when a response carries no field's value: `data` null, or every root field null. */
+function answeredNothing(response: HTTPGraphQLResponse): boolean {
+  if (response.body.kind !== 'complete') return false;
+  const { data } = JSON.parse(response.body.string) as { data?: Record<string, unknown> | null };
+  return !data || Object.values(data).every((value) => value === null);
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
   const logger = options.logger.child({ service: 'gateway' });
   const verifyCaller = createCallerVerifier(options.auth);
@@ -123,6 +134,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const { maxResponseBytes } = options.operationLimits;
   const subgraphHttp = createSubgraphHttp({
     maxResponseBytes,
+    faults: options.subgraphFetch,
+    onBreakerChange: ({ url, open }) =>
+      open ? logger.warn({ url }, 'subgraph circuit open: its fetches fail fast') : logger.info({ url }, 'subgraph circuit closed'),
     // A retried fetch carries a context of its own: the first may have reached the subgraph and used up its jti.
     async renewHeaders(headers) {
       const context = headers[TENANT_CONTEXT_HEADER];
@@ -182,6 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
         onError(error, context) {
           const refusal = subgraphRefusalOf(error, maxResponseBytes);
           if (refusal && context) context.limits.refusal ??= refusal;
+          if (error instanceof SubgraphDatabaseFailure && error.retryAfter && context) context.unavailable.failure ??= error;
         },
       });
     },
@@ -238,11 +253,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       const httpGraphQLRequest = admit(received);
       const preflighted = limits.preflight(httpGraphQLRequest, apiSchema!, false);
       return runForDistrict(caller.tenantId, async () => {
-        const context: GatewayContext = { caller, requestId: randomUUID(), limits: { preflighted }, observation };
+        const context: GatewayContext = { caller, requestId: randomUUID(), limits: { preflighted }, observation, unavailable: {} };
         const response = await withCallerDistrict(caller.tenantId, () =>
           apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }),
         );
         if (context.limits.refusal) throw context.limits.refusal;
+        const { failure } = context.unavailable;
+        // Nothing answered because a database refused: the caller gets the subgraph's 503 and when to retry.
+        if (failure && answeredNothing(response))
+          throw new HttpError(503, failure.code, failure.message, { 'retry-after': failure.retryAfter! });
         return response;
       });
     },

@@ -34,6 +34,7 @@ await runService(
       reusePort: config.reusePort,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      subgraphFetch: config.subgraphFetch,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
       metrics: metricsSettingsOf(config, 'gateway'),

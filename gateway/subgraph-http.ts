@@ -9,9 +9,27 @@
  * safe for a query (read-only, one transaction), so it follows any connection error that came before a
  * response; an operation that may write is retried only when the request provably never left (the
  * connection was never established), and otherwise the error is answered.
+ *
+ * Each fetch has a timeout (the whole fetch, body included), and each subgraph URL a circuit breaker: after
+ * `breakerFailures` consecutive fetches that failed without an answer (connection errors, timeouts), fetches to
+ * it fail at once (BrokenCircuitError) for `breakerHalfOpenMs`, then one probe is let through; its success closes
+ * the breaker. A dead subgraph so costs its fields an immediate error, not a timeout, while the others answer.
+ * An answer, whatever its status, is no failure: a subgraph that answers 503 is alive and says why.
+ * All three (retry, timeout, breaker) are cockatiel policies.
  */
 import type { Readable } from 'node:stream';
+import {
+  ConsecutiveBreaker,
+  TaskCancelledError,
+  TimeoutStrategy,
+  circuitBreaker,
+  handleWhen,
+  retry,
+  timeout,
+  type CircuitBreakerPolicy,
+} from 'cockatiel';
 import { Agent, request } from 'undici';
+import { DEFAULT_SUBGRAPH_FETCH_FAULTS, type SubgraphFetchFaults } from '../config/config.ts';
 
 /** A subgraph's answer, read whole. */
 export interface SubgraphResponse {
@@ -45,6 +63,8 @@ export function connectionFailureOf(error: unknown): ConnectionFailure | undefin
 export const isQueryBody = (body: string | undefined): boolean => body !== undefined && /^\{"query":"(query\b|\{)/.test(body);
 
 export interface SubgraphHttpOptions {
+  /** Timeout and breaker (config SUBGRAPH_*); timeoutMs here, when given, wins over faults.timeoutMs. */
+  faults?: SubgraphFetchFaults;
   timeoutMs?: number;
   /** A longer answer is cut off and refused (SubgraphResponseTooLargeError): the last guard behind the operation limits. */
   maxResponseBytes?: number;
@@ -52,6 +72,13 @@ export interface SubgraphHttpOptions {
   renewHeaders?(headers: Record<string, string>): Promise<Record<string, string>>;
   /** Told of every retry (the gateway logs it). */
   onRetry?(details: { url: string; failure: ConnectionFailure; code: string }): void;
+  /** Told when a subgraph's breaker opens (fetches fail fast) and when it closes again. */
+  onBreakerChange?(details: { url: string; open: boolean }): void;
+}
+
+/** A fetch that did not finish within its timeout. */
+export class SubgraphTimeoutError extends Error {
+  readonly code = 'UND_ERR_SUBGRAPH_TIMEOUT';
 }
 
 export interface SubgraphHttp {
@@ -86,30 +113,66 @@ function readText(body: Readable, maxBytes: number): Promise<string> {
 export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphHttp {
   // Long-lived connections; the subgraphs keep theirs open longer (http/server.ts keepAliveTimeout).
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000 });
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const faults = options.faults ?? DEFAULT_SUBGRAPH_FETCH_FAULTS;
+  const timeoutMs = options.timeoutMs ?? faults.timeoutMs;
   const maxBytes = options.maxResponseBytes ?? Infinity;
-  const send = async (url: string, headers: Record<string, string>, body: string, timeout: number) => {
-    const attempt = (attemptHeaders: Record<string, string>) =>
-      request(url, {
-        method: 'POST',
-        headers: attemptHeaders,
-        body,
-        dispatcher: agent,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
-    let response;
-    try {
-      // Resolves when the response headers arrive: an error here came before any response.
-      response = await attempt(headers);
-    } catch (error) {
-      const failure = connectionFailureOf(error);
-      if (!failure || (failure === 'maybe-sent' && !isQueryBody(body))) throw error;
-      options.onRetry?.({ url, failure, code: (error as { code: string }).code });
-      response = await attempt(options.renewHeaders ? await options.renewHeaders(headers) : headers);
+  // One retry on a connection error before any response: any for a query, a provably unsent one for a write.
+  const retryQuery = retry(
+    handleWhen((error) => connectionFailureOf(error) !== undefined),
+    { maxAttempts: 1 },
+  );
+  const retryWrite = retry(
+    handleWhen((error) => connectionFailureOf(error) === 'not-sent'),
+    { maxAttempts: 1 },
+  );
+  const breakers = new Map<string, CircuitBreakerPolicy>();
+  const breakerOf = (url: string) => {
+    let breaker = breakers.get(url);
+    if (!breaker) {
+      // An oversized answer is an answer: only fetches that got none count.
+      breaker = circuitBreaker(
+        handleWhen((error) => !(error instanceof SubgraphResponseTooLargeError)),
+        { halfOpenAfter: faults.breakerHalfOpenMs, breaker: new ConsecutiveBreaker(faults.breakerFailures) },
+      );
+      breaker.onBreak(() => options.onBreakerChange?.({ url, open: true }));
+      breaker.onReset(() => options.onBreakerChange?.({ url, open: false }));
+      breakers.set(url, breaker);
     }
+    return breaker;
+  };
+
+  const fetchOnce = async (url: string, headers: Record<string, string>, body: string, signal: AbortSignal) => {
+    let previous: unknown;
+    const response = await (isQueryBody(body) ? retryQuery : retryWrite).execute(async ({ attempt }) => {
+      let attemptHeaders = headers;
+      if (attempt > 0) {
+        options.onRetry?.({ url, failure: connectionFailureOf(previous)!, code: (previous as { code: string }).code });
+        if (options.renewHeaders) attemptHeaders = await options.renewHeaders(headers);
+      }
+      try {
+        // Resolves when the response headers arrive: an error here came before any response.
+        return await request(url, { method: 'POST', headers: attemptHeaders, body, dispatcher: agent, signal });
+      } catch (error) {
+        previous = error;
+        throw error;
+      }
+    }, signal);
     return responseOf(response.statusCode, response.headers, await readText(response.body, maxBytes));
   };
+
+  // Aggressive: the fetch is abandoned at the deadline (its signal aborts undici's request), not awaited.
+  const timeoutPolicy = (limitMs: number) => timeout(limitMs, TimeoutStrategy.Aggressive);
+  const defaultTimeout = timeoutPolicy(timeoutMs);
+  const send = (url: string, headers: Record<string, string>, body: string, limitMs: number) =>
+    breakerOf(url).execute(async () => {
+      try {
+        const policy = limitMs === timeoutMs ? defaultTimeout : timeoutPolicy(limitMs);
+        return await policy.execute(({ signal }) => fetchOnce(url, headers, body, signal));
+      } catch (error) {
+        if (error instanceof TaskCancelledError) throw new SubgraphTimeoutError(`subgraph fetch over ${limitMs} ms`);
+        throw error;
+      }
+    });
   return {
     post: (url, headers, body, timeout = timeoutMs) => send(url, headers, body, timeout),
     close: () => agent.close(),

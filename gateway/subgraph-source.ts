@@ -32,10 +32,37 @@ function bodyOf(response: SubgraphResponse): unknown {
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
 
+/**
+ * Refusals a subgraph answers for its database (subgraph-server/subgraph.ts), passed on to the caller with their
+ * message: the fields of that subgraph err with this code, and a request that failed whole this way is answered 503.
+ */
+export const DATABASE_FAILURE_CODES = new Set(['DATABASE_BUSY', 'DATABASE_UNAVAILABLE', 'COMMIT_OUTCOME_UNKNOWN']);
+
+/** A subgraph's refusal for its database, as the error of that subgraph's fields; `retryAfter` as the subgraph sent it. */
+export class SubgraphDatabaseFailure extends GraphQLError {
+  readonly code: string;
+  readonly retryAfter: string | undefined;
+  constructor(message: string, code: string, retryAfter: string | undefined) {
+    super(message, { extensions: { code } });
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
 function errorFrom(url: string, response: SubgraphResponse): GraphQLError {
-  const extensions: Record<string, unknown> = { response: { url, status: response.status, statusText: '', body: bodyOf(response) } };
+  const body = bodyOf(response);
+  const extensions: Record<string, unknown> = { response: { url, status: response.status, statusText: '', body } };
   if (response.status === 401) extensions.code = 'UNAUTHENTICATED';
   else if (response.status === 403) extensions.code = 'FORBIDDEN';
+  else {
+    const first =
+      isObject(body) && Array.isArray(body.errors) ? (body.errors[0] as { message?: unknown; extensions?: { code?: unknown } }) : undefined;
+    const code = first?.extensions?.code;
+    if (typeof code === 'string' && DATABASE_FAILURE_CODES.has(code) && typeof first?.message === 'string') {
+      const retryAfter = response.headers['retry-after'];
+      return new SubgraphDatabaseFailure(first.message, code, typeof retryAfter === 'string' ? retryAfter : undefined);
+    }
+  }
   return new GraphQLError(`${response.status}: `, { extensions });
 }
 

@@ -46,6 +46,7 @@ await runService(
       operationLimits: config.operationLimits,
       redisUrl: config.redisUrl,
       metrics: metricsSettingsOf(config, name),
+      databaseFaults: config.databaseFaults,
       // Referenced services (registry `references`) are reached where the gateway reaches them.
       serviceUrl: (service) => config.subgraphRoutingUrls[service],
       logger: rootLogger,

@@ -55,21 +55,32 @@ export interface ReferenceLookupOptions {
   representations: { __typename: string; id: string }[];
 }
 
+/** The service that owns referenced ids did not answer, or answered 503 (its database): the mutation cannot be checked now. */
+export class ReferenceServiceUnavailableError extends Error {}
+
 /** The HTTP client for reference lookups: undici over one keep-alive agent per subgraph process. */
 export function createReferenceClient(timeoutMs = LOOKUP_TIMEOUT_MS) {
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000 });
   return {
     /** Which representations the owning service resolves for the district (true) and which not (false). */
     async lookup({ url, context, tenant, representations }: ReferenceLookupOptions): Promise<boolean[]> {
-      const response = await request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [TENANT_CONTEXT_HEADER]: context, [TENANT_ID_HEADER]: tenant.tenantId },
-        body: JSON.stringify({ query: ENTITIES, variables: { representations } }),
-        dispatcher: agent,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
+      let response;
+      try {
+        response = await request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [TENANT_CONTEXT_HEADER]: context, [TENANT_ID_HEADER]: tenant.tenantId },
+          body: JSON.stringify({ query: ENTITIES, variables: { representations } }),
+          dispatcher: agent,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+      } catch (error) {
+        throw new ReferenceServiceUnavailableError(
+          `reference lookup at ${url} failed: ${(error as { code?: string }).code ?? 'no answer'}`,
+        );
+      }
       const text = await response.body.text();
+      if (response.statusCode === 503) throw new ReferenceServiceUnavailableError(`reference lookup at ${url} answered HTTP 503`);
       if (response.statusCode !== 200) throw new Error(`reference lookup at ${url} answered HTTP ${response.statusCode}`);
       const body = JSON.parse(text) as { data?: { _entities?: unknown[] }; errors?: unknown[] };
       const entities = body.data?._entities;
@@ -116,6 +127,8 @@ export class ReferenceChecks {
   /** By service: every `type:id` asked, and those that exist in the district. */
   readonly #asked = new Map<string, Set<string>>();
   readonly #found = new Map<string, Set<string>>();
+  /** Set once looked up: a retried tenant transaction reuses the answers (each forwarded context is good for one use). */
+  #lookedUp = false;
 
   constructor(setup: ReferenceSetup | undefined, tenant: TenantContext, forwarded: (service: string) => string | undefined) {
     this.#setup = setup;
@@ -134,7 +147,7 @@ export class ReferenceChecks {
     rawVariables: Record<string, unknown> = {},
   ): Promise<void> {
     const setup = this.#setup;
-    if (!setup || operation.operation !== OperationTypeNode.MUTATION) return;
+    if (!setup || operation.operation !== OperationTypeNode.MUTATION || this.#lookedUp) return;
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables);
     if (coerced.errors) return;
     const mutationType = schema.getMutationType();
@@ -171,6 +184,7 @@ export class ReferenceChecks {
         this.#found.set(service, found);
       }),
     );
+    this.#lookedUp = true;
   }
 
   /** Throws BAD_USER_INPUT naming the field and every id that names no entity of the caller's district. */

@@ -14,18 +14,29 @@ import { GraphQLError, OperationTypeNode, parse, type DocumentNode } from 'graph
 import type { JWK } from 'jose';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from '../config/config.ts';
+import { DEFAULT_DATABASE_FAULTS, DEFAULT_OPERATION_LIMITS, type DatabaseFaults, type OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
 import { createOperationLimits, subgraphLimits } from '../http/operation-limits.ts';
-import { listen, unauthenticated, type RunningServer } from '../http/server.ts';
+import { HttpError, listen, unauthenticated, type RunningServer } from '../http/server.ts';
 import { Loaders } from './loaders.ts';
 import { dateLiteralsNamed } from './scalars.ts';
-import { ReferenceChecks, createReferenceClient, type ReferenceDeclarations, type ReferenceSetup } from './references.ts';
+import {
+  ReferenceChecks,
+  ReferenceServiceUnavailableError,
+  createReferenceClient,
+  type ReferenceDeclarations,
+  type ReferenceSetup,
+} from './references.ts';
 import { rootLogger } from '../config/logger.ts';
 import { readRegistry } from '../config/registry.ts';
 import { initOrm } from '../database/orm.ts';
-import { inTenantTransaction } from '../tenancy/tenant-transaction.ts';
+import {
+  CommitOutcomeUnknownError,
+  DatabaseUnavailableError,
+  inTenantTransaction,
+  tenantTransactionRetry,
+} from '../tenancy/tenant-transaction.ts';
 import type { TenantForeignKey } from '../tenancy/tenant-table.ts';
 import {
   TENANT_CONTEXT_HEADER,
@@ -58,6 +69,8 @@ export interface RequestContext {
     failed?: boolean;
     /** Set when the operation is a query: nothing to flush at commit. */
     readOnly?: boolean;
+    /** Set when a service whose ids the mutation takes could not be asked (answered 503 as the database's unavailability). */
+    referenceUnavailable?: boolean;
   };
   /** What the metrics record of this request (telemetry/metrics.ts). */
   observation: RequestObservation;
@@ -103,6 +116,25 @@ export interface SubgraphOptions {
   redisUrl?: string;
   /** Prometheus metrics on a listener of their own (telemetry/metrics.ts); undefined: none. */
   metrics?: MetricsSettings;
+  /** Pool and session timeouts, and the retry of whole tenant transactions (docs/operations.md). */
+  databaseFaults?: DatabaseFaults;
+}
+
+/**
+ * The answer to a tenant transaction the database failed: 503 with Retry-After (the gateway passes it on), or, for a
+ * write whose commit outcome is unknown, an error saying so (never retried: the write may have happened).
+ */
+function databaseFailureAnswer(error: unknown): HttpError | undefined {
+  if (error instanceof CommitOutcomeUnknownError)
+    return new HttpError(
+      500,
+      'COMMIT_OUTCOME_UNKNOWN',
+      'The database connection was lost while this change was committing: it may or may not have been saved. Read it back before trying again.',
+    );
+  if (!(error instanceof DatabaseUnavailableError)) return undefined;
+  return error.fault === 'connection'
+    ? new HttpError(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly', { 'retry-after': '2' })
+    : new HttpError(503, 'DATABASE_BUSY', 'The database is busy; try again shortly', { 'retry-after': '1' });
 }
 
 export interface RunningSubgraph extends RunningServer {
@@ -144,7 +176,10 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
     clientUrl: options.databaseUrl,
     poolSize: options.poolSize,
     onQuery: options.onQuery,
+    faults: options.databaseFaults ?? DEFAULT_DATABASE_FAULTS,
   });
+  const transactionRetry = tenantTransactionRetry(options.databaseFaults ?? DEFAULT_DATABASE_FAULTS);
+  transactionRetry.onRetry(({ attempt, delay }) => logger.warn({ attempt, delay }, 'tenant transaction retried after a database fault'));
   const replayRedis = options.redisUrl ? connectRedis(options.redisUrl, logger, 'replay guard') : undefined;
   // Until connected the guard refuses every context: give the connection a moment before serving.
   await replayRedis?.ready(REDIS_CONNECT_WAIT_MS);
@@ -194,6 +229,7 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
                 if (operation) await contextValue.references.lookUp(schema, document, operation, request.variables);
               } catch (error) {
                 if (error instanceof TenantContextError) throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED' } });
+                if (error instanceof ReferenceServiceUnavailableError) contextValue.outcome.referenceUnavailable = true;
                 throw error;
               }
             },
@@ -233,13 +269,16 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
       // Before the tenant transaction: a refused operation costs no connection and no SQL.
       limits.preflight(httpGraphQLRequest, schema, true);
       let response: HTTPGraphQLResponse | undefined;
+      const outcome: RequestContext['outcome'] = {};
       try {
-        const outcome: RequestContext['outcome'] = {};
+        // Outside the transaction: a retried one reuses the lookups (references.ts).
+        const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
         await inTenantTransaction(
           orm,
           tenant.tenantId,
           async (em) => {
-            const checks = new ReferenceChecks(references, tenant, (service) => header(referenceContextHeader(service)) ?? undefined);
+            // A retried transaction runs the operation afresh: nothing of a failed attempt's outcome carries over.
+            outcome.failed = undefined;
             const context: RequestContext = {
               em,
               tenant,
@@ -252,11 +291,20 @@ export async function startSubgraph(definition: SubgraphDefinition, options: Sub
             if (outcome.failed) throw new RollbackSignal();
           },
           // Known before the first statement: didResolveOperation runs before any resolver.
-          { readOnly: () => outcome.readOnly === true, onEnd: onTransactionEnd },
+          { readOnly: () => outcome.readOnly === true, onEnd: onTransactionEnd, retry: transactionRetry },
         );
       } catch (error) {
+        const answer = databaseFailureAnswer(error);
+        if (answer) {
+          logger.warn({ code: answer.code }, 'tenant transaction failed on the database');
+          throw answer;
+        }
         if (!(error instanceof RollbackSignal)) throw error;
       }
+      if (outcome.referenceUnavailable)
+        throw new HttpError(503, 'DATABASE_UNAVAILABLE', 'A service this change depends on is unavailable; try again shortly', {
+          'retry-after': '2',
+        });
       return response!;
     },
   });

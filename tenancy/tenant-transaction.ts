@@ -6,9 +6,17 @@
  * parsers), and handed to the entity manager as its transaction context. `begin` and the transaction-local tenant
  * setting travel in one simple-protocol string with the transaction's first statement, so a request costs one
  * round trip per statement plus its `commit`, and an operation that sends no SQL opens no transaction at all.
+ *
+ * Transient faults are met here too, so every caller meets them alike: each statement's error is classified where
+ * it is sent. A serialization failure, a deadlock, or a connection lost before `commit` was sent re-runs the WHOLE
+ * transaction (a fresh entity manager and `work` again: never one statement inside a transaction), with a cockatiel
+ * retry policy (exponential backoff, decorrelated jitter). A connection lost while `commit` was in flight leaves
+ * the outcome unknown: a write then is never retried (CommitOutcomeUnknownError), a read-only one is.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { ExponentialBackoff, decorrelatedJitterGenerator, handleType, retry, type RetryPolicy } from 'cockatiel';
 import pg from 'pg';
+import type { DatabaseFaults } from '../config/config.ts';
 import { isUuid } from './tenant-context.ts';
 import { TENANT_FILTER, TENANT_SETTING } from './tenant-table.ts';
 
@@ -28,6 +36,74 @@ export interface TenantTransactionOptions {
   readOnly?: () => boolean;
   /** Told when a transaction that sent SQL ends: its duration from the statement that began it, and whether it committed (metrics). */
   onEnd?: (seconds: number, committed: boolean) => void;
+  /**
+   * Meets database faults (the request path): re-runs the whole transaction on a retryable one
+   * (tenantTransactionRetry), and fails with DatabaseUnavailableError or CommitOutcomeUnknownError. Without it, one
+   * attempt, failing with the database's own error (seeds, tools, tests).
+   */
+  retry?: RetryPolicy;
+}
+
+/**
+ * What went wrong with the database rather than with the work: `serialization` (40001) and `deadlock` (40P01) and
+ * `connection` (lost, refused, reset, no answer in time) are retried; `busy` (no pooled connection in time, a
+ * statement or lock timeout) is not: retrying would only add load where there is too much.
+ */
+export type DatabaseFault = 'serialization' | 'deadlock' | 'connection' | 'busy';
+
+const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+/** pg's own messages for a connection that is gone or never answered (they carry no code). */
+const CONNECTION_MESSAGES = /^(Connection terminated|Client has encountered a connection error|Query read timeout|Client was closed)/;
+
+export function databaseFaultOf(error: unknown): DatabaseFault | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code === '40001') return 'serialization';
+  if (code === '40P01') return 'deadlock';
+  // 57014: statement_timeout (or a cancel); 55P03: lock_timeout.
+  if (code === '57014' || code === '55P03' || message === 'timeout exceeded when trying to connect') return 'busy';
+  if (
+    (typeof code === 'string' && (code.startsWith('08') || CONNECTION_CODES.has(code))) ||
+    (typeof message === 'string' && CONNECTION_MESSAGES.test(message))
+  )
+    return 'connection';
+  return undefined;
+}
+
+/** The database could not serve the transaction (after its retries): answered 503 with Retry-After. */
+export class DatabaseUnavailableError extends Error {
+  readonly fault: DatabaseFault;
+  constructor(fault: DatabaseFault) {
+    super(`tenant transaction failed on the database: ${fault}`);
+    this.fault = fault;
+  }
+}
+
+/** A write whose `commit` was in flight when its connection was lost: it may or may not have committed. Never retried. */
+export class CommitOutcomeUnknownError extends Error {
+  constructor() {
+    super('the connection was lost while the transaction was committing');
+  }
+}
+
+/** Internal: one attempt failed on a fault worth another attempt. */
+class RetryableFault extends Error {
+  readonly fault: DatabaseFault;
+  constructor(fault: DatabaseFault) {
+    super(fault);
+    this.fault = fault;
+  }
+}
+
+/** The retry of whole tenant transactions: `retries` more attempts, exponential backoff with decorrelated jitter. */
+export function tenantTransactionRetry(faults: Pick<DatabaseFaults, 'retry'>): RetryPolicy {
+  return retry(handleType(RetryableFault), {
+    maxAttempts: faults.retry.retries,
+    backoff: new ExponentialBackoff({
+      initialDelay: faults.retry.initialDelayMs,
+      maxDelay: faults.retry.maxDelayMs,
+      generator: decorrelatedJitterGenerator,
+    }),
+  });
 }
 
 /** The query MikroORM hands a transaction context (Kysely's CompiledQuery, built by AbstractSqlConnection.execute). */
@@ -60,6 +136,10 @@ class TenantTransaction {
   #begun = false;
   #begunAt = 0;
   #released = false;
+  /** The first database fault a statement or the commit met. */
+  fault: DatabaseFault | undefined;
+  /** Set when the connection was lost while `commit` was in flight. */
+  commitOutcomeUnknown = false;
 
   constructor(pool: pg.Pool, tenantId: string, options: TenantTransactionOptions, log: (sql: string) => void) {
     // Validated as a UUID by forkForTenant before this runs; quoted as a literal all the same.
@@ -72,6 +152,19 @@ class TenantTransaction {
   }
 
   async executeQuery(compiled: CompiledStatement): Promise<StatementResult> {
+    try {
+      return await this.#execute(compiled);
+    } catch (error) {
+      this.fault ??= databaseFaultOf(error);
+      throw error;
+    }
+  }
+
+  get readOnly(): boolean {
+    return this.#readOnly();
+  }
+
+  async #execute(compiled: CompiledStatement): Promise<StatementResult> {
     const client = await (this.#client ??= this.#pool.connect());
     let sql = compiled.sql;
     // Checked and set with the statement queued in the same synchronous step: pg sends a client's queries in order.
@@ -99,7 +192,15 @@ class TenantTransaction {
     if (!client) return;
     if (this.#begun) {
       this.#log('commit');
-      await client.query('commit');
+      try {
+        await client.query('commit');
+      } catch (error) {
+        const fault = databaseFaultOf(error);
+        this.fault ??= fault;
+        // The server may have committed before the connection went: nothing tells which.
+        if (fault === 'connection') this.commitOutcomeUnknown = true;
+        throw error;
+      }
       this.#onEnd?.((performance.now() - this.#begunAt) / 1000, true);
     }
     this.#release(client);
@@ -110,8 +211,11 @@ class TenantTransaction {
     const client = await this.#acquired();
     if (!client) return;
     if (!this.#begun) return this.#release(client);
-    this.#log('rollback');
     this.#onEnd?.((performance.now() - this.#begunAt) / 1000, false);
+    // A connection that is gone or stuck (no answer in time) is closed rather than asked to roll back: the server
+    // rolls back a transaction whose connection closes, and a rollback queued behind a stuck statement would wait too.
+    if (this.fault === 'connection') return this.#release(client, new Error('connection fault'));
+    this.#log('rollback');
     try {
       await client.query('rollback');
       this.#release(client);
@@ -154,7 +258,10 @@ function refuse(what: string): never {
 /**
  * Runs `work` in one transaction for `tenantId`: flushed and committed when it resolves, rolled back when it throws. The
  * transaction starts with `select set_config('app.current_tenant', <tenant>, true)` (transaction-local), sent with
- * `begin` and the first statement in one round trip.
+ * `begin` and the first statement in one round trip. With `options.retry`, a retryable fault re-runs it whole.
+ *
+ * Throws `work`'s own error; or, with `options.retry`, when the database failed it, DatabaseUnavailableError (retries
+ * exhausted, or busy) or CommitOutcomeUnknownError (a write whose commit was in flight when the connection was lost).
  */
 export async function inTenantTransaction<T>(
   orm: MikroORM,
@@ -162,13 +269,36 @@ export async function inTenantTransaction<T>(
   work: (em: EntityManager) => Promise<T>,
   options: TenantTransactionOptions = {},
 ): Promise<T> {
+  const once = () => attempt(orm, tenantId, work, options);
+  try {
+    return options.retry ? await options.retry.execute(once) : await once();
+  } catch (error) {
+    if (error instanceof RetryableFault) throw new DatabaseUnavailableError(error.fault);
+    throw error;
+  }
+}
+
+async function attempt<T>(
+  orm: MikroORM,
+  tenantId: string,
+  work: (em: EntityManager) => Promise<T>,
+  options: TenantTransactionOptions,
+): Promise<T> {
   const em = forkForTenant(orm, tenantId);
   const logger = orm.config.getLogger();
   const log = (sql: string) => {
     if (logger.isEnabled('query')) logger.logQuery({ query: sql, level: 'info' });
   };
-  // The pg pool MikroORM created (with its type parsers); asked each time, as MikroORM may reconnect after a close.
-  const pool = await orm.em.getConnection().getNativeClient();
+  // The pg pool MikroORM created (with its type parsers); asked each time, as MikroORM may reconnect after a close
+  // (and connects first when it never could: a database that was down when the service started).
+  let pool: pg.Pool;
+  try {
+    pool = await orm.em.getConnection().getNativeClient();
+  } catch (error) {
+    const fault = databaseFaultOf(error);
+    if (!fault || !options.retry) throw error;
+    throw fault === 'busy' ? new DatabaseUnavailableError(fault) : new RetryableFault(fault);
+  }
   const transaction = new TenantTransaction(pool, tenantId, options, log);
   em.setTransactionContext(transaction);
   let result: T;
@@ -179,7 +309,12 @@ export async function inTenantTransaction<T>(
     await transaction.commit();
   } catch (error) {
     await transaction.rollback();
-    throw error;
+    // The database's fault decides over whatever `work` made of it (a resolver's error, a rollback signal).
+    const { fault } = transaction;
+    if (!fault || !options.retry) throw error;
+    if (transaction.commitOutcomeUnknown && !transaction.readOnly) throw new CommitOutcomeUnknownError();
+    if (fault === 'busy') throw new DatabaseUnavailableError(fault);
+    throw new RetryableFault(fault);
   }
   return result;
 }

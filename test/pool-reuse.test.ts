@@ -1,5 +1,6 @@
 /** A pool of two connections per subgraph serves 1,200 concurrent requests from three districts without mixing them. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DATABASE_FAULTS } from '../config/config.ts';
 import { DEMO_DISTRICTS } from '../dev/seed.ts';
 import { startTestPlatform, type TestPlatform } from './support/platform.ts';
 
@@ -13,6 +14,8 @@ beforeAll(async () => {
     poolSize: 2,
     districtStatusTtlMs: 120_000,
     districtConcurrency: { maxInFlight: REQUESTS, maxQueued: 0 },
+    // The burst queues on purpose for two connections: no request may give up waiting for one (DB_ACQUIRE_TIMEOUT_MS).
+    databaseFaults: { ...DEFAULT_DATABASE_FAULTS, acquireTimeoutMs: 120_000 },
   });
 });
 afterAll(() => platform?.stop());
