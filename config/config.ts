@@ -23,6 +23,8 @@ export interface OperationLimits {
   maxTokens: number;
   /** Estimated values in the response: every list multiplies its subtree by its `first` (see http/operation-limits.ts). */
   maxCost: number;
+  /** The largest `first` any list field may be asked for (a field's own cap may be lower). */
+  maxListSize: number;
   maxResponseBytes: number;
 }
 
@@ -33,6 +35,7 @@ export const DEFAULT_OPERATION_LIMITS: Readonly<OperationLimits> = {
   maxDirectives: 20,
   maxTokens: 1000,
   maxCost: 50_000,
+  maxListSize: 200,
   maxResponseBytes: 5 * 1024 * 1024,
 };
 
@@ -43,6 +46,18 @@ export interface DistrictConcurrency {
 }
 
 export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { maxInFlight: 2, maxQueued: 16 };
+
+/**
+ * Requests of one district the gateway admits per second (`perSecond`, 0: no rate limit), plus `burst` more per
+ * burst window once a second's allowance is used up; past both it answers 429 (gateway/district-limits.ts).
+ */
+export interface DistrictRate {
+  perSecond: number;
+  burst: number;
+}
+
+/** docs/operations.md (Fairness and limits) says why: a district alone stays under a fifth of one box's capacity. */
+export const DEFAULT_DISTRICT_RATE: Readonly<DistrictRate> = { perSecond: 50, burst: 100 };
 
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
@@ -130,9 +145,12 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_DIRECTIVES: count(DEFAULT_OPERATION_LIMITS.maxDirectives),
   GRAPHQL_MAX_TOKENS: count(DEFAULT_OPERATION_LIMITS.maxTokens).pipe(z.number().min(1)),
   GRAPHQL_MAX_COST: count(DEFAULT_OPERATION_LIMITS.maxCost).pipe(z.number().min(1)),
+  GRAPHQL_MAX_LIST_SIZE: count(DEFAULT_OPERATION_LIMITS.maxListSize).pipe(z.number().min(1)),
   GRAPHQL_MAX_RESPONSE_BYTES: count(DEFAULT_OPERATION_LIMITS.maxResponseBytes).pipe(z.number().min(1024)),
   DISTRICT_MAX_IN_FLIGHT: count(DEFAULT_DISTRICT_CONCURRENCY.maxInFlight).pipe(z.number().min(1)),
   DISTRICT_MAX_QUEUED: count(DEFAULT_DISTRICT_CONCURRENCY.maxQueued),
+  DISTRICT_RATE_PER_SECOND: count(DEFAULT_DISTRICT_RATE.perSecond),
+  DISTRICT_RATE_BURST: count(DEFAULT_DISTRICT_RATE.burst),
   // Frontends (README, Frontends): development defaults unless NODE_ENV=production.
   NODE_ENV: optional(z.string()),
   CORS_ORIGINS: z
@@ -195,6 +213,7 @@ export interface PlatformConfig {
   reusePort: boolean;
   operationLimits: OperationLimits;
   districtConcurrency: DistrictConcurrency;
+  districtRate: DistrictRate;
   frontend: FrontendConfig;
   jwt: {
     issuer?: string;
@@ -280,9 +299,11 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
       maxTokens: e.GRAPHQL_MAX_TOKENS,
       maxCost: e.GRAPHQL_MAX_COST,
+      maxListSize: e.GRAPHQL_MAX_LIST_SIZE,
       maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
     },
     districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
+    districtRate: { perSecond: e.DISTRICT_RATE_PER_SECOND, burst: e.DISTRICT_RATE_BURST },
     frontend: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),
       explorer: e.EXPLORER === undefined ? !production : e.EXPLORER === 'on',

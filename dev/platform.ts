@@ -115,6 +115,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       supergraph: config.supergraph,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      districtRate: config.districtRate,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
       logger,

@@ -9,7 +9,7 @@ import { ApolloServer } from '@apollo/server';
 import type { GraphQLSchema } from 'graphql';
 import { decodeJwt, type JWK } from 'jose';
 import type { Logger } from 'pino';
-import type { DistrictConcurrency, FrontendConfig, OperationLimits } from '../config/config.ts';
+import type { DistrictConcurrency, DistrictRate, FrontendConfig, OperationLimits } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
 import { createOperationLimits } from '../http/operation-limits.ts';
@@ -23,7 +23,7 @@ import {
   type TenantContext,
 } from '../tenancy/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
-import { createDistrictConcurrency } from './district-concurrency.ts';
+import { createDistrictLimits } from './district-limits.ts';
 import { createDistrictGate } from './district-status.ts';
 import { subscribeToDistrictStatus } from './district-status-subscription.ts';
 import { SubgraphResponseTooLargeError, createSubgraphHttp } from './subgraph-http.ts';
@@ -61,10 +61,16 @@ export interface GatewayOptions {
   supergraph: SupergraphSource;
   reusePort?: boolean;
   operationLimits: OperationLimits;
+  /** Requests of one district running at once and waiting (gateway/district-limits.ts). */
   districtConcurrency: DistrictConcurrency;
+  /** Requests of one district admitted per second; undefined: no rate limit. */
+  districtRate?: DistrictRate;
   /** CORS, the explorer and trusted documents (README, Frontends). */
   frontend: FrontendConfig;
-  /** Redis for status changes heard at once (REDIS_URL, district-status-subscription.ts); undefined: the TTL alone. */
+  /**
+   * Redis for status changes heard at once (REDIS_URL, district-status-subscription.ts) and the district limits shared
+   * by every replica; undefined: the TTL alone, and limits per process.
+   */
   redisUrl?: string;
   logger: Logger;
 }
@@ -105,7 +111,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const referencesOf = new Map(readRegistry().map((entry) => [entry.name, entry.references ?? []]));
   const directory = directoryService().name;
   const limits = createOperationLimits(options.operationLimits);
-  const runForDistrict = createDistrictConcurrency(options.districtConcurrency);
+  const districtLimits = createDistrictLimits({
+    concurrency: options.districtConcurrency,
+    rate: options.districtRate,
+    redisUrl: options.redisUrl,
+    logger,
+  });
   const { frontend } = options;
   const admit = createTrustedDocuments(await readManifest(frontend.trustedDocuments.manifestPath), frontend.trustedDocuments.mode);
   const assertDistrictActive = createDistrictGate({
@@ -191,10 +202,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     },
     async handle(received) {
       const caller = await verifyCaller(received.headers.get('authorization'));
-      await assertDistrictActive(caller.tenantId);
-      const httpGraphQLRequest = admit(received);
-      const preflighted = limits.preflight(httpGraphQLRequest, apiSchema!, false);
-      return runForDistrict(caller.tenantId, async () => {
+      // The district's rate and slot come first: a refused request costs no parsing, planning or status lookup.
+      return districtLimits.run(caller.tenantId, async () => {
+        await assertDistrictActive(caller.tenantId);
+        const httpGraphQLRequest = admit(received);
+        const preflighted = limits.preflight(httpGraphQLRequest, apiSchema!, false);
         const context: GatewayContext = { caller, requestId: randomUUID(), limits: { preflighted } };
         const response = await withCallerDistrict(caller.tenantId, () =>
           apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }),
@@ -212,6 +224,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       await apollo.stop();
       await subgraphHttp.close();
       await statusChanges?.close();
+      await districtLimits.close();
     },
   };
 }

@@ -30,6 +30,7 @@ await runService(
       reusePort: config.reusePort,
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
+      districtRate: config.districtRate,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
       logger: rootLogger,

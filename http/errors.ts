@@ -15,7 +15,8 @@ const SAFE_CODES = new Set([
   'FORBIDDEN',
   'NOT_FOUND',
   'OPERATION_LIMIT_EXCEEDED',
-  'TOO_MANY_REQUESTS',
+  'DISTRICT_RATE_LIMITED',
+  'DISTRICT_CONCURRENCY_LIMITED',
 ]);
 
 export const badInput = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
