@@ -49,15 +49,17 @@ export const DEFAULT_DISTRICT_CONCURRENCY: Readonly<DistrictConcurrency> = { max
 
 /**
  * Requests of one district the gateway admits per second (`perSecond`, 0: no rate limit), plus `burst` more per
- * burst window once a second's allowance is used up; past both it answers 429 (gateway/district-limits.ts).
+ * burst window once a second's allowance is used up, and the estimated cost (http/operation-limits.ts) of its
+ * operations per second (`costPerSecond`, 0: none); past either it answers 429 (gateway/district-limits.ts).
  */
 export interface DistrictRate {
   perSecond: number;
   burst: number;
+  costPerSecond: number;
 }
 
 /** docs/operations.md (Fairness and limits) says why: a district alone stays under a fifth of one box's capacity. */
-export const DEFAULT_DISTRICT_RATE: Readonly<DistrictRate> = { perSecond: 50, burst: 100 };
+export const DEFAULT_DISTRICT_RATE: Readonly<DistrictRate> = { perSecond: 50, burst: 100, costPerSecond: 10_000 };
 
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
@@ -151,6 +153,7 @@ const EnvSchema = z.object({
   DISTRICT_MAX_QUEUED: count(DEFAULT_DISTRICT_CONCURRENCY.maxQueued),
   DISTRICT_RATE_PER_SECOND: count(DEFAULT_DISTRICT_RATE.perSecond),
   DISTRICT_RATE_BURST: count(DEFAULT_DISTRICT_RATE.burst),
+  DISTRICT_COST_PER_SECOND: count(DEFAULT_DISTRICT_RATE.costPerSecond),
   // Frontends (README, Frontends): development defaults unless NODE_ENV=production.
   NODE_ENV: optional(z.string()),
   CORS_ORIGINS: z
@@ -303,7 +306,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
     },
     districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
-    districtRate: { perSecond: e.DISTRICT_RATE_PER_SECOND, burst: e.DISTRICT_RATE_BURST },
+    districtRate: { perSecond: e.DISTRICT_RATE_PER_SECOND, burst: e.DISTRICT_RATE_BURST, costPerSecond: e.DISTRICT_COST_PER_SECOND },
     frontend: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),
       explorer: e.EXPLORER === undefined ? !production : e.EXPLORER === 'on',

@@ -4,6 +4,11 @@
  * - a request rate: `perSecond` requests in each one-second window, plus `burst` more per BURST_WINDOW_SECONDS
  *   once a second's allowance is used up (rate-limiter-flexible's RateLimiter + BurstyRateLimiter); past both, 429
  *   DISTRICT_RATE_LIMITED with Retry-After;
+ * - a cost rate: `costPerSecond` × COST_WINDOW_SECONDS of the operations' estimated cost (http/operation-limits.ts)
+ *   in each window of COST_WINDOW_SECONDS, charged once the operation is parsed (`chargeCost`): a request for one of
+ *   the largest pages weighs as much as thousands of small ones, and a count of requests alone would let a few of
+ *   them take the whole box; past it, 429 DISTRICT_RATE_LIMITED. The window is long enough for an operation at the
+ *   cost limit to fit in one;
  * - requests at once: `maxInFlight` run, `maxQueued` more wait their turn in arrival order in this process (a
  *   waiting request costs no CPU); past both, 429 DISTRICT_CONCURRENCY_LIMITED at once.
  *
@@ -32,6 +37,8 @@ export const DISTRICT_CONCURRENCY_LIMITED = 'DISTRICT_CONCURRENCY_LIMITED';
 export const CONCURRENCY_RETRY_AFTER_SECONDS = 1;
 /** The window of the burst allowance taken once a second's `perSecond` is used up. */
 export const BURST_WINDOW_SECONDS = 10;
+/** The window of the cost rate: long, so that an operation at the cost limit fits in one window's allowance. */
+export const COST_WINDOW_SECONDS = 10;
 /** How long a shared slot outlives its last renewal: the most a dead replica keeps its district's slots. */
 export const LEASE_MS = 10_000;
 const REDIS_PREFIX = 'district-limits';
@@ -72,6 +79,8 @@ export interface DistrictLimitsOptions {
 export interface DistrictLimits {
   /** Runs `work` within the district's rate and concurrency, or throws a 429 HttpError before it starts. */
   run<T>(tenantId: string, work: () => Promise<T>): Promise<T>;
+  /** Charges an operation's estimated cost to the district's cost rate, or throws a 429 HttpError. */
+  chargeCost(tenantId: string, cost: number): Promise<void>;
   /** Resolves once Redis is connected (at once without it), or after `timeoutMs`. */
   ready(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -91,6 +100,14 @@ const rateLimited = (retryAfterSeconds: number, rate: DistrictRate) =>
     { 'retry-after': String(retryAfterSeconds) },
   );
 
+const costLimited = (retryAfterSeconds: number, rate: DistrictRate) =>
+  new HttpError(
+    429,
+    DISTRICT_RATE_LIMITED,
+    `District cost rate limit reached (${rate.costPerSecond * COST_WINDOW_SECONDS} estimated cost per ${COST_WINDOW_SECONDS} s); retry after ${retryAfterSeconds} s`,
+    { 'retry-after': String(retryAfterSeconds) },
+  );
+
 const concurrencyLimited = (limits: DistrictConcurrency, shared: boolean) =>
   new HttpError(
     429,
@@ -103,7 +120,7 @@ const concurrencyLimited = (limits: DistrictConcurrency, shared: boolean) =>
 
 type RateLimiter = Pick<RateLimiterAbstract, 'consume'> | BurstyRateLimiter;
 
-function createRateLimiter(rate: DistrictRate, connection: RedisConnection | undefined): RateLimiter {
+function createRateLimiters(rate: DistrictRate, connection: RedisConnection | undefined): { requests?: RateLimiter; cost?: RateLimiter } {
   const limiter = (points: number, duration: number, keyPrefix: string) => {
     const memory = new RateLimiterMemory({ points, duration, keyPrefix });
     if (!connection) return memory;
@@ -118,14 +135,17 @@ function createRateLimiter(rate: DistrictRate, connection: RedisConnection | und
     });
   };
   const perSecond = limiter(rate.perSecond, 1, 'rate');
-  return rate.burst > 0 ? new BurstyRateLimiter(perSecond, limiter(rate.burst, BURST_WINDOW_SECONDS, 'burst')) : perSecond;
+  const requests = rate.burst > 0 ? new BurstyRateLimiter(perSecond, limiter(rate.burst, BURST_WINDOW_SECONDS, 'burst')) : perSecond;
+  const cost = rate.costPerSecond > 0 ? limiter(rate.costPerSecond * COST_WINDOW_SECONDS, COST_WINDOW_SECONDS, 'cost') : undefined;
+  return { requests, cost };
 }
 
 export function createDistrictLimits(options: DistrictLimitsOptions): DistrictLimits {
   const { concurrency, rate, logger } = options;
   const leaseMs = options.leaseMs ?? LEASE_MS;
   const connection = options.redisUrl ? connectRedis(options.redisUrl, logger, 'district limits') : undefined;
-  const rateLimiter = rate && rate.perSecond > 0 ? createRateLimiter(rate, connection) : undefined;
+  const rateLimiters = rate ? createRateLimiters(rate, connection) : {};
+  const rateLimiter = rate && rate.perSecond > 0 ? rateLimiters.requests : undefined;
   const leases = connection?.redis;
   leases?.defineCommand('districtLease', { numberOfKeys: 1, lua: LEASE_SCRIPT });
   leases?.defineCommand('districtLeaseRenew', { numberOfKeys: 1, lua: RENEW_SCRIPT });
@@ -138,12 +158,12 @@ export function createDistrictLimits(options: DistrictLimitsOptions): DistrictLi
   // Only districts with requests under way: an idle one is forgotten.
   const districts = new Map<string, LocalDistrict>();
 
-  async function admitRate(tenantId: string): Promise<void> {
-    if (!rateLimiter) return;
+  async function consume(limiter: RateLimiter | undefined, tenantId: string, points: number, refused: (retryAfter: number) => HttpError) {
+    if (!limiter) return;
     try {
-      await rateLimiter.consume(tenantId);
+      await limiter.consume(tenantId, points);
     } catch (refusal) {
-      if (refusal instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(refusal.msBeforeNext / 1000)), rate!);
+      if (refusal instanceof RateLimiterRes) throw refused(Math.max(1, Math.ceil(refusal.msBeforeNext / 1000)));
       // Neither Redis nor the insurance limiter answered: admit (fail open) and say so.
       connection?.failed(refusal);
     }
@@ -175,7 +195,7 @@ export function createDistrictLimits(options: DistrictLimitsOptions): DistrictLi
 
   return {
     async run(tenantId, work) {
-      await admitRate(tenantId);
+      await consume(rateLimiter, tenantId, 1, (retryAfter) => rateLimited(retryAfter, rate!));
       let district = districts.get(tenantId);
       if (!district) districts.set(tenantId, (district = { running: 0, waiting: [] }));
       if (district.running + district.waiting.length >= concurrency.maxInFlight + concurrency.maxQueued) {
@@ -200,6 +220,11 @@ export function createDistrictLimits(options: DistrictLimitsOptions): DistrictLi
         done();
       }
     },
+    // At most a whole window's allowance: an operation within the limits always runs, if alone in its window.
+    chargeCost: (tenantId, cost) =>
+      consume(rateLimiters.cost, tenantId, Math.min(Math.max(1, cost), (rate?.costPerSecond ?? 0) * COST_WINDOW_SECONDS), (retryAfter) =>
+        costLimited(retryAfter, rate!),
+      ),
     ready: async (timeoutMs) => connection?.ready(timeoutMs),
     async close() {
       await connection?.close();

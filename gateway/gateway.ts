@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
-import type { GraphQLSchema } from 'graphql';
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { decodeJwt, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { DistrictConcurrency, DistrictRate, FrontendConfig, OperationLimits } from '../config/config.ts';
@@ -91,6 +91,15 @@ function subgraphRefusalOf(error: unknown, maxResponseBytes: number): HttpError 
   return undefined;
 }
 
+/** A refusal inside Apollo's hooks must be a GraphQLError carrying its HTTP status and headers (a 500 otherwise). */
+function rethrowAsGraphQLError(error: unknown): never {
+  if (!(error instanceof HttpError)) throw error;
+  throw new GraphQLError(error.message, {
+    // Apollo reads the headers as a Map (errorNormalize.ts); another package's typing says a record.
+    extensions: { code: error.code, http: { status: error.status, headers: new HeaderMap(Object.entries(error.headers)) as unknown as Record<string, string> } },
+  });
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
   const logger = options.logger.child({ service: 'gateway' });
   const verifyCaller = createCallerVerifier(options.auth);
@@ -165,7 +174,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     ...lean,
-    plugins: [...lean.plugins, limits.plugin<GatewayContext>((context) => context.limits.preflighted)],
+    plugins: [
+      ...lean.plugins,
+      limits.plugin<GatewayContext>(
+        (context) => context.limits.preflighted,
+        // An operation sent by its hash alone is charged here, once its variables are known.
+        (context, cost) => districtLimits.chargeCost(context.caller.tenantId, cost).catch(rethrowAsGraphQLError),
+      ),
+    ],
     allowBatchedHttpRequests: false,
     // The explorer's schema view needs it; off with the explorer (README, Frontends). Still behind the token.
     introspection: frontend.explorer,
@@ -206,7 +222,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       return districtLimits.run(caller.tenantId, async () => {
         await assertDistrictActive(caller.tenantId);
         const httpGraphQLRequest = admit(received);
-        const preflighted = limits.preflight(httpGraphQLRequest, apiSchema!, false);
+        const cost = limits.preflight(httpGraphQLRequest, apiSchema!, false);
+        if (cost !== undefined) await districtLimits.chargeCost(caller.tenantId, cost);
+        const preflighted = cost !== undefined;
         const context: GatewayContext = { caller, requestId: randomUUID(), limits: { preflighted } };
         const response = await withCallerDistrict(caller.tenantId, () =>
           apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }),

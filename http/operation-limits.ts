@@ -76,20 +76,27 @@ export interface OperationLimiter {
     operation: OperationDefinitionNode | null | undefined,
     variables: Variables | undefined,
   ): string | undefined;
+  /** As `refusal`, with the operation's estimated cost when it is within the limits. */
+  check(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode | null | undefined,
+    variables: Variables | undefined,
+  ): { refusal: string } | { cost: number };
   /** Why the query text is refused for its number of tokens, or undefined. */
   tokenRefusal(source: string): string | undefined;
   /**
    * For the gateway: the same checks (tokens excepted) as an Apollo plugin, once the operation is resolved, for
-   * the requests `preflight` could not check (`checked` tells which it did).
+   * the requests `preflight` could not check (`checked` tells which it did); `withinLimits` is then given the cost.
    */
-  plugin<T extends BaseContext>(checked: (context: T) => boolean): ApolloServerPlugin<T>;
+  plugin<T extends BaseContext>(checked: (context: T) => boolean, withinLimits?: (context: T, cost: number) => Promise<void>): ApolloServerPlugin<T>;
   /**
    * Before Apollo: throws an HttpError when the request's operation is over a limit. `strict` (a subgraph) also
    * refuses anything but one operation POSTed as a JSON object with its text; otherwise (the gateway) a request
    * without text — a batch, which Apollo refuses, or a persisted-query hash — is left to Apollo and the plugin.
-   * Returns whether it checked an operation (false: the plugin must).
+   * Returns the checked operation's estimated cost, or undefined when it checked none (the plugin must).
    */
-  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema, strict: boolean): boolean;
+  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema, strict: boolean): number | undefined;
 }
 
 export function createOperationLimits(limits: OperationLimits): OperationLimiter {
@@ -125,31 +132,41 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
 
   const limiter: OperationLimiter = {
     refusal(schema, document, operation, variables) {
+      const checked = limiter.check(schema, document, operation, variables);
+      return 'refusal' in checked ? checked.refusal : undefined;
+    },
+
+    check(schema, document, operation, variables) {
       const refusal = staticRefusal(schema, document);
-      if (refusal || !operation) return refusal;
+      if (refusal) return { refusal };
+      if (!operation) return { cost: 0 };
       let largest: { field: string; first: number } | undefined;
       const cost = estimateCost(schema, document, operation, variables, (field, first) => {
         if (!largest || first > largest.first) largest = { field, first };
       });
       // Before the cost, which a large `first` also inflates: this message says what to change.
       if (largest && largest.first > limits.maxListSize)
-        return `List size limit of ${limits.maxListSize} exceeded, found ${largest.first} (first of ${largest.field}).`;
-      return cost > limits.maxCost ? `Query cost limit of ${limits.maxCost} exceeded, found ${cost}.` : undefined;
+        return { refusal: `List size limit of ${limits.maxListSize} exceeded, found ${largest.first} (first of ${largest.field}).` };
+      return cost > limits.maxCost ? { refusal: `Query cost limit of ${limits.maxCost} exceeded, found ${cost}.` } : { cost };
     },
 
     tokenRefusal(source) {
       return countTokens(source, limits.maxTokens) > limits.maxTokens ? `Token limit of ${limits.maxTokens} exceeded.` : undefined;
     },
 
-    plugin<T extends BaseContext>(checked: (context: T) => boolean): ApolloServerPlugin<T> {
+    plugin<T extends BaseContext>(
+      checked: (context: T) => boolean,
+      withinLimits?: (context: T, cost: number) => Promise<void>,
+    ): ApolloServerPlugin<T> {
       return {
         async requestDidStart() {
           return {
             // After validation (fragment cycles and unknown fields are refused by then), before the query plan.
             async didResolveOperation({ schema, document, operation, request, contextValue }) {
               if (checked(contextValue)) return;
-              const refusal = limiter.refusal(schema, document, operation, request.variables);
-              if (refusal) throw limitError(refusal);
+              const result = limiter.check(schema, document, operation, request.variables);
+              if ('refusal' in result) throw limitError(result.refusal);
+              await withinLimits?.(contextValue, result.cost);
             },
           };
         },
@@ -160,15 +177,15 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
       const operation = operationOf(request);
       if (!operation) {
         if (strict) throw new HttpError(400, 'BAD_REQUEST', 'A subgraph accepts one operation, POSTed as a JSON object with a query');
-        return false;
+        return undefined;
       }
       const document = parseWithinLimits(operation.query);
       const resolved = getOperationAST(document, operation.operationName);
       // The gateway's planner would throw a plain error for it (a 500); it is the caller's mistake.
       if (!resolved) throw unresolvedOperation(operation.operationName);
-      const refusal = limiter.refusal(schema, document, resolved, operation.variables);
-      if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
-      return true;
+      const result = limiter.check(schema, document, resolved, operation.variables);
+      if ('refusal' in result) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, result.refusal);
+      return result.cost;
     },
   };
 

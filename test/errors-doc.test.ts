@@ -46,7 +46,7 @@ const NOWHERE = 'http://127.0.0.1:9/graphql';
 async function extraGateway(overrides: {
   subgraphUrls: Record<string, string>;
   enforce: boolean;
-  districtRate?: { perSecond: number; burst: number };
+  districtRate?: { perSecond: number; burst: number; costPerSecond: number };
 }): Promise<RunningServer> {
   const base = readConfig({});
   return startGateway({
@@ -74,7 +74,7 @@ async function extraGateway(overrides: {
 beforeAll(async () => {
   platform = await startTestPlatform({ districtStatusTtlMs: 0 });
   strict = await extraGateway({ subgraphUrls: { staff: NOWHERE }, enforce: true });
-  directoryless = await extraGateway({ subgraphUrls: { districts: NOWHERE }, enforce: false, districtRate: { perSecond: 1, burst: 0 } });
+  directoryless = await extraGateway({ subgraphUrls: { districts: NOWHERE }, enforce: false, districtRate: { perSecond: 1, burst: 0, costPerSecond: 0 } });
   token = await platform.token('north-valley');
 });
 afterAll(async () => {

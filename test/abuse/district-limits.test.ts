@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig } from '../../config/config.ts';
 import { startGateway } from '../../gateway/gateway.ts';
 import {
+  COST_WINDOW_SECONDS,
   DISTRICT_CONCURRENCY_LIMITED,
   DISTRICT_RATE_LIMITED,
   createDistrictLimits,
@@ -23,7 +24,7 @@ const NORTH = '5a0c9a1e-1f2b-4c3d-8e4f-5a6b7c8d9e01';
 const SOUTH = '8b2d4e6f-1a3c-4e5f-9a7b-2c3d4e5f6071';
 const EAST = '2f6e8a1c-3b5d-4f7a-9c1e-3d5f7a9b1c20';
 const logger = pino({ level: 'silent' });
-const NO_RATE = { perSecond: 0, burst: 0 };
+const NO_RATE = { perSecond: 0, burst: 0, costPerSecond: 0 };
 
 /** A request that runs until released, recording when it started. */
 function gate() {
@@ -80,7 +81,7 @@ describe('in process (no REDIS_URL)', () => {
   });
 
   it('admits perSecond, then the burst, then refuses with 429 DISTRICT_RATE_LIMITED and Retry-After; other districts unaffected', async () => {
-    const run = limits({ concurrency: { maxInFlight: 100, maxQueued: 0 }, rate: { perSecond: 3, burst: 2 } });
+    const run = limits({ concurrency: { maxInFlight: 100, maxQueued: 0 }, rate: { perSecond: 3, burst: 2, costPerSecond: 0 } });
     const outcomes = await Promise.all(Array.from({ length: 8 }, () => refusalOf(run.run(NORTH, async () => 'ok'))));
     const refused = outcomes.filter((o) => o !== undefined);
     expect(refused).toHaveLength(3);
@@ -90,13 +91,27 @@ describe('in process (no REDIS_URL)', () => {
     }
     expect(await run.run(SOUTH, async () => 'south')).toBe('south');
   });
+
+  it('charges estimated cost to a window of COST_WINDOW_SECONDS; past it, 429 DISTRICT_RATE_LIMITED; an operation costing more than a window runs alone in one', async () => {
+    const run = limits({ concurrency: { maxInFlight: 100, maxQueued: 0 }, rate: { perSecond: 0, burst: 0, costPerSecond: 10 } });
+    await run.chargeCost(NORTH, 60);
+    await run.chargeCost(NORTH, 40);
+    const refusal = await refusalOf(run.chargeCost(NORTH, 1));
+    expect(refusal).toMatchObject({ status: 429, code: DISTRICT_RATE_LIMITED });
+    expect((refusal as HttpError).message).toMatch(/^District cost rate limit reached \(100 estimated cost per 10 s\); retry after \d+ s$/);
+    expect(Number((refusal as HttpError).headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number((refusal as HttpError).headers['retry-after'])).toBeLessThanOrEqual(COST_WINDOW_SECONDS);
+    // A window's worth and more, for a district with nothing spent yet: charged as one whole window.
+    await run.chargeCost(SOUTH, 5000);
+    expect(await refusalOf(run.chargeCost(SOUTH, 1))).toMatchObject({ code: DISTRICT_RATE_LIMITED });
+  });
 });
 
 describe('shared through Redis by every gateway replica', () => {
   let redis: TestRedis;
   let platform: TestPlatform;
   const gateways: RunningServer[] = [];
-  const RATE = { perSecond: 5, burst: 0 };
+  const RATE = { perSecond: 5, burst: 0, costPerSecond: 0 };
 
   beforeAll(async () => {
     redis = await startTestRedis();
@@ -187,7 +202,7 @@ describe('shared through Redis by every gateway replica', () => {
   });
 
   it('Redis down: each replica falls back to its own limits (no error, still 429 past them) and shares again once Redis is back', async () => {
-    const options = { concurrency: { maxInFlight: 1, maxQueued: 0 }, rate: { perSecond: 2, burst: 0 }, redisUrl: redis.url };
+    const options = { concurrency: { maxInFlight: 1, maxQueued: 0 }, rate: { perSecond: 2, burst: 0, costPerSecond: 0 }, redisUrl: redis.url };
     const replicaA = limits(options);
     const replicaB = limits(options);
     await Promise.all([replicaA.ready(10_000), replicaB.ready(10_000)]);
