@@ -182,7 +182,7 @@ export function createDistrictLimits(options: DistrictLimitsOptions): DistrictLi
       return undefined;
     }
     if (held !== 1) return 'refused';
-    const renewal = setInterval(() => leaseCommands.districtLeaseRenew(key, id, leaseMs).catch(connection!.failed), leaseMs / 3);
+    const renewal = setInterval(() => void leaseCommands.districtLeaseRenew(key, id, leaseMs).catch(connection!.failed), leaseMs / 3);
     renewal.unref();
     return {
       release() {

@@ -96,7 +96,10 @@ function rethrowAsGraphQLError(error: unknown): never {
   if (!(error instanceof HttpError)) throw error;
   throw new GraphQLError(error.message, {
     // Apollo reads the headers as a Map (errorNormalize.ts); another package's typing says a record.
-    extensions: { code: error.code, http: { status: error.status, headers: new HeaderMap(Object.entries(error.headers)) as unknown as Record<string, string> } },
+    extensions: {
+      code: error.code,
+      http: { status: error.status, headers: new HeaderMap(Object.entries(error.headers)) as unknown as Record<string, string> },
+    },
   });
 }
 

@@ -89,7 +89,10 @@ export interface OperationLimiter {
    * For the gateway: the same checks (tokens excepted) as an Apollo plugin, once the operation is resolved, for
    * the requests `preflight` could not check (`checked` tells which it did); `withinLimits` is then given the cost.
    */
-  plugin<T extends BaseContext>(checked: (context: T) => boolean, withinLimits?: (context: T, cost: number) => Promise<void>): ApolloServerPlugin<T>;
+  plugin<T extends BaseContext>(
+    checked: (context: T) => boolean,
+    withinLimits?: (context: T, cost: number) => Promise<void>,
+  ): ApolloServerPlugin<T>;
   /**
    * Before Apollo: throws an HttpError when the request's operation is over a limit. `strict` (a subgraph) also
    * refuses anything but one operation POSTed as a JSON object with its text; otherwise (the gateway) a request

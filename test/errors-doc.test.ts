@@ -74,7 +74,11 @@ async function extraGateway(overrides: {
 beforeAll(async () => {
   platform = await startTestPlatform({ districtStatusTtlMs: 0 });
   strict = await extraGateway({ subgraphUrls: { staff: NOWHERE }, enforce: true });
-  directoryless = await extraGateway({ subgraphUrls: { districts: NOWHERE }, enforce: false, districtRate: { perSecond: 1, burst: 0, costPerSecond: 0 } });
+  directoryless = await extraGateway({
+    subgraphUrls: { districts: NOWHERE },
+    enforce: false,
+    districtRate: { perSecond: 1, burst: 0, costPerSecond: 0 },
+  });
   token = await platform.token('north-valley');
 });
 afterAll(async () => {

@@ -120,9 +120,13 @@ async function main(): Promise<number> {
       nonNegativeInt,
       1,
     )
-    .option('--overload-capacity <n>', "the box's sustained rate for figure 11 (default: figure 8's when measured in the same run, else 350)", positiveInt)
+    .option(
+      '--overload-capacity <n>',
+      "the box's sustained rate for figure 11 (default: figure 8's when measured in the same run, else 350)",
+      positiveInt,
+    )
     .option('--overload-factor <n>', "the hot district's rate in figure 11, as a multiple of the capacity", positiveInt, 5)
-    .option('--overload-others-rate <n>', "arrivals per second of every district together, without the flood (figure 11)", positiveInt, 40)
+    .option('--overload-others-rate <n>', 'arrivals per second of every district together, without the flood (figure 11)', positiveInt, 40)
     .option('--overload-seconds <n>', 'measured seconds of each overload run, baseline and flood (figure 11)', positiveInt, 30)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
     .option(
@@ -465,7 +469,11 @@ async function main(): Promise<number> {
     if (options.parts.includes(11)) {
       const loadBefore = load();
       const capacity = measuredCapacity ?? options.overloadCapacity ?? DEFAULT_CAPACITY;
-      const capacitySource = measuredCapacity ? 'figure 8, this run' : options.overloadCapacity ? '--overload-capacity' : "figure 8's full-set figure";
+      const capacitySource = measuredCapacity
+        ? 'figure 8, this run'
+        : options.overloadCapacity
+          ? '--overload-capacity'
+          : "figure 8's full-set figure";
       const hotRate = capacity * options.overloadFactor;
       const { hot, runs } = await measureOverloadFairness({
         scenario: await loadScenario('noisy-neighbour'),

@@ -54,7 +54,10 @@ export async function measureOverloadFairness(options: OverloadOptions): Promise
   // The flood's runner takes the N largest districts: the hot district is the largest, as in part 5.
   const hot = districtShares({ ...others, districts: 1 }, tokens)[0]!.district.slug;
   const floodScenarioFile = join(options.outDir, 'overload-flood-scenario.json');
-  await writeFile(floodScenarioFile, `${JSON.stringify({ ...scenario, name: 'overload-flood', districts: 1, mix: { kind: 'uniform' } }, null, 2)}\n`);
+  await writeFile(
+    floodScenarioFile,
+    `${JSON.stringify({ ...scenario, name: 'overload-flood', districts: 1, mix: { kind: 'uniform' } }, null, 2)}\n`,
+  );
 
   const othersRun = async (label: string, run: number) => {
     const latencies: number[] = [];

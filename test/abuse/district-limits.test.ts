@@ -179,7 +179,9 @@ describe('shared through Redis by every gateway replica', () => {
     await waitFor('both slots taken on replica A', () => held.every((g) => g.state.started));
     const refusal = await refusalOf(replicaB.run(NORTH, async () => 'never'));
     expect(refusal).toMatchObject({ status: 429, code: DISTRICT_CONCURRENCY_LIMITED, headers: { 'retry-after': '1' } });
-    expect((refusal as HttpError).message).toBe('District concurrency limit of 2 running requests across the gateways reached; retry after 1 s');
+    expect((refusal as HttpError).message).toBe(
+      'District concurrency limit of 2 running requests across the gateways reached; retry after 1 s',
+    );
     expect(await replicaB.run(SOUTH, async () => 'south')).toBe('south');
 
     held[0]!.release();
@@ -195,14 +197,20 @@ describe('shared through Redis by every gateway replica', () => {
     await waitFor('the dead replica’s slots expiring', () => refusalOf(replicaB.run(NORTH, async () => 'b')).then((e) => e === undefined), {
       timeoutMs: 10_000,
     });
-    console.log(`district limits: a dead replica's slot was free again after ${Math.round(performance.now() - started)} ms (lease 1000 ms)`);
+    console.log(
+      `district limits: a dead replica's slot was free again after ${Math.round(performance.now() - started)} ms (lease 1000 ms)`,
+    );
     held[1]!.release();
     dying.release();
     await Promise.all([running[1], dyingRun]);
   });
 
   it('Redis down: each replica falls back to its own limits (no error, still 429 past them) and shares again once Redis is back', async () => {
-    const options = { concurrency: { maxInFlight: 1, maxQueued: 0 }, rate: { perSecond: 2, burst: 0, costPerSecond: 0 }, redisUrl: redis.url };
+    const options = {
+      concurrency: { maxInFlight: 1, maxQueued: 0 },
+      rate: { perSecond: 2, burst: 0, costPerSecond: 0 },
+      redisUrl: redis.url,
+    };
     const replicaA = limits(options);
     const replicaB = limits(options);
     await Promise.all([replicaA.ready(10_000), replicaB.ready(10_000)]);
