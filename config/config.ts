@@ -59,7 +59,7 @@ export interface DistrictRate {
 }
 
 /** docs/operations.md (Fairness and limits) says why: a district alone stays under a fifth of one box's capacity. */
-export const DEFAULT_DISTRICT_RATE: Readonly<DistrictRate> = { perSecond: 50, burst: 100, costPerSecond: 10_000 };
+export const DEFAULT_DISTRICT_RATE: Readonly<DistrictRate> = { perSecond: 50, burst: 100, costPerSecond: 5_000 };
 
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;

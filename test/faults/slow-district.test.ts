@@ -1,12 +1,12 @@
 /**
- * A slow district: North Valley asks again and again, from many clients at once, for a large page (25 schools × 100
- * students each, 2,500 students in one answer, a quarter of the cost limit), while South Ridge sends one light
- * request at a time, 50 ms after the previous answer. The gateway's district limits (gateway/district-limits.ts,
- * production defaults) hold North to its cost rate and its 2 running and 16 waiting requests, and refuse the rest
- * with 429 at once; South is served throughout, without error and only its own district's data, never waiting in
- * North's queue (its p95 below North's p50), and its p95 stays within a generous bound of its own quiet p95
- * measured in the same test (quiet samples before and after, so the machine's ups and downs weigh on both sides).
- * Ends with `faults: slow district …`.
+ * A slow district: North Valley asks again and again, from many clients at once, for the largest page the limits
+ * allow (99 schools × 100 students, just under the cost limit: about 10,000 students in one answer), while South
+ * Ridge sends one light request at a time, 50 ms after the previous answer; North's clients honour Retry-After. The gateway's district limits
+ * (gateway/district-limits.ts, production defaults) hold North to its cost rate (one such page per 10 s) and its 2
+ * running and 16 waiting requests, and refuse the rest with 429 at once; South is served throughout, without error
+ * and only its own district's data, never waiting in North's queue (its p95 below North's p50), and its p95 stays
+ * within a generous bound of its own quiet p95 measured in the same test (quiet samples before and after, so the
+ * machine's ups and downs weigh on both sides). Ends with `faults: slow district …`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DISTRICT_CONCURRENCY, readConfig } from '../../config/config.ts';
@@ -16,24 +16,19 @@ import { ownerClient } from '../support/tenant-tables.ts';
 
 const NORTH = demo('north-valley');
 const SOUTH = demo('south-ridge');
-/** A quarter of the cost limit: one page at the limit holds a shared event loop for its whole duration (docs/operations.md). */
-const SCHOOLS = 25;
+/** 99 × (1 + 1 + 1 + 100 × 5) + 2 = 49,799: just under the cost limit (50,000), the largest page it allows. */
+const SCHOOLS = 99;
 const STUDENTS_PER_SCHOOL = 100;
 const SLOW = `{ district { name } schools(first: ${SCHOOLS}) { id name students(first: ${STUDENTS_PER_SCHOOL}) { id firstName lastName grade } } }`;
 const LIGHT = '{ district { name } students(first: 5) { edges { node { id firstName } } } }';
 /** North's clients sending the slow page back to back: more than its running and waiting requests together. */
 const NORTH_CLIENTS = DEFAULT_DISTRICT_CONCURRENCY.maxInFlight + DEFAULT_DISTRICT_CONCURRENCY.maxQueued + 8;
 const SOUTH_INTERVAL_MS = 50;
-const NORTH_RETRY_MS = 100;
 const QUIET_BEFORE_MS = 5000;
 const SLOW_MS = 8000;
 const QUIET_AFTER_MS = 4000;
-/**
- * Generous, against the catastrophe the limits prevent — South queued behind North's backlog, 26 pages deep — not
- * the 20 % goal, which bench figure 11 measures: on the shared two-core machine each of North's pages holds the test
- * platform's one event loop for its whole duration (docs/operations.md, Fairness and limits).
- */
-const P95_BOUND = 10;
+/** Generous: the machine is shared and noisy; bench figure 11 measures the 20 % goal. */
+const P95_BOUND = 3;
 
 let platform: TestPlatform;
 
@@ -72,7 +67,7 @@ afterAll(async () => {
 });
 
 describe('one district running a slow operation', () => {
-  it('is capped and refused with 429; another district is served without error, never queued behind it, p95 within 10× quiet', async () => {
+  it('is capped and refused with 429; another district is served without error, never queued behind it, p95 within 3× quiet', async () => {
     const northToken = await platform.token('north-valley');
     const southToken = await platform.token('south-ridge');
     const post = (token: string, query: string) =>
@@ -147,8 +142,8 @@ describe('one district running a slow operation', () => {
             const code = body.errors?.[0]?.extensions?.code ?? 'none';
             north.refused.set(code, (north.refused.get(code) ?? 0) + 1);
             north.retryAfter.add(response.headers.get('retry-after'));
-            // A client that honours Retry-After would wait seconds; this one tries again soon, to keep the pressure on.
-            await sleep(NORTH_RETRY_MS);
+            // North's clients honour Retry-After (a flood that does not is bench figure 11's and abuse.test.ts's case).
+            await sleep(Math.min(Number(response.headers.get('retry-after')) * 1000, Math.max(0, slowUntil - performance.now())));
           } else north.other.push(`${response.status} ${JSON.stringify(body.errors?.[0])}`);
         }
       }),
