@@ -502,7 +502,7 @@ async function main(): Promise<number> {
         figure: 11,
         title: `Overload fairness: ${hot} flooding at ${options.overloadFactor}x the box's capacity (${hotRate}/s; capacity ${capacity}/s from ${capacitySource}) beside ${options.overloadOthersRate}/s over the scenario's districts; district limits ${districtRate.perSecond}/s + ${districtRate.burst} per 10 s, ${districtConcurrency.maxInFlight} running + ${districtConcurrency.maxQueued} waiting`,
         goal: "others' p95 rises < 20 %, others' errors 0, the hot district refused with 429",
-        value: `${formatSpread(rise, ' %')}; others' p95 ${spread(runs.map((r) => r.baselineP95)).median} -> ${spread(runs.map((r) => r.duringP95)).median} ms; others' errors ${othersErrors} of ${othersRequests}; hot district 429 share ${formatSpread(share429, ' %')} at ${spread(runs.map((r) => r.hot.achievedRate)).median}/s achieved`,
+        value: `${formatSpread(rise, ' %')}; others' p95 ${spread(runs.map((r) => r.baselineP95)).median} -> ${spread(runs.map((r) => r.duringP95)).median} ms; others' errors ${othersErrors} of ${othersRequests}; hot district 429 share ${formatSpread(share429, ' %')} at ${spread(runs.map((r) => r.hot.achievedRate)).median}/s sent, its other outcomes ${JSON.stringify(runs.map((r) => ({ ...r.hot.errors, http_429: undefined })))}`,
         met: rise.median < 20 && othersErrors === 0 && share429.median > 50,
         loadBefore,
         details: { hot, capacity, capacitySource, hotRate, runs },
