@@ -3,6 +3,7 @@
  * with 429, Retry-After and a code of their own; in process without Redis, shared by every replica with it, and back
  * to each process's own when Redis is down.
  */
+import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig } from '../../config/config.ts';
@@ -164,6 +165,51 @@ describe('shared through Redis by every gateway replica', () => {
     for (const a of refused) {
       expect(a.body.errors?.[0]?.extensions?.code).toBe(DISTRICT_RATE_LIMITED);
       expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('an operation sent by its persisted-query hash alone is charged to the cost rate too, and refused with 429 and Retry-After', async () => {
+    const base = readConfig({});
+    const gateway = await startGateway({
+      port: 0,
+      auth: platform.auth,
+      subgraphUrls: Object.fromEntries(Object.entries(platform.subgraphs).map(([name, s]) => [name, s.url])),
+      contextPrivateKey: platform.keys.context.privateJwk,
+      districtStatusTtlMs: 60_000,
+      supergraph: platform.config.supergraph,
+      operationLimits: platform.config.operationLimits,
+      districtConcurrency: { maxInFlight: 64, maxQueued: 0 },
+      // 10 of estimated cost per 10 s; `{ district { name } }` costs 2.
+      districtRate: { perSecond: 0, burst: 0, costPerSecond: 1 },
+      frontend: { ...base.frontend, explorer: false },
+      logger,
+    });
+    try {
+      const token = await platform.token('north-valley');
+      const query = '{ district { name } }';
+      const persistedQuery = { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') };
+      const send = async (body: unknown) => {
+        const response = await fetch(gateway.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify(body),
+        });
+        return {
+          status: response.status,
+          retryAfter: response.headers.get('retry-after'),
+          body: (await response.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] },
+        };
+      };
+      // Registered with its text (charged before Apollo), then by its hash alone (charged in the plugin).
+      expect((await send({ query, extensions: { persistedQuery } })).status).toBe(200);
+      const answers = [];
+      for (let i = 0; i < 5; i++) answers.push(await send({ extensions: { persistedQuery } }));
+      expect(answers.slice(0, 4).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+      expect(answers[4]).toMatchObject({ status: 429, body: { errors: [{ extensions: { code: DISTRICT_RATE_LIMITED } }] } });
+      expect(answers[4]!.body.errors![0]!.message).toMatch(/^District cost rate limit reached \(10 estimated cost per 10 s\)/);
+      expect(Number(answers[4]!.retryAfter)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await gateway.close(1000);
     }
   });
 
