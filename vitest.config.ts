@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
-/** Measures one district's latency while another attacks: it runs after every other file, alone on the machine. */
-const ALONE = ['test/abuse/abuse.test.ts'];
+/** Measure one district's latency while another attacks or floods: they run after every other file, alone on the machine. */
+const ALONE = ['test/abuse/abuse.test.ts', 'test/faults/slow-district.test.ts'];
 
 export default defineConfig({
   resolve: {

@@ -23,6 +23,8 @@ export interface OperationLimits {
   maxTokens: number;
   /** Estimated values in the response: every list multiplies its subtree by its `first` (see http/operation-limits.ts). */
   maxCost: number;
+  /** The largest `first` any list field may be asked for (a field's own cap may be lower). */
+  maxListSize: number;
   maxResponseBytes: number;
 }
 
@@ -33,6 +35,7 @@ export const DEFAULT_OPERATION_LIMITS: Readonly<OperationLimits> = {
   maxDirectives: 20,
   maxTokens: 1000,
   maxCost: 50_000,
+  maxListSize: 200,
   maxResponseBytes: 5 * 1024 * 1024,
 };
 
@@ -109,6 +112,20 @@ export const DEFAULT_SUBGRAPH_FETCH_FAULTS: Readonly<SubgraphFetchFaults> = {
   breakerFailures: 5,
   breakerHalfOpenMs: 5000,
 };
+
+/**
+ * Requests of one district the gateway admits per second (`perSecond`, 0: no rate limit), plus `burst` more per
+ * burst window once a second's allowance is used up, and the estimated cost (http/operation-limits.ts) of its
+ * operations per second (`costPerSecond`, 0: none); past either it answers 429 (gateway/district-limits.ts).
+ */
+export interface DistrictRate {
+  perSecond: number;
+  burst: number;
+  costPerSecond: number;
+}
+
+/** docs/operations.md (Fairness and limits) says why: a district alone stays under a fifth of one box's capacity. */
+export const DEFAULT_DISTRICT_RATE: Readonly<DistrictRate> = { perSecond: 50, burst: 100, costPerSecond: 5_000 };
 
 /** Origins a browser page may call the gateway from when CORS_ORIGINS is unset and NODE_ENV is not production (Vite's dev server). */
 export const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
@@ -196,6 +213,7 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_DIRECTIVES: count(DEFAULT_OPERATION_LIMITS.maxDirectives),
   GRAPHQL_MAX_TOKENS: count(DEFAULT_OPERATION_LIMITS.maxTokens).pipe(z.number().min(1)),
   GRAPHQL_MAX_COST: count(DEFAULT_OPERATION_LIMITS.maxCost).pipe(z.number().min(1)),
+  GRAPHQL_MAX_LIST_SIZE: count(DEFAULT_OPERATION_LIMITS.maxListSize).pipe(z.number().min(1)),
   GRAPHQL_MAX_RESPONSE_BYTES: count(DEFAULT_OPERATION_LIMITS.maxResponseBytes).pipe(z.number().min(1024)),
   DISTRICT_MAX_IN_FLIGHT: count(DEFAULT_DISTRICT_CONCURRENCY.maxInFlight).pipe(z.number().min(1)),
   DISTRICT_MAX_QUEUED: count(DEFAULT_DISTRICT_CONCURRENCY.maxQueued),
@@ -215,6 +233,9 @@ const EnvSchema = z.object({
   SUBGRAPH_TIMEOUT_MS: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.timeoutMs).pipe(z.number().min(1)),
   SUBGRAPH_BREAKER_FAILURES: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.breakerFailures).pipe(z.number().min(1)),
   SUBGRAPH_BREAKER_HALF_OPEN_MS: count(DEFAULT_SUBGRAPH_FETCH_FAULTS.breakerHalfOpenMs).pipe(z.number().min(1)),
+  DISTRICT_RATE_PER_SECOND: count(DEFAULT_DISTRICT_RATE.perSecond),
+  DISTRICT_RATE_BURST: count(DEFAULT_DISTRICT_RATE.burst),
+  DISTRICT_COST_PER_SECOND: count(DEFAULT_DISTRICT_RATE.costPerSecond),
   // Frontends (README, Frontends): development defaults unless NODE_ENV=production.
   NODE_ENV: optional(z.string()),
   CORS_ORIGINS: z
@@ -286,6 +307,7 @@ export interface PlatformConfig {
   tracing: TracingConfig;
   databaseFaults: DatabaseFaults;
   subgraphFetch: SubgraphFetchFaults;
+  districtRate: DistrictRate;
   frontend: FrontendConfig;
   metrics: MetricsConfig;
   jwt: {
@@ -376,6 +398,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
       maxTokens: e.GRAPHQL_MAX_TOKENS,
       maxCost: e.GRAPHQL_MAX_COST,
+      maxListSize: e.GRAPHQL_MAX_LIST_SIZE,
       maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
     },
     districtConcurrency: { maxInFlight: e.DISTRICT_MAX_IN_FLIGHT, maxQueued: e.DISTRICT_MAX_QUEUED },
@@ -401,6 +424,7 @@ export function readConfig(env: Env = process.env): PlatformConfig {
       breakerFailures: e.SUBGRAPH_BREAKER_FAILURES,
       breakerHalfOpenMs: e.SUBGRAPH_BREAKER_HALF_OPEN_MS,
     },
+    districtRate: { perSecond: e.DISTRICT_RATE_PER_SECOND, burst: e.DISTRICT_RATE_BURST, costPerSecond: e.DISTRICT_COST_PER_SECOND },
     frontend: {
       corsOrigins: e.CORS_ORIGINS ?? (production ? [] : [...DEVELOPMENT_CORS_ORIGINS]),
       explorer: e.EXPLORER === undefined ? !production : e.EXPLORER === 'on',

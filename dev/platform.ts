@@ -119,6 +119,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
       subgraphFetch: config.subgraphFetch,
+      districtRate: config.districtRate,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
       metrics: metricsSettingsOf(config, 'gateway'),

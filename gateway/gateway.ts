@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
-import type { GraphQLSchema } from 'graphql';
+import { ApolloServer, HeaderMap, type HTTPGraphQLResponse } from '@apollo/server';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { decodeJwt, type JWK } from 'jose';
 import type { Logger } from 'pino';
-import type { DistrictConcurrency, FrontendConfig, OperationLimits, SubgraphFetchFaults } from '../config/config.ts';
+import type { DistrictConcurrency, DistrictRate, FrontendConfig, OperationLimits, SubgraphFetchFaults } from '../config/config.ts';
 import { leanApolloOptions } from '../http/apollo-options.ts';
 import { createErrorFormatter } from '../http/errors.ts';
 import { createOperationLimits } from '../http/operation-limits.ts';
@@ -23,7 +23,7 @@ import {
   type TenantContext,
 } from '../tenancy/tenant-context.ts';
 import { createCallerVerifier, type Caller, type CallerAuthConfig } from './caller-auth.ts';
-import { createDistrictConcurrency } from './district-concurrency.ts';
+import { createDistrictLimits } from './district-limits.ts';
 import { createDistrictGate } from './district-status.ts';
 import { subscribeToDistrictStatus } from './district-status-subscription.ts';
 import { SubgraphResponseTooLargeError, createSubgraphHttp, type SubgraphHttp } from './subgraph-http.ts';
@@ -74,12 +74,18 @@ export interface GatewayOptions {
   supergraph: SupergraphSource;
   reusePort?: boolean;
   operationLimits: OperationLimits;
+  /** Requests of one district running at once and waiting (gateway/district-limits.ts). */
   districtConcurrency: DistrictConcurrency;
   /** Each subgraph fetch's timeout, and the breaker per subgraph (docs/operations.md); defaults when absent. */
   subgraphFetch?: SubgraphFetchFaults;
+  /** Requests of one district admitted per second; undefined: no rate limit. */
+  districtRate?: DistrictRate;
   /** CORS, the explorer and trusted documents (README, Frontends). */
   frontend: FrontendConfig;
-  /** Redis for status changes heard at once (REDIS_URL, district-status-subscription.ts); undefined: the TTL alone. */
+  /**
+   * Redis for status changes heard at once (REDIS_URL, district-status-subscription.ts) and the district limits shared
+   * by every replica; undefined: the TTL alone, and limits per process.
+   */
   redisUrl?: string;
   /** Prometheus metrics on a listener of their own (telemetry/metrics.ts); undefined: none. */
   metrics?: MetricsSettings;
@@ -126,6 +132,18 @@ function answeredNothing(response: HTTPGraphQLResponse): boolean {
   return !data || Object.values(data).every((value) => value === null);
 }
 
+/** A refusal inside Apollo's hooks must be a GraphQLError carrying its HTTP status and headers (a 500 otherwise). */
+function rethrowAsGraphQLError(error: unknown): never {
+  if (!(error instanceof HttpError)) throw error;
+  throw new GraphQLError(error.message, {
+    // Apollo reads the headers as a Map (errorNormalize.ts); another package's typing says a record.
+    extensions: {
+      code: error.code,
+      http: { status: error.status, headers: new HeaderMap(Object.entries(error.headers)) as unknown as Record<string, string> },
+    },
+  });
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningServer> {
   const logger = options.logger.child({ service: 'gateway' });
   const verifyCaller = createCallerVerifier(options.auth);
@@ -149,7 +167,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
   const referencesOf = new Map(readRegistry().map((entry) => [entry.name, entry.references ?? []]));
   const directory = directoryService().name;
   const limits = createOperationLimits(options.operationLimits);
-  const runForDistrict = createDistrictConcurrency(options.districtConcurrency);
+  const districtLimits = createDistrictLimits({
+    concurrency: options.districtConcurrency,
+    rate: options.districtRate,
+    redisUrl: options.redisUrl,
+    logger,
+  });
   const { frontend } = options;
   const manifest = await readManifest(frontend.trustedDocuments.manifestPath);
   const admit = createTrustedDocuments(manifest, frontend.trustedDocuments.mode);
@@ -207,7 +230,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
     ...lean,
     plugins: [
       ...lean.plugins,
-      limits.plugin<GatewayContext>((context) => context.limits.preflighted),
+      limits.plugin<GatewayContext>(
+        (context) => context.limits.preflighted,
+        // An operation sent by its hash alone is charged here, once its variables are known.
+        (context, cost) => districtLimits.chargeCost(context.caller.tenantId, cost).catch(rethrowAsGraphQLError),
+      ),
       metricsPlugin<GatewayContext>((context) => context.observation),
     ],
     allowBatchedHttpRequests: false,
@@ -249,10 +276,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       const caller = await verifyCaller(received.headers.get('authorization'));
       recordDistrict(caller.tenantId);
       observation.district = caller.tenantId;
-      await assertDistrictActive(caller.tenantId);
-      const httpGraphQLRequest = admit(received);
-      const preflighted = limits.preflight(httpGraphQLRequest, apiSchema!, false);
-      return runForDistrict(caller.tenantId, async () => {
+      // The district's rate and slot come first: a refused request costs no parsing, planning or status lookup.
+      return districtLimits.run(caller.tenantId, async () => {
+        await assertDistrictActive(caller.tenantId);
+        const httpGraphQLRequest = admit(received);
+        const cost = limits.preflight(httpGraphQLRequest, apiSchema!, false);
+        if (cost !== undefined) await districtLimits.chargeCost(caller.tenantId, cost);
+        const preflighted = cost !== undefined;
         const context: GatewayContext = { caller, requestId: randomUUID(), limits: { preflighted }, observation, unavailable: {} };
         const response = await withCallerDistrict(caller.tenantId, () =>
           apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context }),
@@ -274,6 +304,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningServ
       await apollo.stop();
       await subgraphHttp.close();
       await statusChanges?.close();
+      await districtLimits.close();
     },
   };
 }

@@ -35,6 +35,7 @@ await runService(
       operationLimits: config.operationLimits,
       districtConcurrency: config.districtConcurrency,
       subgraphFetch: config.subgraphFetch,
+      districtRate: config.districtRate,
       frontend: config.frontend,
       redisUrl: config.redisUrl,
       metrics: metricsSettingsOf(config, 'gateway'),

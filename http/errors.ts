@@ -15,11 +15,12 @@ const SAFE_CODES = new Set([
   'FORBIDDEN',
   'NOT_FOUND',
   'OPERATION_LIMIT_EXCEEDED',
-  'TOO_MANY_REQUESTS',
   // A subgraph's database refusals (subgraph-server/subgraph.ts), passed on by the gateway (gateway/subgraph-source.ts).
   'DATABASE_BUSY',
   'DATABASE_UNAVAILABLE',
   'COMMIT_OUTCOME_UNKNOWN',
+  'DISTRICT_RATE_LIMITED',
+  'DISTRICT_CONCURRENCY_LIMITED',
 ]);
 
 export const badInput = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });

@@ -8,13 +8,14 @@
  * the limit and the allowed value.
  *
  * Depth, aliases and directives are graphql-armor's rules, with fragments expanded and introspection counted
- * like any other field, except that the standard introspection query (isStandardIntrospection) is exempt from depth. Tokens are counted with graphql-js's lexer. Root fields and the cost are ours: armor
+ * like any other field, except that the standard introspection query (isStandardIntrospection) is exempt from depth. Tokens are counted with graphql-js's lexer. Root fields, list sizes and the cost are ours: armor
  * has no root-field rule, and its cost multiplies only by literal `first` arguments (not variables, not schema
  * defaults), so it cannot see the fan-out of `School.students` asked without arguments.
  *
  * Cost is an upper bound on the values in the response: a field costs 1 plus its children, and a list field
  * multiplies that by its `first` (argument, variable or schema default) or, for `_entities`, by its number of
- * representations. Every list of the graph has a `first` (test/abuse/operation-limits.test.ts checks it).
+ * representations. Every list of the graph has a `first` (test/abuse/operation-limits.test.ts checks it), and no
+ * `first` may exceed `maxListSize` (armor has no such rule; each resolver's own, lower cap answers BAD_USER_INPUT).
  * Root fields and cost expand each fragment once (memoised; a fragment cycle adds nothing), so no document
  * makes them loop or take exponential time; armor's rules memoise fragments the same way.
  */
@@ -75,20 +76,30 @@ export interface OperationLimiter {
     operation: OperationDefinitionNode | null | undefined,
     variables: Variables | undefined,
   ): string | undefined;
+  /** As `refusal`, with the operation's estimated cost when it is within the limits. */
+  check(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode | null | undefined,
+    variables: Variables | undefined,
+  ): { refusal: string } | { cost: number };
   /** Why the query text is refused for its number of tokens, or undefined. */
   tokenRefusal(source: string): string | undefined;
   /**
    * For the gateway: the same checks (tokens excepted) as an Apollo plugin, once the operation is resolved, for
-   * the requests `preflight` could not check (`checked` tells which it did).
+   * the requests `preflight` could not check (`checked` tells which it did); `withinLimits` is then given the cost.
    */
-  plugin<T extends BaseContext>(checked: (context: T) => boolean): ApolloServerPlugin<T>;
+  plugin<T extends BaseContext>(
+    checked: (context: T) => boolean,
+    withinLimits?: (context: T, cost: number) => Promise<void>,
+  ): ApolloServerPlugin<T>;
   /**
    * Before Apollo: throws an HttpError when the request's operation is over a limit. `strict` (a subgraph) also
    * refuses anything but one operation POSTed as a JSON object with its text; otherwise (the gateway) a request
    * without text — a batch, which Apollo refuses, or a persisted-query hash — is left to Apollo and the plugin.
-   * Returns whether it checked an operation (false: the plugin must).
+   * Returns the checked operation's estimated cost, or undefined when it checked none (the plugin must).
    */
-  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema, strict: boolean): boolean;
+  preflight(request: HTTPGraphQLRequest, schema: GraphQLSchema, strict: boolean): number | undefined;
 }
 
 export function createOperationLimits(limits: OperationLimits): OperationLimiter {
@@ -124,25 +135,41 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
 
   const limiter: OperationLimiter = {
     refusal(schema, document, operation, variables) {
+      const checked = limiter.check(schema, document, operation, variables);
+      return 'refusal' in checked ? checked.refusal : undefined;
+    },
+
+    check(schema, document, operation, variables) {
       const refusal = staticRefusal(schema, document);
-      if (refusal || !operation) return refusal;
-      const cost = estimateCost(schema, document, operation, variables);
-      return cost > limits.maxCost ? `Query cost limit of ${limits.maxCost} exceeded, found ${cost}.` : undefined;
+      if (refusal) return { refusal };
+      if (!operation) return { cost: 0 };
+      let largest: { field: string; first: number } | undefined;
+      const cost = estimateCost(schema, document, operation, variables, (field, first) => {
+        if (!largest || first > largest.first) largest = { field, first };
+      });
+      // Before the cost, which a large `first` also inflates: this message says what to change.
+      if (largest && largest.first > limits.maxListSize)
+        return { refusal: `List size limit of ${limits.maxListSize} exceeded, found ${largest.first} (first of ${largest.field}).` };
+      return cost > limits.maxCost ? { refusal: `Query cost limit of ${limits.maxCost} exceeded, found ${cost}.` } : { cost };
     },
 
     tokenRefusal(source) {
       return countTokens(source, limits.maxTokens) > limits.maxTokens ? `Token limit of ${limits.maxTokens} exceeded.` : undefined;
     },
 
-    plugin<T extends BaseContext>(checked: (context: T) => boolean): ApolloServerPlugin<T> {
+    plugin<T extends BaseContext>(
+      checked: (context: T) => boolean,
+      withinLimits?: (context: T, cost: number) => Promise<void>,
+    ): ApolloServerPlugin<T> {
       return {
         async requestDidStart() {
           return {
             // After validation (fragment cycles and unknown fields are refused by then), before the query plan.
             async didResolveOperation({ schema, document, operation, request, contextValue }) {
               if (checked(contextValue)) return;
-              const refusal = limiter.refusal(schema, document, operation, request.variables);
-              if (refusal) throw limitError(refusal);
+              const result = limiter.check(schema, document, operation, request.variables);
+              if ('refusal' in result) throw limitError(result.refusal);
+              await withinLimits?.(contextValue, result.cost);
             },
           };
         },
@@ -153,15 +180,15 @@ export function createOperationLimits(limits: OperationLimits): OperationLimiter
       const operation = operationOf(request);
       if (!operation) {
         if (strict) throw new HttpError(400, 'BAD_REQUEST', 'A subgraph accepts one operation, POSTed as a JSON object with a query');
-        return false;
+        return undefined;
       }
       const document = parseWithinLimits(operation.query);
       const resolved = getOperationAST(document, operation.operationName);
       // The gateway's planner would throw a plain error for it (a 500); it is the caller's mistake.
       if (!resolved) throw unresolvedOperation(operation.operationName);
-      const refusal = limiter.refusal(schema, document, resolved, operation.variables);
-      if (refusal) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, refusal);
-      return true;
+      const result = limiter.check(schema, document, resolved, operation.variables);
+      if ('refusal' in result) throw new HttpError(400, OPERATION_LIMIT_EXCEEDED, result.refusal);
+      return result.cost;
     },
   };
 
@@ -336,6 +363,8 @@ export function estimateCost(
   document: DocumentNode,
   operation: OperationDefinitionNode,
   rawVariables: Variables | undefined,
+  /** Told every list field's `first` (argument, variable or default), for the list-size limit. */
+  onList?: (field: string, first: number) => void,
 ): number {
   const coercion = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {}, { maxErrors: 1 });
   // Variables that do not coerce make execution refuse the operation before any resolver runs.
@@ -352,7 +381,7 @@ export function estimateCost(
         const children = selection.selectionSet
           ? w.selectionSet(selection.selectionSet, field ? getNamedType(field.type).name : undefined)
           : 0;
-        total += listSize(field, selection, variables) * (1 + children);
+        total += listSize(field, selection, variables, onList) * (1 + children);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         total += w.selectionSet(selection.selectionSet, selection.typeCondition?.name.value ?? typeName);
       } else {
@@ -365,7 +394,12 @@ export function estimateCost(
 }
 
 /** How many items a field stands for: its `first`, or its number of `_entities` representations; 1 otherwise. */
-function listSize(field: GraphQLField<unknown, unknown> | undefined, node: FieldNode, variables: Variables): number {
+function listSize(
+  field: GraphQLField<unknown, unknown> | undefined,
+  node: FieldNode,
+  variables: Variables,
+  onList?: (field: string, first: number) => void,
+): number {
   const sizing = field?.args.find((arg) => arg.name === 'first' || arg.name === 'representations');
   if (!field || !sizing) return 1;
   let value: unknown;
@@ -375,5 +409,7 @@ function listSize(field: GraphQLField<unknown, unknown> | undefined, node: Field
     return 1; // an argument that does not coerce fails execution before this field resolves
   }
   if (sizing.name === 'representations') return Array.isArray(value) ? value.length : 1;
-  return typeof value === 'number' && Number.isFinite(value) ? Math.max(0, value) : 1;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return 1;
+  onList?.(field.name, value);
+  return Math.max(0, value);
 }

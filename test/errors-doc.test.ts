@@ -2,7 +2,7 @@
  * docs/errors.md says exactly what the platform answers: every documented code is produced here through the running
  * gateway, and its documented example's HTTP status and `extensions.code` are the real ones; every code produced here
  * is documented. The refusals that need another configuration run on a second gateway over the same subgraphs
- * (trusted documents enforced, one request of a district at a time).
+ * (trusted documents enforced, one request of a district at a time, one a second).
  */
 import { readFile } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
@@ -18,7 +18,7 @@ import { demo, startTestPlatform, type TestPlatform } from './support/platform.t
 let platform: TestPlatform;
 /** Trusted documents enforced, one request of a district at a time and none waiting, the staff subgraph unreachable. */
 let strict: RunningServer;
-/** The district directory (districts subgraph) unreachable. */
+/** The district directory (districts subgraph) unreachable; one request of a district a second. */
 let directoryless: RunningServer;
 let token: string;
 const answers = new Map<string, Answer>();
@@ -28,7 +28,11 @@ let enrolment: Answer | undefined;
 const UNKNOWN_SCHOOL = '00000000-0000-4000-8000-000000000000';
 const NOWHERE = 'http://127.0.0.1:9/graphql';
 
-async function extraGateway(overrides: { subgraphUrls: Record<string, string>; enforce: boolean }): Promise<RunningServer> {
+async function extraGateway(overrides: {
+  subgraphUrls: Record<string, string>;
+  enforce: boolean;
+  districtRate?: { perSecond: number; burst: number; costPerSecond: number };
+}): Promise<RunningServer> {
   const base = readConfig({});
   return startGateway({
     port: 0,
@@ -42,6 +46,7 @@ async function extraGateway(overrides: { subgraphUrls: Record<string, string>; e
     supergraph: platform.config.supergraph,
     operationLimits: platform.config.operationLimits,
     districtConcurrency: { maxInFlight: 1, maxQueued: 0 },
+    districtRate: overrides.districtRate,
     frontend: {
       ...base.frontend,
       explorer: false,
@@ -54,7 +59,11 @@ async function extraGateway(overrides: { subgraphUrls: Record<string, string>; e
 beforeAll(async () => {
   platform = await startTestPlatform({ districtStatusTtlMs: 0 });
   strict = await extraGateway({ subgraphUrls: { staff: NOWHERE }, enforce: true });
-  directoryless = await extraGateway({ subgraphUrls: { districts: NOWHERE }, enforce: false });
+  directoryless = await extraGateway({
+    subgraphUrls: { districts: NOWHERE },
+    enforce: false,
+    districtRate: { perSecond: 1, burst: 0, costPerSecond: 0 },
+  });
   token = await platform.token('north-valley');
 });
 afterAll(async () => {
@@ -99,7 +108,7 @@ describe('every error code a client can get', () => {
     } finally {
       await setStatus('east-lake', 'active');
     }
-    await post({ query: '{ students(first: 1000) { edges { node { id } } } }' }); // BAD_USER_INPUT (resolver)
+    await post({ query: '{ students(first: 150) { edges { node { id } } } }' }); // BAD_USER_INPUT (resolver)
     enrolment = await post({
       query: 'mutation Enroll($input: EnrollStudentInput!) { enrollStudent(input: $input) { id } }',
       variables: { input: { firstName: 'Ada', lastName: 'Lovelace', grade: 3, dateOfBirth: '2017-05-01', schoolId: UNKNOWN_SCHOOL } },
@@ -115,14 +124,16 @@ describe('every error code a client can get', () => {
     await send({ method: 'DELETE' }); // METHOD_NOT_ALLOWED
     await post({ query: '{ district { name } }' }, { url: strict.url }); // OPERATION_NOT_TRUSTED
     await post({ extensions: persisted(sha256(randomUUID())) }, { url: strict.url }); // PERSISTED_QUERY_NOT_IN_LIST
-    // TOO_MANY_REQUESTS: a dozen of the district's requests at once where one may run and none wait.
+    // DISTRICT_CONCURRENCY_LIMITED: a dozen of the district's requests at once where one may run and none wait.
     const student = { query: await readFile(projectPath('operations/student.graphql'), 'utf8'), variables: { id: randomUUID() } };
     await Promise.all(Array.from({ length: 12 }, () => post(student, { url: strict.url })));
     // A subgraph that does not answer: the fields it resolves err (INTERNAL_SERVER_ERROR); without the directory nothing runs.
     const roster = { query: await readFile(projectPath('operations/sectionRoster.graphql'), 'utf8'), variables: { id: randomUUID() } };
     await post(roster, { url: strict.url });
-    await post({ query: '{ students(first: 1) { edges { node { id } } } }' }, { url: directoryless.url }); // SERVICE_UNAVAILABLE
-    expect(answers.size).toBe(17);
+    // SERVICE_UNAVAILABLE, and DISTRICT_RATE_LIMITED for the district's second request within the same second.
+    const directorylessRequest = () => post({ query: '{ students(first: 1) { edges { node { id } } } }' }, { url: directoryless.url });
+    await Promise.all([directorylessRequest(), directorylessRequest()]);
+    expect(answers.size).toBe(18);
     console.log(`error codes produced: ${[...answers].map(([code, answer]) => `${code} ${answer.status}`).join(', ')}`);
   });
 

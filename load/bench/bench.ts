@@ -50,6 +50,7 @@ import {
   PROPAGATION_GOAL_MS,
 } from './lifecycle.ts';
 import { directoryService } from '../../config/registry.ts';
+import { measureOverloadFairness } from './overload.ts';
 
 interface Figure {
   figure: number;
@@ -76,7 +77,11 @@ const PARTS: Record<number, string> = {
   8: 'capacity',
   9: 'reconcile throughput',
   10: 'district lifecycle',
+  11: 'overload fairness',
 };
+
+/** Figure 8 on the full data set (500 districts, 5 M students) on the two-core development machine. */
+const DEFAULT_CAPACITY = 350;
 
 const load = () =>
   loadavg()
@@ -85,8 +90,7 @@ const load = () =>
 
 const parts = (value: string): number[] => {
   const list = value.split(',').map(Number);
-  if (list.some((n) => !PARTS[n]))
-    throw new InvalidArgumentError(`parts are numbers from 1 to ${Object.keys(PARTS).length}, comma-separated`);
+  if (list.some((n) => !PARTS[n])) throw new InvalidArgumentError(`parts are numbers of ${Object.keys(PARTS).join(', ')}, comma-separated`);
   return list;
 };
 const positiveInt = (value: string): number => {
@@ -129,6 +133,14 @@ async function main(): Promise<number> {
     .option('--lifecycle-districts <n>', 'districts onboarded from one CSV file (figure 10)', positiveInt, 500)
     .option('--lifecycle-runs <n>', 'export, offboard and restore cycles of the 400k-student district (figure 10)', positiveInt, 1)
     .option('--redis-url <url>', 'the Redis both gateways of figure 10 subscribe to (default REDIS_URL)')
+    .option(
+      '--overload-capacity <n>',
+      "the box's sustained rate for figure 11 (default: figure 8's when measured in the same run, else 350)",
+      positiveInt,
+    )
+    .option('--overload-factor <n>', "the hot district's rate in figure 11, as a multiple of the capacity", positiveInt, 5)
+    .option('--overload-others-rate <n>', 'arrivals per second of every district together, without the flood (figure 11)', positiveInt, 40)
+    .option('--overload-seconds <n>', 'measured seconds of each overload run, baseline and flood (figure 11)', positiveInt, 30)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
     .option(
       '--in-process',
@@ -154,6 +166,10 @@ async function main(): Promise<number> {
     lifecycleDistricts: number;
     lifecycleRuns: number;
     redisUrl?: string;
+    overloadCapacity?: number;
+    overloadFactor: number;
+    overloadOthersRate: number;
+    overloadSeconds: number;
     cpuProf?: boolean;
     inProcess?: boolean;
     out?: string;
@@ -423,6 +439,8 @@ async function main(): Promise<number> {
       }
     }
 
+    // The box's sustained rate, when figure 8 measures it in this run (figure 11 floods at a multiple of it).
+    let measuredCapacity: number | undefined;
     if (options.parts.includes(8)) {
       const loadBefore = load();
       const rates = stepRates(options.capacityStart, options.capacityStep, options.capacityMax);
@@ -438,6 +456,7 @@ async function main(): Promise<number> {
         onStep: (step) => console.log(`  ${formatStep(step)}`),
       });
       const { sustained, atSustained, failed } = capacity;
+      measuredCapacity = sustained;
       const chart = join(outDir, 'capacity.svg');
       const title = `Capacity: mixed scenario, ${options.capacitySeconds} s a step, ${topology}; sustained ${sustained} req/s (load ${load()})`;
       const marks = { sustainedRate: sustained, goalRate: CAPACITY_GOAL_RATE, p99LimitMs: CAPACITY_P99_LIMIT_MS, title };
@@ -538,6 +557,49 @@ async function main(): Promise<number> {
         met: propagation.summary.p95 < PROPAGATION_GOAL_MS,
         loadBefore: propagation.loadBefore,
         details: propagation,
+      });
+    }
+
+    if (options.parts.includes(11)) {
+      const loadBefore = load();
+      const capacity = measuredCapacity ?? options.overloadCapacity ?? DEFAULT_CAPACITY;
+      const capacitySource = measuredCapacity
+        ? 'figure 8, this run'
+        : options.overloadCapacity
+          ? '--overload-capacity'
+          : "figure 8's full-set figure";
+      const hotRate = capacity * options.overloadFactor;
+      const { hot, runs } = await measureOverloadFairness({
+        scenario: await loadScenario('noisy-neighbour'),
+        tokens,
+        tokensFile: join(outDir, 'tokens.json'),
+        outDir,
+        runs: options.runs,
+        seconds: options.overloadSeconds,
+        othersRate: options.overloadOthersRate,
+        hotRate,
+        load,
+        log: console.log,
+      });
+      const rise = spread(
+        runs.map((r) => r.rise * 100),
+        1,
+      );
+      const othersErrors = runs.reduce((sum, r) => sum + r.othersErrors, 0);
+      const othersRequests = runs.reduce((sum, r) => sum + r.othersRequests, 0);
+      const share429 = spread(
+        runs.map((r) => r.hot.share429 * 100),
+        1,
+      );
+      const { districtRate, districtConcurrency } = platform.config;
+      record({
+        figure: 11,
+        title: `Overload fairness: ${hot} flooding at ${options.overloadFactor}x the box's capacity (${hotRate}/s; capacity ${capacity}/s from ${capacitySource}) beside ${options.overloadOthersRate}/s over the scenario's districts; district limits ${districtRate.perSecond}/s + ${districtRate.burst} per 10 s, ${districtConcurrency.maxInFlight} running + ${districtConcurrency.maxQueued} waiting`,
+        goal: "others' p95 rises < 20 %, others' errors 0, the hot district refused with 429",
+        value: `${formatSpread(rise, ' %')}; others' p95 ${spread(runs.map((r) => r.baselineP95)).median} -> ${spread(runs.map((r) => r.duringP95)).median} ms; others' errors ${othersErrors} of ${othersRequests}; hot district 429 share ${formatSpread(share429, ' %')} at ${spread(runs.map((r) => r.hot.achievedRate)).median}/s sent, its other outcomes ${JSON.stringify(runs.map((r) => ({ ...r.hot.errors, http_429: undefined })))}`,
+        met: rise.median < 20 && othersErrors === 0 && share429.median > 50,
+        loadBefore,
+        details: { hot, capacity, capacitySource, hotRate, runs },
       });
     }
 

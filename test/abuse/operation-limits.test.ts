@@ -112,7 +112,7 @@ describe('every list is capped', () => {
 
   it.each([
     ['{ schools { students(first: 101) { id } } }', 'first must be from 1 to 100'],
-    ['{ sections { students(first: 201) { id } } }', 'first must be from 1 to 200'],
+    ['{ sections { students(first: 0) { id } } }', 'first must be from 1 to 200'],
     ['{ sections(first: 0) { id } }', 'first must be from 1 to 100'],
     ['{ staff { sections(first: 101) { id } } }', 'first must be from 1 to 100'],
     ['{ district { schools(first: 101) { id } } }', 'first must be from 1 to 100'],
@@ -246,6 +246,12 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
       /^Query cost limit of \d+ exceeded, found 2020100\.$/,
       LIMITS.maxCost,
     ],
+    [
+      'list size',
+      `{ sections { students(first: ${LIMITS.maxListSize + 1}) { id } } }`,
+      /^List size limit of \d+ exceeded, found 201 \(first of students\)\.$/,
+      LIMITS.maxListSize,
+    ],
   ];
 
   it.each(gatewayCases)('%s, through the gateway', async (_limit, query, message, allowed) => {
@@ -262,6 +268,7 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
       `{ district { ${'id @include(if: true) '.repeat(LIMITS.maxDirectives)} } }`,
       withinTokens(),
       '{ schools { students(first: 100) { school { id } } } }',
+      `{ sections(first: 1) { students(first: ${LIMITS.maxListSize}) { id } } }`,
     ]) {
       expectServed(await asNorth(query), RESPONSE_CAP);
     }
@@ -308,6 +315,13 @@ describe('each limit refuses before any subgraph fetch or SQL', () => {
       }),
       /^Query cost limit of \d+ exceeded, found 2020201\.$/,
       SUBGRAPH_COST,
+    ],
+    [
+      'list size',
+      'staff',
+      () => ({ query: 'query ($n: Int) { sections { students(first: $n) { id } } }', variables: { n: 10_000 } }),
+      /^List size limit of \d+ exceeded, found 10000 \(first of students\)\.$/,
+      LIMITS.maxListSize,
     ],
   ];
 

@@ -51,6 +51,8 @@ export async function startTestPlatform(
     prefix,
     gatewayPort: 0,
     subgraphPorts: Object.fromEntries(Object.keys(base.subgraphPorts).map((name) => [name, 0])),
+    // Tests send their districts' largest operations back to back; the cost rate is tested where it is the subject.
+    districtRate: { ...base.districtRate, costPerSecond: 0 },
     ...overrides,
   };
   const platform = await startPlatform({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), onQuery });
