@@ -13,6 +13,7 @@ import { DEFAULT_DISTRICT_CONCURRENCY, readConfig } from '../../config/config.ts
 import { DISTRICT_CONCURRENCY_LIMITED, DISTRICT_RATE_LIMITED } from '../../gateway/district-limits.ts';
 import { demo, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { ownerClient } from '../support/tenant-tables.ts';
+import { faultSummaryLine, recordFault } from './support.ts';
 
 const NORTH = demo('north-valley');
 const SOUTH = demo('south-ridge');
@@ -159,9 +160,14 @@ describe('one district running a slow operation', () => {
     const quietP95 = p95(quiet.map((s) => s.ms));
     const slowP95 = p95(slow.map((s) => s.ms));
     const northP50 = [...north.servedMs].sort((a, b) => a - b)[Math.floor(north.servedMs.length / 2)] ?? 0;
+    const crossing = north.wrongDistrict + samples.filter((s) => s.district !== SOUTH.name).length;
+    // No writes in this fault, and nothing to recover from: North is refused, never South.
+    await recordFault({ fault: 'slow district', crossDistrictAnswers: crossing, lostWrites: 0, duplicatedWrites: 0, recoverySeconds: 0 });
     console.log(
-      `faults: slow district — North's ${slowStudents}-student page from ${NORTH_CLIENTS} clients for ${SLOW_MS / 1000} s: ${north.served} served, ${refused} refused with 429 (${[...north.refused].map(([c, n]) => `${c} ${n}`).join(', ')}); South ${slow.length} requests meanwhile, 0 cross-district answers, ${slow.filter((s) => s.error || s.status !== 200).length} errors, p95 ${slowP95.toFixed(1)} ms vs quiet ${quietP95.toFixed(1)} ms (${(slowP95 / quietP95).toFixed(2)}x, bound ${P95_BOUND}x); North's served p50 ${northP50.toFixed(1)} ms`,
+      `faults: slow district — North's ${slowStudents}-student page from ${NORTH_CLIENTS} clients for ${SLOW_MS / 1000} s: ${north.served} served, ${refused} refused with 429 (${[...north.refused].map(([c, n]) => `${c} ${n}`).join(', ')}); South ${slow.length} requests meanwhile, ${crossing} cross-district answers, ${slow.filter((s) => s.error || s.status !== 200).length} errors, p95 ${slowP95.toFixed(1)} ms vs quiet ${quietP95.toFixed(1)} ms (${(slowP95 / quietP95).toFixed(2)}x, bound ${P95_BOUND}x); North's served p50 ${northP50.toFixed(1)} ms`,
     );
+
+    console.log(await faultSummaryLine());
 
     // North: served within its limits, the rest refused at once with 429, Retry-After and a district-limit code.
     expect(north.other).toEqual([]);
