@@ -51,6 +51,7 @@ import {
 } from './lifecycle.ts';
 import { directoryService } from '../../config/registry.ts';
 import { measureOverloadFairness } from './overload.ts';
+import { TELEMETRY_SIDES, measureTelemetryCost, type TelemetrySide } from './telemetry-cost.ts';
 
 interface Figure {
   figure: number;
@@ -78,6 +79,7 @@ const PARTS: Record<number, string> = {
   9: 'reconcile throughput',
   10: 'district lifecycle',
   11: 'overload fairness',
+  12: 'telemetry cost',
 };
 
 /** Figure 8 on the full data set (500 districts, 5 M students) on the two-core development machine. */
@@ -141,6 +143,7 @@ async function main(): Promise<number> {
     .option('--overload-factor <n>', "the hot district's rate in figure 11, as a multiple of the capacity", positiveInt, 5)
     .option('--overload-others-rate <n>', 'arrivals per second of every district together, without the flood (figure 11)', positiveInt, 40)
     .option('--overload-seconds <n>', 'measured seconds of each overload run, baseline and flood (figure 11)', positiveInt, 30)
+    .option('--telemetry-seconds <n>', 'duration of each run of either set of services (figure 12)', positiveInt, 30)
     .option('--cpu-prof', 'run the platform with --cpu-prof; profiles go to <out>/profiles')
     .option(
       '--in-process',
@@ -170,6 +173,7 @@ async function main(): Promise<number> {
     overloadFactor: number;
     overloadOthersRate: number;
     overloadSeconds: number;
+    telemetrySeconds: number;
     cpuProf?: boolean;
     inProcess?: boolean;
     out?: string;
@@ -600,6 +604,36 @@ async function main(): Promise<number> {
         met: rise.median < 20 && othersErrors === 0 && share429.median > 50,
         loadBefore,
         details: { hot, capacity, capacitySource, hotRate, runs },
+      });
+    }
+
+    if (options.parts.includes(12)) {
+      const loadBefore = load();
+      const scenario: Scenario = { ...(await loadScenario('mixed')), durationSeconds: options.telemetrySeconds, rate: options.e2eRate };
+      const cost = await measureTelemetryCost({
+        config,
+        databases: databases.byService,
+        scenario,
+        tokens,
+        runs: options.runs,
+        warmupSeconds: 10,
+        outDir,
+        onRun: (r) =>
+          console.log(
+            `  ${r.side}: p50 ${r.p50} ms, p95 ${r.p95} ms, ${r.cpuMsPerRequest.total} ms CPU/request, errors ${r.errors} (load ${r.load})`,
+          ),
+      });
+      const side = (name: TelemetrySide) =>
+        `${name} p50 ${formatSpread(cost.sides[name].p50, ' ms')}, CPU ${formatSpread(cost.sides[name].cpuMs, ' ms')}/request`;
+      const errors = TELEMETRY_SIDES.reduce((sum, name) => sum + cost.sides[name].errors, 0);
+      record({
+        figure: 12,
+        title: `Telemetry cost per request: three sets of the services side by side (no telemetry; Prometheus metrics scraped every 5 s; metrics and every request traced, exported over OTLP), mixed, ${scenario.rate} req/s, ${scenario.durationSeconds} s runs, rotating`,
+        goal: 'reported: p50 and CPU per request with and without (no errors)',
+        value: `${TELEMETRY_SIDES.map(side).join('; ')}; added by metrics ${cost.added.metrics.p50Ms} ms p50, ${cost.added.metrics.cpuMs} ms CPU; by metrics + traces ${cost.added['metrics+traces'].p50Ms} ms p50, ${cost.added['metrics+traces'].cpuMs} ms CPU; ${cost.exported.requests} OTLP exports, ${(cost.exported.bytes / 1e6).toFixed(1)} MB`,
+        met: errors === 0,
+        loadBefore,
+        details: cost,
       });
     }
 
