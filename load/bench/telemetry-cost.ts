@@ -1,9 +1,9 @@
 /**
- * Bench part 12: what telemetry costs per request. Three sets of service processes (the gateway and every subgraph,
+ * Bench part 12: what telemetry costs per request. Four sets of service processes (the gateway and every subgraph,
  * configured as `npm start` configures its children) run beside each other on the bench's databases: `plain`
  * (METRICS=off, no trace export), `metrics` (Prometheus metrics, scraped every 5 s as Prometheus would) and
  * `metrics+traces` (the same, plus every request traced and exported over OTLP/HTTP to a sink in this process that
- * drops what it receives). Fixed runs rotate between the sets, so the machine's noise hits all three, and each run
+ * drops what it receives) and `metrics+traces 10%` (one request in ten traced: OTEL_TRACES_SAMPLE_RATIO=0.1). Fixed runs rotate between the sets, so the machine's noise hits all four, and each run
  * reports the latency the load generator saw and the CPU ms per request of the set's processes.
  */
 import { createServer, type Server } from 'node:http';
@@ -21,7 +21,7 @@ import { freePort, freeServicePorts, startChild } from './platform-process.ts';
 import { cpuPerUnit } from './process-cpu.ts';
 import { spread, type Spread } from './stats.ts';
 
-export const TELEMETRY_SIDES = ['plain', 'metrics', 'metrics+traces'] as const;
+export const TELEMETRY_SIDES = ['plain', 'metrics', 'metrics+traces', 'metrics+traces 10%'] as const;
 export type TelemetrySide = (typeof TELEMETRY_SIDES)[number];
 
 /** Prometheus's default is 15 s; a tighter interval makes the scrape's own cost show, if it has one. */
@@ -94,7 +94,8 @@ async function startServiceSet(
     DATA_DIR: base.dataDir,
     LOG_LEVEL: 'warn',
     METRICS: side === 'plain' ? 'off' : 'on',
-    OTEL_EXPORTER_OTLP_ENDPOINT: side === 'metrics+traces' ? sinkUrl : undefined,
+    OTEL_EXPORTER_OTLP_ENDPOINT: side.startsWith('metrics+traces') ? sinkUrl : undefined,
+    OTEL_TRACES_SAMPLE_RATIO: side === 'metrics+traces 10%' ? '0.1' : '1',
   });
   const config = readConfig(env);
   const specs = childSpecs({ config, databases, definitions: readRegistry() }, env);
@@ -206,7 +207,8 @@ export async function measureTelemetryCost(options: {
       p50Ms: Math.round((sides[side].p50.median - sides.plain.p50.median) * 1000) / 1000,
       cpuMs: Math.round((sides[side].cpuMs.median - sides.plain.cpuMs.median) * 1000) / 1000,
     });
-    return { runs, sides, added: { metrics: over('metrics'), 'metrics+traces': over('metrics+traces') }, exported: sink.exported };
+    const added = Object.fromEntries(TELEMETRY_SIDES.filter((side) => side !== 'plain').map((side) => [side, over(side)]));
+    return { runs, sides, added: added as TelemetryCost['added'], exported: sink.exported };
   } finally {
     for (const set of Object.values(sets)) await set.stop();
     await sink.close();
