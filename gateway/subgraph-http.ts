@@ -160,8 +160,9 @@ export function createSubgraphHttp(options: SubgraphHttpOptions = {}): SubgraphH
     return responseOf(response.statusCode, response.headers, await readText(response.body, maxBytes));
   };
 
-  // Aggressive: the fetch is abandoned at the deadline (its signal aborts undici's request), not awaited.
-  const timeoutPolicy = (limitMs: number) => timeout(limitMs, TimeoutStrategy.Aggressive);
+  // Aggressive: the fetch is abandoned at the deadline (its signal aborts undici's request), not awaited. A fetch that
+  // returned has read its whole body, so its signal is left alone (aborting it builds a DOMException per fetch).
+  const timeoutPolicy = (limitMs: number) => timeout(limitMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   const defaultTimeout = timeoutPolicy(timeoutMs);
   const send = (url: string, headers: Record<string, string>, body: string, limitMs: number) =>
     breakerOf(url).execute(async () => {

@@ -15,6 +15,9 @@ import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DEFAULT_METRICS_LABELS, type PlatformConfig } from '../config/config.ts';
 
+/** Resolution of the event-loop delay metrics (nodejs_eventloop_lag_*). */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 /** The label of everything that is not among the busiest. */
 export const OTHER = 'other';
 /** The district of a request refused before its caller was verified, the operation of one refused before parsing. */
@@ -242,7 +245,9 @@ export class ServiceMetrics {
 
   constructor(options: ServiceMetricsOptions) {
     this.registry.setDefaultLabels({ service: options.service });
-    collectDefaultMetrics({ register: this.registry });
+    // The event-loop delay histogram samples every EVENT_LOOP_SAMPLE_MS: at prom-client's default (10 ms) it alone cost
+    // an idle process about 6 ms of CPU a second here; at 100 ms about 1 ms, still fine-grained for a lag worth alerting on.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     const windowMs = (options.windowSeconds ?? DEFAULT_METRICS_LABELS.windowSeconds) * 1000;
     this.#byOperation = new LabelledRequests(
       this.registry,
