@@ -354,8 +354,14 @@ export async function migrateService(target: ServiceDatabase): Promise<string[]>
   }
 }
 
+/** The district audit trail (tools/district/audit.ts): written and read by the operator CLI as the owner only. */
+export const DISTRICT_AUDIT_TABLE = 'district_event';
+
+/** Tables the application role holds no privilege on at all, though they are tenant tables like any other. */
+export const OPERATOR_ONLY_TABLES: ReadonlySet<string> = new Set([DISTRICT_AUDIT_TABLE]);
+
 /**
- * The application role gets SELECT and INSERT on tables whose RLS is forced, UPDATE only on their columns
+ * The application role gets SELECT and INSERT on tables whose RLS is forced (except OPERATOR_ONLY_TABLES: none), UPDATE only on their columns
  * outside the primary key, and nothing on anything else (not even the migrations table); no DELETE (nothing
  * deletes), no TRUNCATE, no REFERENCES. Holding no table-level UPDATE or DELETE caps what `LOCK TABLE` allows
  * it at ROW EXCLUSIVE, which blocks no other district's reads or writes (ACCESS EXCLUSIVE would block all).
@@ -381,6 +387,10 @@ async function grantApplicationRole({ ownerUrl, appRole }: ServiceDatabase): Pro
     );
     for (const { name, updatable } of tables) {
       const table = `public.${escapeIdentifier(name)}`;
+      if (OPERATOR_ONLY_TABLES.has(name)) {
+        await client.query(`revoke all on ${table} from ${role}`);
+        continue;
+      }
       await client.query(`revoke update, delete on ${table} from ${role}`);
       await client.query(`grant select, insert on ${table} to ${role}`);
       if (updatable.length) await client.query(`grant update (${updatable.map(escapeIdentifier).join(', ')}) on ${table} to ${role}`);

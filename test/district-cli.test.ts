@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISTRICT_STATUS_CHANNEL } from '../tenancy/district-status-events.ts';
+import { recordDistrictEvent } from '../tools/district/audit.ts';
 import { districtIdFromSlug } from '../tools/district/lifecycle-commands.ts';
 import { demo, startTestPlatform, type TestPlatform } from './support/platform.ts';
 import { waitFor } from './support/wait.ts';
@@ -155,6 +156,8 @@ describe('district list and show', () => {
 
   it("show --json gives the district, its row counts in every service's tenant tables and its events", async () => {
     const north = demo('north-valley');
+    // The demo seed writes no audit event (only the CLI does, as the owner): one as `district create` records it.
+    await recordDistrictEvent(directory, north.tenantId, 'create', { slug: north.slug }, 'demo');
     const run = await district(['show', north.slug, '--json']);
     expect(run.code).toBe(0);
     const shown = JSON.parse(run.stdout);

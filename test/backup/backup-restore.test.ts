@@ -22,6 +22,7 @@ const subgraphs = await loadSubgraphs();
 import { startSubgraph } from '../../subgraph-server/subgraph.ts';
 import { createTenantContextSigner, TENANT_CONTEXT_HEADER } from '../../tenancy/tenant-context.ts';
 import { demo, startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { auditDemoDistricts } from '../support/tenant-tables.ts';
 
 const skipReason = await unsupportedReason(inject('adminUrl'));
 if (skipReason) console.log(`backup-restore skipped: ${skipReason}`);
@@ -51,6 +52,7 @@ describe.skipIf(skipReason)(`backups keep their policies${skipReason ? ` (skippe
   const dumps: Record<string, string> = {};
   beforeAll(async () => {
     platform = await startTestPlatform();
+    await auditDemoDistricts(platform);
     folder = await mkdtemp(join(tmpdir(), 'k12-backup-'));
     // Every test below reads the restored copies: make them here, not in a test that would have to run first.
     const admin = await platform.connect(platform.adminUrl);

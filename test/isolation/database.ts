@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import type pg from 'pg';
 import { to as copyTo, from as copyFrom } from 'pg-copy-streams';
 import { describe, expect } from 'vitest';
+import { OPERATOR_ONLY_TABLES } from '../../database/database.ts';
 import { inTenantTransaction } from '../../tenancy/tenant-transaction.ts';
 import { waitFor } from '../support/wait.ts';
 import { ownerClient, qualified, quote, type TenantTable } from '../support/tenant-tables.ts';
@@ -97,6 +98,32 @@ export function databaseAttacks(battery: Battery): void {
             policies: true,
           });
         });
+
+        if (OPERATOR_ONLY_TABLES.has(table.name)) {
+          // The operator CLI's own table (the audit trail): the application role may not even read its own district's rows.
+          attack(`${name}: the application role holds no privilege on it: reading, writing and copying it are refused`, async () => {
+            const denied = { code: '42501', message: `permission denied for table ${table.name}`, detail: undefined };
+            const own = await rowOf(table, NORTH);
+            const statements: [string, unknown[]][] = [
+              [`select tenant_id from ${quote(table.name)}`, []],
+              [insertRow(table), [{ ...own, ...(table.key.includes('id') ? { id: randomUUID() } : {}) }]],
+              [`update ${quote(table.name)} set tenant_id = tenant_id`, []],
+              [`delete from ${quote(table.name)}`, []],
+            ];
+            for (const [sql, values] of statements)
+              expect(await failure(inTenant(table.service, NORTH, (c) => c.query(sql, values))), sql).toEqual(denied);
+            const copied = await failure(
+              inTenant(table.service, NORTH, (c) =>
+                pipeline(
+                  c.query(copyTo(`copy ${quote(table.name)} (tenant_id) to stdout`)),
+                  new Writable({ write: (_c, _e, done) => done() }),
+                ),
+              ),
+            );
+            expect(copied).toEqual(denied);
+          });
+          return;
+        }
 
         attack(`${name}: inserting another district's exact row (its key included) is refused by RLS, not by the key`, async () => {
           const south = await rowOf(table, SOUTH);

@@ -13,6 +13,7 @@ import { demo, startTestPlatform, type GraphQLResult, type TestPlatform } from '
 import {
   discoverForeignKeys,
   discoverTenantTables,
+  auditDemoDistricts,
   idsOf,
   readTenantRows,
   type TenantForeignKey,
@@ -54,6 +55,7 @@ export async function startBattery(): Promise<Battery> {
     console.log(`isolation: ${tally.attacks} attacks, ${tally.leaks} leaks${failures}`);
   });
   const signer = await createTenantContextSigner(platform.keys.context.privateJwk);
+  await auditDemoDistricts(platform);
   const tables = await discoverTenantTables(platform);
   const names = tables.map((t) => t.name);
   if (new Set(names).size !== names.length) throw new Error(`tenant table names repeat across services: ${names.join(', ')}`);

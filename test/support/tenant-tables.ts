@@ -5,6 +5,9 @@
  * generated one included, without naming any.
  */
 import type pg from 'pg';
+import { directoryService } from '../../config/registry.ts';
+import { DEMO_DISTRICTS } from '../../dev/seed.ts';
+import { recordDistrictEvent } from '../../tools/district/audit.ts';
 import type { TestPlatform } from './platform.ts';
 
 const owners = new WeakMap<TestPlatform, Map<string, Promise<pg.Client>>>();
@@ -111,3 +114,12 @@ export async function readTenantRows(platform: TestPlatform, tables: TenantTable
 
 /** Every uuid in a set of row keys (composite keys hold several). */
 export const idsOf = (keys: Iterable<string>) => [...keys].flatMap((key) => key.split('/'));
+
+/**
+ * The audit trail holds no demo rows (only the operator CLI writes it, as the owner): one `create` event per demo
+ * district, as `district create` records it, for tests that need rows in every tenant table.
+ */
+export async function auditDemoDistricts(platform: TestPlatform): Promise<void> {
+  const directory = await ownerClient(platform, directoryService().name);
+  for (const district of DEMO_DISTRICTS) await recordDistrictEvent(directory, district.tenantId, 'create', { slug: district.slug }, 'demo');
+}

@@ -5,14 +5,14 @@
 import { userInfo } from 'node:os';
 import type pg from 'pg';
 import { directoryDatabase, withClient } from '../operator-cli.ts';
-import type { ServiceDatabase } from '../../database/database.ts';
+import { DISTRICT_AUDIT_TABLE, type ServiceDatabase } from '../../database/database.ts';
 import { isUuid } from '../../tenancy/tenant-context.ts';
 
 /**
  * The audit trail's table. It outlives the district: export, offboard and restore leave it alone, like the
- * directory's tombstone (export-catalog.ts).
+ * directory's tombstone (export-catalog.ts). The application role holds no privilege on it (database/database.ts).
  */
-export const AUDIT_TABLE = 'district_event';
+export const AUDIT_TABLE = DISTRICT_AUDIT_TABLE;
 
 export interface DistrictEventRow {
   id: string;
