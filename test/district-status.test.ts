@@ -75,7 +75,9 @@ describe('district status cache (TTL 2 s)', () => {
     // Past the TTL, within 2 × TTL of the lookup: the previous answer (ACTIVE) still serves while one refresh runs.
     await until(firstAnswered + TTL);
     const burst = await Promise.all(Array.from({ length: 5 }, () => students('east-lake')));
-    expect(burst[0]!.status).toBe(200);
+    // The status is SUSPENDED by now: an ACTIVE answer is the previous one, served while the refresh runs (which of
+    // the five reaches the gateway first is the network's choice, so not necessarily the first sent).
+    expect(burst.map((answer) => answer.status)).toContain(200);
     for (const answer of burst) expect([200, 403]).toContain(answer.status);
     const refused = await waitFor(
       'the refreshed SUSPENDED status to be served',

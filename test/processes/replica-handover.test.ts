@@ -60,9 +60,11 @@ it('replaces a subgraph replica under load without a failed request at the gatew
     // The district's status, looked up once, stays cached for the run: on a starved machine a refresh from the
     // (in-test) districts subgraph can outlast its stale window and answer 503, which is not what this measures.
     DISTRICT_STATUS_TTL_MS: '600000',
-    // One district drives the whole load here: the per-district cap (tuned for many districts) must not shape it.
+    // One district drives the whole load here: the per-district limits (tuned for many districts) must not shape it.
     DISTRICT_MAX_IN_FLIGHT: '64',
     DISTRICT_MAX_QUEUED: '1024',
+    DISTRICT_RATE_PER_SECOND: '0',
+    DISTRICT_COST_PER_SECOND: '0',
     LOG_LEVEL: 'info',
   });
   started.push(gateway);
