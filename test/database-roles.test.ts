@@ -242,11 +242,13 @@ describe("the application role's session settings and what it sees of other sess
     const owner = await platform.connect(students().ownerUrl);
     const ownerPid = (await owner.query('select pg_backend_pid() as pid')).rows[0].pid as number;
     const ownerSleeping = owner.query(`select pg_sleep(1), '${marker}' as marker`);
+    // Its wait event can show before its text does (two fields of the backend's status, not read as one): poll for the text.
     let text: string | undefined;
-    for (const deadline = Date.now() + 900; !text;) {
+    for (const deadline = Date.now() + 900; !text?.includes(marker);) {
       text = (await observers.admin.query(`select query from pg_stat_activity where pid = $1 and wait_event = 'PgSleep'`, [ownerPid]))
         .rows[0]?.query;
-      if (!text && Date.now() > deadline) throw new Error('the owner session never showed up in pg_stat_activity');
+      if (!text?.includes(marker) && Date.now() > deadline)
+        throw new Error(`the owner session's text never showed up in pg_stat_activity (last: ${text})`);
     }
     expect(text).toContain(marker);
     await ownerSleeping;
